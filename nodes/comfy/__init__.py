@@ -1,0 +1,1 @@
+"""ComfyUI glue: node classes, progress and interrupt bridge, server routes."""

@@ -1,0 +1,1 @@
+"""fal.ai queue and storage transport. Knows nothing of ComfyUI or torch."""

@@ -1,0 +1,37 @@
+"""The pack as a ComfyUI extension: its node list and its server routes."""
+
+from __future__ import annotations
+
+import logging
+
+from comfy_api.latest import ComfyExtension, io
+
+log = logging.getLogger(__name__)
+
+_routes_registered = False
+
+
+def register_routes_once() -> None:
+    """Add the pack's routes to ComfyUI's server, once (0.3.75 never calls ``on_load``; newer hosts do)."""
+    global _routes_registered
+    if _routes_registered:
+        return
+    from .routes import register_routes
+
+    try:
+        register_routes()
+        _routes_registered = True
+    except Exception:  # the nodes must still load when a route cannot be added (e.g. no server)
+        log.exception("comfyui-luma-fal: could not register its server routes")
+
+
+class LumaFalExtension(ComfyExtension):
+    async def on_load(self) -> None:
+        register_routes_once()
+
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        from .frames_node import NODES as FRAME_NODES
+        from .ray32_nodes import NODES as RAY_NODES
+        from .uni1_nodes import NODES as UNI_NODES
+
+        return [*RAY_NODES, *UNI_NODES, *FRAME_NODES]

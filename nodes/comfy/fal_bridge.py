@@ -1,0 +1,195 @@
+"""The glue between a node and the fal runner: key, uploads, the run, downloads, and what the user sees.
+
+Progress and Cancel cross into the transport as plain callables (``on_event``, ``should_stop``), so
+the transport never imports ComfyUI; this module decides how they show on the node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import host
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UploadItem:
+    data: bytes = field(repr=False)
+    content_type: str
+    file_name: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class FalOutcome:
+    request_id: str
+    result: dict[str, Any]
+    files: dict[str, list[Path]]
+
+
+class NodeReporter:
+    """Shows a run's progress on its node: status text, progress bar, and ``luma_fal.status`` events."""
+
+    def __init__(self, node_id: str | None) -> None:
+        self.node_id = node_id
+        self.prompt_id = host.current_prompt_id()
+        self.request_id: str | None = None
+        self._bar = host.ProgressBar(node_id)
+        self._last_text = ""
+
+    def __call__(self, event: Any) -> None:
+        self.request_id = event.request_id or self.request_id
+        text = event.text()
+        payload = {
+            "node": self.node_id, "prompt_id": self.prompt_id, "phase": event.phase, "text": text,
+            "queue_position": event.queue_position, "elapsed_queue": event.elapsed_in_queue,
+            "elapsed_run": event.elapsed_running, "logs": list(event.new_logs), "fraction": event.fraction,
+            "request_id": self.request_id,
+        }
+        host.send_status(payload)
+        if self.node_id is not None and text != self._last_text:
+            host.send_progress_text(self.node_id, text)
+            self._last_text = text
+        if event.fraction is not None:
+            self._bar.set_fraction(event.fraction)
+
+    def finish(self, phase: str, text: str) -> None:
+        host.send_status({"node": self.node_id, "prompt_id": self.prompt_id, "phase": phase, "text": text,
+                          "request_id": self.request_id, "logs": []})
+        if self.node_id is not None:
+            host.send_progress_text(self.node_id, text)
+
+
+def key_file_path() -> Path:
+    from .keystore import key_file_path as path
+
+    return path()
+
+
+def upload_cache_path() -> Path:
+    return host.user_directory() / "comfyui-luma-fal" / "upload-cache.json"
+
+
+def substitute(value: Any, urls: dict[str, str]) -> Any:
+    """The payload with every upload placeholder replaced by its fal URL."""
+    if isinstance(value, str):
+        return urls.get(value, value)
+    if isinstance(value, list):
+        return [substitute(v, urls) for v in value]
+    if isinstance(value, dict):
+        return {k: substitute(v, urls) for k, v in value.items()}
+    return value
+
+
+def output_files(result: dict[str, Any], output_kind: str) -> list[tuple[str, str, str]]:
+    """(output name, URL, file extension) for every file in a model result, refusing anything that is not a URL."""
+    wanted: list[tuple[str, Any]] = []
+    if output_kind == "video":
+        wanted.append(("video", result.get("video")))
+        if result.get("exr_file"):
+            wanted.append(("exr_file", result["exr_file"]))
+    else:
+        images = result.get("images")
+        if not isinstance(images, list) or not images:
+            raise RuntimeError("fal's result has no images")
+        wanted += [("images", item) for item in images]
+    files = []
+    for name, item in wanted:
+        url = item.get("url") if isinstance(item, dict) else None
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+            raise RuntimeError(f"fal's result has no usable URL for {name} (got {str(item)[:200]!r})")
+        files.append((name, url, _extension(item, name)))
+    return files
+
+
+def _extension(item: dict[str, Any], name: str) -> str:
+    file_name = str(item.get("file_name") or "")
+    if "." in file_name:
+        return file_name.rsplit(".", 1)[1].lower()[:8]
+    content_type = str(item.get("content_type") or "")
+    return {"video/mp4": "mp4", "image/png": "png", "image/jpeg": "jpg", "image/webp": "webp",
+            "application/zip": "zip", "image/x-exr": "exr"}.get(content_type, "mp4" if name == "video" else "bin")
+
+
+async def run_request_on_fal(
+    *,
+    endpoint_id: str,
+    payload: dict[str, Any],
+    uploads: Sequence[tuple[str, str, Callable[[], UploadItem]]],
+    output_kind: str,
+    stem: str,
+    node_id: str | None,
+    node_name: str,
+    queue_wait: float,
+    total_time: float,
+) -> FalOutcome:
+    """Upload, submit, follow and download one request; every phase stops within a second of Cancel."""
+    from ..fal.config import FalConfig
+    from ..fal.errors import FalError, RequestCancelled, StopRequested
+    from ..fal.runner import FalRunner
+    from ..fal.upload_cache import UploadCache
+
+    config = FalConfig.from_env(key_file=key_file_path())
+    config.require_credentials()  # a missing key fails here, before anything is encoded or sent
+    reporter = NodeReporter(node_id)
+    started = time.monotonic()
+    deadline = started + total_time
+    try:
+        async with FalRunner(config) as runner:
+            urls = await _upload_all(runner, uploads, UploadCache(upload_cache_path()), reporter)
+            completed = await runner.run(
+                endpoint_id, substitute(payload, urls), on_event=reporter, should_stop=host.interrupted,
+                queue_timeout=queue_wait, total_timeout=max(1.0, deadline - time.monotonic()),
+            )
+            files: dict[str, list[Path]] = {}
+            for name, url, ext in output_files(completed.result, output_kind):
+                dest = host.new_output_path(stem, ext, completed.request_id)
+                await runner.download(url, dest, on_event=reporter, should_stop=host.interrupted,
+                                      request_id=completed.request_id)
+                files.setdefault(name, []).append(dest)
+    except (RequestCancelled, StopRequested) as exc:
+        reporter.finish("cancelled", str(exc))
+        raise host.interrupt_exception(str(exc)) from None
+    except FalError as exc:
+        reporter.finish("error", str(exc))
+        raise
+    except BaseException as exc:
+        reporter.finish("error", f"{type(exc).__name__}: {exc}")
+        raise
+    seconds = time.monotonic() - started
+    reporter.finish("done", f"Done in {seconds:.0f} s · request {completed.request_id}")
+    return FalOutcome(completed.request_id, completed.result, files)
+
+
+async def _upload_all(runner: Any, uploads: Sequence[tuple[str, str, Callable[[], UploadItem]]],
+                      cache: Any, reporter: NodeReporter) -> dict[str, str]:
+    if not uploads:
+        return {}
+    # Encoding (JPEG/PNG, or H.264 for frame sources) is CPU work: keep it off the event loop.
+    items = await asyncio.gather(*(asyncio.to_thread(produce) for _, _, produce in uploads))
+    storage_base = runner.storage_base
+    urls: dict[str, str] = {}
+    to_send: list[tuple[str, UploadItem]] = []
+    for (placeholder, _label, _), item in zip(uploads, items):
+        cached = cache.get(storage_base, item.sha256)
+        if cached:
+            urls[placeholder] = cached
+        else:
+            to_send.append((placeholder, item))
+    if to_send:
+        sent = await runner.upload_many(
+            [(item.data, item.content_type, item.file_name) for _, item in to_send],
+            on_event=reporter, should_stop=host.interrupted,
+        )
+        for (placeholder, item), url in zip(to_send, sent):
+            urls[placeholder] = url
+            cache.put(storage_base, item.sha256, url)
+    log.info("uploads: %d sent, %d reused from the upload cache", len(to_send), len(uploads) - len(to_send))
+    return urls

@@ -1,0 +1,78 @@
+"""Video to Frames: the pack's fast, memory-bounded decode for any VIDEO or video file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from comfy_api.latest import io
+
+from .outputs import FrameOptions, decode_video_frames
+from .schema import CATEGORY_UTIL, HIDDEN, make_schema
+
+
+class LumaFalVideoToFrames(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return make_schema(
+            node_id="LumaFalVideoToFrames",
+            display_name="Video to Frames (Luma fal, fast)",
+            category=CATEGORY_UTIL,
+            description=("Decode a VIDEO or a video file into IMAGE frames in one pass, with start, cap, stride and "
+                         "resize applied while decoding, and a memory check before anything is allocated."),
+            search_aliases=["video to frames", "decode video", "get video components", "load frames"],
+            inputs=[
+                io.Video.Input("video", optional=True, tooltip="Any core VIDEO (or give a path instead)."),
+                io.String.Input("path", default="", optional=True,
+                                tooltip="Path of a video file, e.g. the path output of a Luma (fal) video node."),
+                io.Int.Input("start_frame", default=0, min=0, max=1_000_000, tooltip="First frame to keep."),
+                io.Int.Input("frame_cap", default=0, min=0, max=1_000_000, tooltip="Most frames to keep (0 = all)."),
+                io.Int.Input("every_nth", default=1, min=1, max=1000, tooltip="Keep every n-th frame."),
+                io.Int.Input("height", default=0, min=0, max=4320, step=2,
+                             tooltip="Resize to this height inside the decoder, keeping aspect (0 = as is)."),
+            ],
+            outputs=[
+                io.Image.Output(display_name="frames", tooltip="float32 RGB frames."),
+                io.Float.Output(display_name="fps", tooltip="Source frame rate divided by every_nth."),
+                io.Int.Output(display_name="frame_count", tooltip="Number of frames returned."),
+            ],
+            hidden=HIDDEN,
+        )
+
+    @classmethod
+    async def execute(cls, start_frame: int, frame_cap: int, every_nth: int, height: int,
+                      video: Any = None, path: str = "", **_: Any) -> io.NodeOutput:
+        from ..media.video_info import probe_video
+
+        options = FrameOptions(start=start_frame, cap=frame_cap, every_nth=every_nth, height=height)
+        node_id = getattr(cls.hidden, "unique_id", None)
+        with tempfile.TemporaryDirectory(prefix="luma-fal-frames-") as tmp:
+            source = _source_path(video, (path or "").strip(), Path(tmp))
+            info = probe_video(source)
+            frames = await decode_video_frames(source, options, node_id)
+        return io.NodeOutput(frames, float(info.fps) / every_nth, int(frames.shape[0]))
+
+
+def _source_path(video: Any, path: str, tmp: Path) -> Path:
+    if video is not None and path:
+        raise ValueError("Video to Frames: connect a video or give a path, not both.")
+    if path:
+        if not os.path.isfile(path):
+            raise ValueError(f"Video to Frames: path: no file at {path!r}.")
+        return Path(path)
+    if video is None:
+        raise ValueError("Video to Frames: connect a video or give a path.")
+    source = video.get_stream_source() if hasattr(video, "get_stream_source") else None
+    if isinstance(source, str) and os.path.isfile(source):
+        return Path(source)
+    # An in-memory or generated VIDEO: write it once so the decoder can stream it from disk.
+    from comfy_api.latest import Types
+
+    out = tmp / "video.mp4"
+    video.save_to(str(out), format=Types.VideoContainer.MP4, codec=Types.VideoCodec.H264)
+    return out
+
+
+NODES = [LumaFalVideoToFrames]

@@ -1,0 +1,32 @@
+"""Identities of node inputs: what decides "same request" (memo) and "same inputs" (re-run checks)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+
+def content_identity(tensor: Any) -> str:
+    """A hash of a tensor's values (and shape), so equal images give equal identities."""
+    array = tensor.detach().cpu().contiguous().numpy()
+    digest = hashlib.blake2b(digest_size=20)
+    digest.update(repr((tuple(array.shape), str(array.dtype))).encode())
+    digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()
+
+
+def cheap_signature(inputs: dict[str, Any]) -> str:
+    """A quick signature of a node's inputs for ``fingerprint_inputs``, which runs on every queue.
+
+    Tensors count by object and shape: ComfyUI hands a node the same cached tensor objects while
+    the nodes upstream are unchanged, and a new tensor means ComfyUI re-runs the node anyway.
+    """
+    parts = []
+    for name in sorted(inputs):
+        value = inputs[name]
+        if hasattr(value, "shape") and hasattr(value, "data_ptr"):
+            value = ("tensor", id(value), tuple(value.shape), value.data_ptr())
+        elif not isinstance(value, (str, int, float, bool, type(None))):
+            value = (type(value).__name__, id(value))
+        parts.append(f"{name}={value!r}")
+    return hashlib.blake2b("|".join(parts).encode(), digest_size=16).hexdigest()

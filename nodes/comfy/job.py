@@ -1,0 +1,180 @@
+"""One paid request as a node sees it: collect the inputs, refuse bad ones, then run it on fal.
+
+A node describes its request with fal's field names; where a file goes, it asks this job for a
+placeholder (``single_image``, ``image_batch``, ``keyframes``, ``video_source``). ``run`` then, in
+this order: validates the whole request with the catalogue (nothing is encoded, uploaded or sent
+before that), checks the key, encodes and uploads the files, and hands the request to the fal
+runner, which submits, follows and downloads. Results are remembered for the life of the process,
+so re-running a node with the same inputs and seed (e.g. to decode frames it skipped) never pays twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..luma import constants as C
+from . import host
+from .fal_bridge import UploadItem, run_request_on_fal
+from .identity import content_identity
+
+log = logging.getLogger(__name__)
+
+_PLACEHOLDER = "upload://{index}"
+
+
+class NothingSent(ValueError):
+    """The node's inputs were refused before anything was uploaded or sent; nothing was billed."""
+
+    def __init__(self, node_name: str, message: str) -> None:
+        super().__init__(f"{node_name}: nothing was sent to fal (not billed).\n{message}")
+
+
+@dataclass(frozen=True)
+class Limits:
+    queue_wait: float
+    total: float
+
+    @classmethod
+    def from_inputs(cls, queue_wait: Any, total: Any) -> Limits:
+        from .schema import DEFAULT_QUEUE_WAIT_S, DEFAULT_TOTAL_TIME_S
+
+        return cls(float(queue_wait or DEFAULT_QUEUE_WAIT_S), float(total or DEFAULT_TOTAL_TIME_S))
+
+
+@dataclass
+class _PendingUpload:
+    placeholder: str
+    label: str
+    identity: str
+    produce: Callable[[], UploadItem] = field(repr=False)  # encodes; runs in a worker thread
+
+
+@dataclass(frozen=True)
+class Generated:
+    """A finished request: what fal returned and where its files were saved."""
+
+    endpoint_id: str
+    request_id: str
+    result: dict[str, Any]
+    files: dict[str, list[Path]]
+    from_memory: bool = False
+
+
+_MEMORY: dict[str, Generated] = {}
+
+
+class FalJob:
+    def __init__(self, endpoint_id: str, node_cls: Any, *, stem: str, seed: int) -> None:
+        self.endpoint_id = endpoint_id
+        self.node_id: str | None = getattr(node_cls.hidden, "unique_id", None)
+        self.node_name: str = node_cls.define_schema().display_name
+        self.stem = stem
+        self.seed = seed
+        self._uploads: list[_PendingUpload] = []
+        self._source_seconds: float | None = None
+
+    # -- inputs that become uploads -------------------------------------------------------------
+
+    def single_image(self, input_name: str, image: Any) -> str:
+        if image.ndim != 4 or image.shape[0] != 1:
+            count = image.shape[0] if image.ndim == 4 else "?"
+            raise NothingSent(self.node_name, f"{input_name}: expects one image, got a batch of {count}. "
+                                              "Pick one image from the batch (e.g. with ImageFromBatch).")
+        return self._add_image(input_name, image[0])
+
+    def image_batch(self, input_name: str, images: Any) -> list[str]:
+        return [self._add_image(f"{input_name}[{i}]", images[i]) for i in range(images.shape[0])]
+
+    def keyframes(self, images: Any, positions_text: str, duration: str) -> tuple[list[str], list[int]]:
+        from ..luma.keyframes import KeyframePositionsInvalid, parse_positions
+
+        try:
+            indexes = parse_positions(positions_text or "", images.shape[0], duration)
+        except KeyframePositionsInvalid as exc:
+            raise NothingSent(self.node_name, str(exc)) from None
+        return self.image_batch("keyframes", images), indexes
+
+    def video_source(self, video: Any, frames: Any, fps: float) -> str | None:
+        if video is not None and frames is not None:
+            raise NothingSent(self.node_name, "video: connect either a VIDEO or source_frames, not both.")
+        if video is not None:
+            from .video_sources import video_upload
+
+            seconds, identity, produce = video_upload(video)
+        elif frames is not None:
+            from .video_sources import frames_upload
+
+            seconds, identity, produce = frames_upload(frames, fps)
+        else:
+            return None  # the catalogue reports the missing source with the other problems
+        self._source_seconds = seconds
+        return self._add(f"source video", identity, produce)
+
+    def _add_image(self, label: str, image: Any) -> str:
+        def produce() -> UploadItem:
+            from ..media.images import encode_reference
+
+            encoded = encode_reference(image)
+            return UploadItem(encoded.data, encoded.content_type, f"{label.replace('[', '-').rstrip(']')}.{encoded.extension}",
+                              encoded.sha256)
+
+        return self._add(label, content_identity(image), produce)
+
+    def _add(self, label: str, identity: str, produce: Callable[[], UploadItem]) -> str:
+        placeholder = _PLACEHOLDER.format(index=len(self._uploads))
+        self._uploads.append(_PendingUpload(placeholder, label, identity, produce))
+        return placeholder
+
+    # -- the run --------------------------------------------------------------------------------
+
+    def validate(self, fields: dict[str, Any]) -> Any:
+        """The catalogue's verdict on the whole request; raises ``NothingSent`` listing every problem."""
+        from ..luma.catalog import build_request, check_source_video
+        from ..luma.errors import RequestInvalid
+
+        try:
+            request = build_request(self.endpoint_id, fields)
+            if self._source_seconds is not None:
+                check_source_video(request.endpoint_id, self._source_seconds)
+        except RequestInvalid as exc:
+            raise NothingSent(self.node_name, str(exc)) from None
+        return request
+
+    async def run(self, fields: dict[str, Any], limits: Limits) -> Generated:
+        request = self.validate(fields)
+        payload = request.to_payload()
+        memo_key = self._memo_key(request.endpoint_id, payload)
+        remembered = _MEMORY.get(memo_key)
+        if remembered is not None and all(p.exists() for paths in remembered.files.values() for p in paths):
+            log.info("%s: same inputs and seed as request %s; reusing its saved result (not billed again)",
+                     self.node_name, remembered.request_id)
+            return Generated(remembered.endpoint_id, remembered.request_id, remembered.result, remembered.files,
+                             from_memory=True)
+
+        generated = await run_request_on_fal(
+            endpoint_id=request.endpoint_id,
+            payload=payload,
+            uploads=[(u.placeholder, u.label, u.produce) for u in self._uploads],
+            output_kind=request.output_kind,
+            stem=self.stem,
+            node_id=self.node_id,
+            node_name=self.node_name,
+            queue_wait=limits.queue_wait,
+            total_time=limits.total,
+        )
+        result = Generated(request.endpoint_id, generated.request_id, generated.result, generated.files)
+        _MEMORY[memo_key] = result
+        return result
+
+    def _memo_key(self, endpoint_id: str, payload: dict[str, Any]) -> str:
+        blob = json.dumps({"endpoint": endpoint_id, "payload": payload, "seed": self.seed,
+                           "uploads": {u.placeholder: u.identity for u in self._uploads}},
+                          sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()

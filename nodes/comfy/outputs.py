@@ -1,0 +1,123 @@
+"""Turn a finished request into what downstream nodes need: VIDEO, frames, paths, fps, request id."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import itertools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from comfy_api.latest import io, ui
+
+from . import host
+from .identity import cheap_signature
+from .job import Generated
+from .schema import output_is_linked
+
+FRAMES_SLOT = 1  # index of the "frames" output on every video node
+
+# Frames are decoded only when the frames output is connected. ComfyUI keeps a node's outputs while
+# its inputs are unchanged, so connecting frames later would hand the new consumer the placeholder.
+# Video nodes therefore remember which input signatures ran without decoding, and report those as
+# changed: ComfyUI runs the node again, which reuses the saved result (not billed) and decodes.
+_SKIPPED_FRAMES: set[str] = set()
+_SIGNATURE: contextvars.ContextVar[str | None] = contextvars.ContextVar("luma_fal_signature", default=None)
+_RERUN = itertools.count()
+
+
+class VideoNode(io.ComfyNode):
+    """Base of the pack's video nodes: knows whether the frames output was skipped last time."""
+
+    @classmethod
+    def fingerprint_inputs(cls, **inputs: Any) -> Any:
+        signature = cheap_signature(inputs)
+        return f"{signature}:rerun-{next(_RERUN)}" if signature in _SKIPPED_FRAMES else signature
+
+
+def tracks_inputs(execute: Callable[..., Awaitable[io.NodeOutput]]) -> Callable[..., Awaitable[io.NodeOutput]]:
+    """Wrap a video node's ``execute`` so ``video_node_output`` knows the inputs' signature."""
+
+    @functools.wraps(execute)
+    async def wrapper(cls: Any, **inputs: Any) -> io.NodeOutput:
+        token = _SIGNATURE.set(cheap_signature(inputs))
+        try:
+            return await execute(cls, **inputs)
+        finally:
+            _SIGNATURE.reset(token)
+
+    return wrapper
+
+
+@dataclass(frozen=True)
+class FrameOptions:
+    start: int = 0
+    cap: int = 0
+    every_nth: int = 1
+    height: int = 0
+
+
+def _placeholder_frames() -> Any:
+    import torch
+
+    # Nothing reads it: the frames output is not connected, so the video is not decoded at all.
+    return torch.zeros((1, 8, 8, 3), dtype=torch.float32)
+
+
+async def decode_video_frames(path: Any, options: FrameOptions, node_id: str | None) -> Any:
+    """Frames of a saved video, decoded off the event loop, with progress and Cancel."""
+    from ..media.video_decode import DecodeOptions, DecodeStopped, MemoryBudgetError, decode_frames
+
+    bar = host.ProgressBar(node_id)
+
+    def on_progress(done: int, total: int) -> None:
+        if total:
+            bar.set_fraction(done / total)
+
+    decode_options = DecodeOptions(start_frame=options.start, frame_cap=options.cap,
+                                   every_nth=options.every_nth, height=options.height)
+    try:
+        return await asyncio.to_thread(decode_frames, path, decode_options, on_progress, host.interrupted)
+    except DecodeStopped:
+        raise host.interrupt_exception("Cancelled while decoding frames; the video is saved at " + str(path)) from None
+    except MemoryBudgetError as exc:
+        raise MemoryError(f"{exc}\nThe video itself is saved at {path}.") from None
+
+
+async def video_node_output(result: Generated, hidden: Any, options: FrameOptions, *, with_exr: bool) -> io.NodeOutput:
+    from comfy_api.latest import InputImpl
+
+    from ..media.video_info import probe_video
+
+    path = result.files["video"][0]
+    info = await asyncio.to_thread(probe_video, path)
+    node_id = getattr(hidden, "unique_id", None)
+    signature = _SIGNATURE.get()
+    if output_is_linked(getattr(hidden, "prompt", None), node_id, FRAMES_SLOT):
+        frames = await decode_video_frames(path, options, node_id)
+        _SKIPPED_FRAMES.discard(signature or "")
+    else:
+        frames = _placeholder_frames()
+        if signature:
+            _SKIPPED_FRAMES.add(signature)
+    values: list[Any] = [InputImpl.VideoFromFile(str(path)), frames, str(path), float(info.fps), result.request_id]
+    if with_exr:
+        exr = result.files.get("exr_file") or []
+        values.append(str(exr[0]) if exr else "")
+    return io.NodeOutput(*values, ui=ui.PreviewVideo([host.ui_file_entry(path)]))
+
+
+async def image_node_output(result: Generated) -> io.NodeOutput:
+    import torch
+
+    from ..media.images import decode_image
+
+    paths = result.files["images"]
+    images = [await asyncio.to_thread(lambda p=p: decode_image(p.read_bytes())) for p in paths]
+    # An IMAGE batch needs one size; Uni-1 returns one image, so differing sizes only keep the first size.
+    first = images[0].shape[1:3]
+    batch = torch.cat([im for im in images if im.shape[1:3] == first], dim=0)
+    return io.NodeOutput(batch, "\n".join(str(p) for p in paths), result.request_id,
+                         ui=ui.SavedImages([ui.SavedResult(**host.ui_file_entry(p)) for p in paths]))

@@ -1,0 +1,112 @@
+"""Node-schema pieces every node of the pack shares: inputs, outputs and host feature detection."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from comfy_api.latest import io
+
+from ..luma import constants as C
+
+CATEGORY = "Luma (fal)"
+CATEGORY_VIDEO = f"{CATEGORY}/Ray 3.2"
+CATEGORY_IMAGE = f"{CATEGORY}/Uni-1"
+CATEGORY_UTIL = f"{CATEGORY}/utils"
+
+DEFAULT_QUEUE_WAIT_S = 600
+DEFAULT_TOTAL_TIME_S = 1800
+
+
+def make_schema(**fields: Any) -> io.Schema:
+    """An ``io.Schema`` with only the fields this host knows (0.3.75 lacks e.g. ``search_aliases``)."""
+    known = {f.name for f in dataclasses.fields(io.Schema)}
+    return io.Schema(**{k: v for k, v in fields.items() if k in known})
+
+
+def prompt_input(tooltip: str) -> io.String.Input:
+    return io.String.Input(
+        "prompt", multiline=True, default="",
+        tooltip=f"{tooltip} 1 to {C.PROMPT_MAX_CHARS} characters.",
+    )
+
+
+def seed_input() -> io.Int.Input:
+    return io.Int.Input(
+        "seed", default=0, min=0, max=2**31 - 1, control_after_generate=True,
+        tooltip=(
+            "Not sent to fal: Luma's results differ on every run whatever the seed. Change it to run the node "
+            "again (a new paid take); keep it fixed and ComfyUI reuses the last result without paying again."
+        ),
+    )
+
+
+def limit_inputs() -> list[io.Input]:
+    return [
+        io.Int.Input(
+            "max_queue_wait", default=DEFAULT_QUEUE_WAIT_S, min=10, max=86_400, step=10, optional=True,
+            tooltip=(
+                "Seconds the request may wait in fal's queue before it is cancelled (not billed). "
+                "A request stuck in the queue often means the account has no credit."
+            ),
+        ),
+        io.Int.Input(
+            "max_total_time", default=DEFAULT_TOTAL_TIME_S, min=30, max=86_400, step=30, optional=True,
+            tooltip="Seconds the whole request (upload, queue, run, download) may take before the pack gives up.",
+        ),
+    ]
+
+
+def frame_inputs() -> list[io.Input]:
+    """Options for the frames output; they change nothing in the request or its price."""
+    return [
+        io.Int.Input("frames_start", default=0, min=0, max=100_000, optional=True,
+                     tooltip="Frames output: first frame to decode (0 = from the start)."),
+        io.Int.Input("frames_cap", default=0, min=0, max=100_000, optional=True,
+                     tooltip="Frames output: most frames to decode (0 = all)."),
+        io.Int.Input("frames_every_nth", default=1, min=1, max=1000, optional=True,
+                     tooltip="Frames output: keep every n-th frame (1 = every frame)."),
+        io.Int.Input("frames_height", default=0, min=0, max=4320, step=2, optional=True,
+                     tooltip="Frames output: resize to this height while decoding, keeping aspect (0 = as is)."),
+    ]
+
+
+def video_outputs(with_exr: bool) -> list[io.Output]:
+    outputs: list[io.Output] = [
+        io.Video.Output(display_name="video", tooltip="The generated MP4 as ComfyUI's VIDEO (backed by the saved file)."),
+        io.Image.Output(display_name="frames",
+                        tooltip="Every frame as IMAGE (float32 RGB). Decoded only when this output is connected."),
+        io.String.Output(display_name="path", tooltip="Path of the saved MP4 under ComfyUI's output folder."),
+        io.Float.Output(display_name="fps", tooltip="Frames per second of the video, read from the file."),
+        io.String.Output(display_name="request_id", tooltip="fal's request id (to find or re-fetch the result)."),
+    ]
+    if with_exr:
+        outputs.append(io.String.Output(display_name="exr_path",
+                                        tooltip="Path of the EXR export when exr_export is on, else empty."))
+    return outputs
+
+
+def image_outputs() -> list[io.Output]:
+    return [
+        io.Image.Output(display_name="images", tooltip="The generated images (float32 RGB), one per image returned."),
+        io.String.Output(display_name="paths", tooltip="Saved files under ComfyUI's output folder, one per line."),
+        io.String.Output(display_name="request_id", tooltip="fal's request id (to find or re-fetch the result)."),
+    ]
+
+
+HIDDEN = [io.Hidden.unique_id, io.Hidden.prompt]
+
+
+def output_is_linked(prompt: dict[str, Any] | None, node_id: str | None, slot: int) -> bool:
+    """Whether any node in the queued prompt reads output ``slot`` of ``node_id``.
+
+    Unknown (no prompt available) counts as linked, so a host that does not pass the prompt still
+    gets its frames.
+    """
+    if not prompt or node_id is None:
+        return True
+    for node in prompt.values():
+        for value in (node.get("inputs") or {}).values():
+            if isinstance(value, list) and len(value) == 2 and str(value[0]) == str(node_id) and value[1] == slot:
+                return True
+    return False

@@ -69,9 +69,17 @@ class Generated:
 
 _MEMORY: dict[str, Generated] = {}
 
+# fal's field names where a node's input has another name (fields not listed keep their name).
+_WIDGET_NAMES = {
+    "enable_web_search": "web_search", "keyframe_indexes": "keyframe_positions",
+    "source_position": "place_source", "video_url": "video", "start_image_url": "start_image",
+    "end_image_url": "end_image",
+}
+
 
 class FalJob:
-    def __init__(self, endpoint_id: str, node_cls: Any, *, stem: str, seed: int) -> None:
+    def __init__(self, endpoint_id: str, node_cls: Any, *, stem: str, seed: int,
+                 names: dict[str, str] | None = None) -> None:
         self.endpoint_id = endpoint_id
         self.node_id: str | None = getattr(node_cls.hidden, "unique_id", None)
         self.node_name: str = node_cls.define_schema().display_name
@@ -79,6 +87,7 @@ class FalJob:
         self.seed = seed
         self._uploads: list[_PendingUpload] = []
         self._source_seconds: float | None = None
+        self._widget_names: dict[str, str] = {**_WIDGET_NAMES, **(names or {})}
 
     # -- inputs that become uploads -------------------------------------------------------------
 
@@ -144,8 +153,15 @@ class FalJob:
             if self._source_seconds is not None:
                 check_source_video(request.endpoint_id, self._source_seconds)
         except RequestInvalid as exc:
-            raise NothingSent(self.node_name, str(exc)) from None
+            raise NothingSent(self.node_name, "\n".join(self._widget_text(p) for p in exc.problems)) from None
         return request
+
+    def _widget_text(self, problem: Any) -> str:
+        """A problem worded with the node's input names (fal's ``image_url`` is the node's ``start_image``)."""
+        head, _, rest = problem.field.partition("[")
+        name = self._widget_names.get(head, head)
+        field = f"{name}[{rest}" if rest else name
+        return f"{field}: {problem.message}" if field else problem.message
 
     async def run(self, fields: dict[str, Any], limits: Limits) -> Generated:
         request = self.validate(fields)

@@ -96,7 +96,8 @@ class LumaFalRay32TextToVideo(VideoNode):
     @tracks_inputs
     async def execute(cls, prompt: str, aspect_ratio: str, resolution: str, duration: str, loop: bool, hdr: bool,
                       exr_export: bool, seed: int, reference_images: Any = None, **kwargs: Any) -> io.NodeOutput:
-        job = FalJob(C.RAY32_TEXT_TO_VIDEO, cls, stem="ray32-t2v", seed=seed)
+        job = FalJob(C.RAY32_TEXT_TO_VIDEO, cls, stem="ray32-t2v", seed=seed,
+                     names={"reference_image_urls": "reference_images"})
         fields: dict[str, Any] = dict(prompt=prompt, aspect_ratio=aspect_ratio, resolution=resolution,
                                       duration=duration, loop=loop, hdr=hdr, exr_export=exr_export)
         if reference_images is not None:
@@ -135,7 +136,7 @@ class LumaFalRay32ImageToVideo(VideoNode):
     async def execute(cls, prompt: str, aspect_ratio: str, resolution: str, duration: str, loop: bool, hdr: bool,
                       exr_export: bool, seed: int, start_image: Any = None, end_image: Any = None,
                       keyframes: Any = None, keyframe_positions: str = "", **kwargs: Any) -> io.NodeOutput:
-        job = FalJob(C.RAY32_IMAGE_TO_VIDEO, cls, stem="ray32-i2v", seed=seed)
+        job = FalJob(C.RAY32_IMAGE_TO_VIDEO, cls, stem="ray32-i2v", seed=seed, names={"image_url": "start_image"})
         fields: dict[str, Any] = dict(prompt=prompt, aspect_ratio=aspect_ratio, resolution=resolution,
                                       duration=duration, loop=loop, hdr=hdr, exr_export=exr_export)
         if start_image is not None:

@@ -53,7 +53,7 @@ class LumaFalUni1TextToImage(io.ComfyNode):
     @classmethod
     async def execute(cls, prompt: str, model: str, aspect_ratio: str, style: str, output_format: str,
                       web_search: bool, seed: int, references: Any = None, **kwargs: Any) -> io.NodeOutput:
-        job = FalJob(C.UNI1_TEXT_TO_IMAGE, cls, stem="uni1", seed=seed)
+        job = FalJob(C.UNI1_TEXT_TO_IMAGE, cls, stem="uni1", seed=seed, names={"reference_image_urls": "references"})
         fields: dict[str, Any] = dict(model=model, prompt=prompt, aspect_ratio=aspect_ratio, style=style,
                                       output_format=output_format, enable_web_search=web_search)
         if references is not None:
@@ -89,7 +89,8 @@ class LumaFalUni1ImageEdit(io.ComfyNode):
     @classmethod
     async def execute(cls, image: Any, prompt: str, model: str, style: str, output_format: str, seed: int,
                       references: Any = None, **kwargs: Any) -> io.NodeOutput:
-        job = FalJob(C.UNI1_EDIT, cls, stem="uni1-edit", seed=seed)
+        job = FalJob(C.UNI1_EDIT, cls, stem="uni1-edit", seed=seed,
+                     names={"reference_image_urls": "references", "image_url": "image"})
         fields: dict[str, Any] = dict(model=model, prompt=prompt, style=style, output_format=output_format)
         fields["image_url"] = job.single_image("image", image)
         if references is not None:

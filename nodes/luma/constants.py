@@ -67,3 +67,15 @@ def ray_video_size(aspect_ratio: str, resolution: str) -> tuple[int, int]:
     a, b = (int(x) for x in aspect_ratio.split(":"))
     long_side = round(short * max(a, b) / min(a, b) / 2) * 2
     return (long_side, short) if a >= b else (short, long_side)
+
+
+# Source-video limits checked before upload (see catalog.check_source_video).
+# Video-to-video: fal's schema states no limit. ComfyUI core's Luma "Video Edit" node refuses sources over
+# 18 s, Luma's marketing says "up to 20 s". We use the stricter 18 s: it is the figure a shipping client
+# enforces against Luma's API, and refusing a 19 s clip locally costs the user a trim, whereas accepting
+# it may cost an upload plus a failed (possibly billed) run.
+RAY32_V2V_MAX_SOURCE_SECONDS: Final = 18.0
+
+# Uni-1 returns exactly one image per request.
+UNI1_IMAGES_PER_REQUEST: Final = 1
+UNI1_DEFAULT_MODEL: Final = "uni-1"

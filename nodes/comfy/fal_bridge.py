@@ -88,8 +88,8 @@ def substitute(value: Any, urls: dict[str, str]) -> Any:
     return value
 
 
-def output_files(result: dict[str, Any], output_kind: str) -> list[tuple[str, str, str]]:
-    """(output name, URL, file extension) for every file in a model result, refusing anything that is not a URL."""
+def output_files(result: dict[str, Any], output_kind: str) -> list[tuple[str, str, str, int | None]]:
+    """(output name, URL, extension, size) for every file in a model result, refusing anything that is not a URL."""
     wanted: list[tuple[str, Any]] = []
     if output_kind == "video":
         wanted.append(("video", result.get("video")))
@@ -105,7 +105,8 @@ def output_files(result: dict[str, Any], output_kind: str) -> list[tuple[str, st
         url = item.get("url") if isinstance(item, dict) else None
         if not isinstance(url, str) or not url.startswith(("https://", "http://")):
             raise RuntimeError(f"fal's result has no usable URL for {name} (got {str(item)[:200]!r})")
-        files.append((name, url, _extension(item, name)))
+        size = item.get("file_size")
+        files.append((name, url, _extension(item, name), size if isinstance(size, int) and size > 0 else None))
     return files
 
 
@@ -132,49 +133,70 @@ async def run_request_on_fal(
 ) -> FalOutcome:
     """Upload, submit, follow and download one request; every phase stops within a second of Cancel."""
     from ..fal.config import FalConfig
-    from ..fal.errors import FalError, RequestCancelled, StopRequested
+    from ..fal.errors import FalError, RequestCancelled, ResultExpired, StopRequested
     from ..fal.runner import FalRunner
     from ..fal.upload_cache import UploadCache
 
     config = FalConfig.from_env(key_file=key_file_path())
     config.require_credentials()  # a missing key fails here, before anything is encoded or sent
+    runner = FalRunner(config)
     reporter = NodeReporter(node_id)
     started = time.monotonic()
-    deadline = started + total_time
+    reserved: list[Path] = []
     try:
-        async with FalRunner(config) as runner:
-            urls = await _upload_all(runner, uploads, UploadCache(upload_cache_path()), reporter)
-            completed = await runner.run(
-                endpoint_id, substitute(payload, urls), on_event=reporter, should_stop=host.interrupted,
-                queue_timeout=queue_wait, total_timeout=max(1.0, deadline - time.monotonic()),
-            )
-            files: dict[str, list[Path]] = {}
-            for name, url, ext in output_files(completed.result, output_kind):
-                dest = host.new_output_path(stem, ext, completed.request_id)
-                await runner.download(url, dest, on_event=reporter, should_stop=host.interrupted,
-                                      request_id=completed.request_id)
-                files.setdefault(name, []).append(dest)
+        urls = await _upload_all(runner, config.hosts.rest, uploads, UploadCache(upload_cache_path()), reporter)
+        completed = await runner.run(
+            endpoint_id, substitute(payload, urls), on_event=reporter, should_stop=host.interrupted,
+            queue_timeout=queue_wait, total_timeout=max(1.0, total_time - (time.monotonic() - started)),
+        )
+        result = completed.result
+        files: dict[str, list[Path]] = {}
+        for index, (name, url, ext, size) in enumerate(output_files(result, output_kind)):
+            dest = host.new_output_path(stem, ext, completed.request_id)
+            reserved.append(dest)
+            try:
+                await runner.download(url, dest, expected_size=size, on_event=reporter,
+                                      should_stop=host.interrupted, request_id=completed.request_id)
+            except ResultExpired:
+                # The media URL lapsed while we waited: fal still holds the result, so ask for fresh URLs once.
+                result = await runner.fetch_result(endpoint_id, completed.request_id)
+                _, url, _, size = output_files(result, output_kind)[index]
+                await runner.download(url, dest, expected_size=size, on_event=reporter,
+                                      should_stop=host.interrupted, request_id=completed.request_id)
+            files.setdefault(name, []).append(dest)
     except (RequestCancelled, StopRequested) as exc:
+        _discard(reserved)
         reporter.finish("cancelled", str(exc))
         raise host.interrupt_exception(str(exc)) from None
     except FalError as exc:
+        _discard(reserved)
         reporter.finish("error", str(exc))
         raise
     except BaseException as exc:
+        _discard(reserved)
         reporter.finish("error", f"{type(exc).__name__}: {exc}")
         raise
     seconds = time.monotonic() - started
     reporter.finish("done", f"Done in {seconds:.0f} s · request {completed.request_id}")
-    return FalOutcome(completed.request_id, completed.result, files)
+    return FalOutcome(completed.request_id, result, files)
 
 
-async def _upload_all(runner: Any, uploads: Sequence[tuple[str, str, Callable[[], UploadItem]]],
+def _discard(paths: list[Path]) -> None:
+    """Remove names reserved for downloads that did not finish, so no empty or partial file is left."""
+    for path in paths:
+        try:
+            if path.exists() and path.stat().st_size == 0:
+                path.unlink()
+        except OSError:
+            pass
+
+
+async def _upload_all(runner: Any, storage_base: str, uploads: Sequence[tuple[str, str, Callable[[], UploadItem]]],
                       cache: Any, reporter: NodeReporter) -> dict[str, str]:
     if not uploads:
         return {}
     # Encoding (JPEG/PNG, or H.264 for frame sources) is CPU work: keep it off the event loop.
     items = await asyncio.gather(*(asyncio.to_thread(produce) for _, _, produce in uploads))
-    storage_base = runner.storage_base
     urls: dict[str, str] = {}
     to_send: list[tuple[str, UploadItem]] = []
     for (placeholder, _label, _), item in zip(uploads, items):
@@ -184,8 +206,10 @@ async def _upload_all(runner: Any, uploads: Sequence[tuple[str, str, Callable[[]
         else:
             to_send.append((placeholder, item))
     if to_send:
+        from ..fal.runner import UploadItem as FalUpload
+
         sent = await runner.upload_many(
-            [(item.data, item.content_type, item.file_name) for _, item in to_send],
+            [FalUpload(item.data, item.content_type, item.file_name) for _, item in to_send],
             on_event=reporter, should_stop=host.interrupted,
         )
         for (placeholder, item), url in zip(to_send, sent):

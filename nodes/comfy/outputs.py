@@ -6,8 +6,10 @@ import asyncio
 import contextvars
 import functools
 import itertools
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from comfy_api.latest import io, ui
@@ -16,6 +18,8 @@ from . import host
 from .identity import cheap_signature
 from .job import Generated
 from .schema import output_is_linked
+
+log = logging.getLogger(__name__)
 
 FRAMES_SLOT = 1  # index of the "frames" output on every video node
 
@@ -79,11 +83,13 @@ async def decode_video_frames(path: Any, options: FrameOptions, node_id: str | N
     decode_options = DecodeOptions(start_frame=options.start, frame_cap=options.cap,
                                    every_nth=options.every_nth, height=options.height)
     try:
-        return await asyncio.to_thread(decode_frames, path, decode_options, on_progress, host.interrupted)
+        frames = await asyncio.to_thread(decode_frames, path, decode_options, on_progress, host.interrupted)
     except DecodeStopped:
         raise host.interrupt_exception("Cancelled while decoding frames; the video is saved at " + str(path)) from None
     except MemoryBudgetError as exc:
         raise MemoryError(f"{exc}\nThe video itself is saved at {path}.") from None
+    log.info("luma-fal: decoded %d frames from %s", frames.shape[0], Path(path).name)
+    return frames
 
 
 async def video_node_output(result: Generated, hidden: Any, options: FrameOptions, *, with_exr: bool) -> io.NodeOutput:

@@ -54,7 +54,9 @@ class UploadCache:
         now = time.time() if now is None else now
         entries = self._load()
         entries[self._key(storage_base, sha256)] = {
-            "url": url, "uploaded": now, "reuse_until": now + UPLOAD_LIFETIME_S - REUSE_MARGIN_S,
+            "url": url,
+            "uploaded": now,
+            "reuse_until": now + UPLOAD_LIFETIME_S - REUSE_MARGIN_S,
         }
         self._prune(now)
         self._save()

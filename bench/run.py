@@ -1,0 +1,227 @@
+"""Benchmarks for the media layer: `python bench/run.py [--quick] [--clips 1080p10s,720p5s] [--runs N]`.
+
+Per clip, every decode method runs in its own fresh process (bench/methods.py), so peak memory is
+that method's alone:
+  ours   nodes.media.video_decode.decode_frames
+  core   ComfyUI's VideoFromFile(path).get_components() from the real tree in $COMFYUI_DIR
+  vhs    a re-creation of VideoHelperSuite's ffmpeg loader (imageio-ffmpeg's binary; falls back to a
+         PyAV re-creation of the same generator + np.fromiter shape, reported as vhs_pyav)
+  floor  PyAV frame-threaded decode with no conversion at all
+Also: reference-image encode times and the pack's import time. Prints `name: value` lines and writes
+bench/out/results.md. Clips are generated once and cached in bench/out/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from clips import ALL_CLIPS, OUT_DIR, QUICK_CLIPS, ensure_clip  # noqa: E402
+
+METHODS = ("ours", "core", "vhs", "floor")
+TARGET_CLIP = "1080p10s"
+TARGETS = {  # on the 1080p 10 s clip
+    "ours/core fps": (">=", 2.0),
+    "ours/vhs fps": (">=", 1.5),
+    "ours peak/tensor": ("<=", 1.1),
+    "ours/floor time": ("<=", 1.25),
+}
+IMPORTS = ("nodes.luma.constants", "nodes.comfy", "nodes.media.video_decode")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="540p and 720p 5 s clips only (smoke run)")
+    parser.add_argument("--clips", help="comma-separated, from: " + ", ".join(ALL_CLIPS))
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ", ".join(METHODS))
+    parser.add_argument("--runs", type=int, default=0, help="runs per method (default 3; 1 for 1080p clips)")
+    args = parser.parse_args()
+
+    names = args.clips.split(",") if args.clips else list(QUICK_CLIPS if args.quick else ALL_CLIPS)
+    unknown = [name for name in names if name not in ALL_CLIPS]
+    if unknown:
+        parser.error(f"unknown clip(s) {unknown}; choose from {', '.join(ALL_CLIPS)}")
+    methods = args.methods.split(",")
+
+    report = Report()
+    for name in names:
+        spec = ALL_CLIPS[name]
+        report.line(f"clip {name}", f"{spec.width}x{spec.height}, {spec.frames} frames, 24 fps, H.264")
+        path = ensure_clip(spec)
+        runs = args.runs or (1 if spec.height >= 1080 else 3)
+        results = {method: decode_runs(method, path, runs) for method in methods}
+        report.clip(name, results)
+    for size in ("1080p", "4k"):
+        report.encode(run_worker(["encode", size]))
+    report.imports(import_times())
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    (OUT_DIR / "results.md").write_text(report.markdown(), encoding="utf-8")
+    report.line("results table", str((OUT_DIR / "results.md").relative_to(REPO)))
+    return 0
+
+
+def run_worker(arguments: list[str]) -> dict:
+    done = subprocess.run(
+        [sys.executable, str(HERE / "methods.py"), *arguments],
+        cwd=REPO, capture_output=True, text=True, check=False,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": f"exit {done.returncode}: {tail}"}
+    return json.loads(lines[-1])
+
+
+def decode_runs(method: str, path: Path, runs: int) -> dict:
+    records = [run_worker([method, str(path)]) for _ in range(runs)]
+    failed = [r for r in records if "error" in r or "skipped" in r]
+    if failed:
+        return failed[0]
+    median = statistics.median(r["seconds"] for r in records)
+    record = dict(min(records, key=lambda r: abs(r["seconds"] - median)))
+    record["seconds"] = median
+    record["best_seconds"] = min(r["seconds"] for r in records)
+    record["peak_bytes"] = max(r["peak_bytes"] for r in records)
+    record["runs"] = runs
+    return record
+
+
+def import_times(repeats: int = 5) -> dict[str, float | str]:
+    def timed(code: str) -> float | str:
+        samples = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+            samples.append(time.perf_counter() - started)
+            if done.returncode != 0:
+                return "fails: " + (done.stderr.strip().splitlines() or ["?"])[-1]
+        return statistics.median(samples)
+
+    baseline = timed("pass")
+    times: dict[str, float | str] = {"baseline (python -c pass)": baseline}
+    for module in IMPORTS:
+        if not (REPO / (module.replace(".", "/") + ".py")).exists() and not (REPO / module.replace(".", "/")).is_dir():
+            times[module] = "not present"
+            continue
+        measured = timed(f"import {module}")
+        times[module] = measured - baseline if isinstance(measured, float) else measured
+    return times
+
+
+class Report:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, dict]] = []
+        self.ratio_rows: list[tuple[str, str, float]] = []
+        self.encode_rows: list[dict] = []
+        self.import_rows: dict[str, float | str] = {}
+        self.target_rows: list[tuple[str, float, str, float, bool]] = []
+
+    @staticmethod
+    def line(name: str, value: str) -> None:
+        print(f"{name}: {value}", flush=True)
+
+    def clip(self, clip: str, results: dict[str, dict]) -> None:
+        for method, record in results.items():
+            if "skipped" in record or "error" in record:
+                self.line(f"{clip} {method}", "skipped: " + record.get("skipped", record.get("error", "")))
+                self.rows.append((clip, method, record))
+                continue
+            label = record["method"]
+            fps = record["frames"] / record["seconds"]
+            record["fps"] = fps
+            self.line(f"{clip} {label} seconds", f"{record['seconds']:.2f} (median of {record['runs']}, "
+                      f"best {record['best_seconds']:.2f})")
+            self.line(f"{clip} {label} fps", f"{fps:.1f}")
+            if "tensor_bytes" in record:
+                record["peak_x"] = record["peak_bytes"] / record["tensor_bytes"]
+                self.line(f"{clip} {label} peak/tensor", f"{record['peak_x']:.3f}x "
+                          f"(peak {record['peak_bytes'] / 2**30:.2f} GiB, tensor {record['tensor_bytes'] / 2**30:.2f} GiB)")
+            else:
+                self.line(f"{clip} {label} peak", f"{record['peak_bytes'] / 2**20:.0f} MiB (no tensor)")
+            if record.get("child_peak_bytes"):
+                self.line(f"{clip} {label} subprocess peak", f"{record['child_peak_bytes'] / 2**20:.0f} MiB (ffmpeg)")
+            self.rows.append((clip, label, record))
+        ours = results.get("ours", {})
+        if "fps" not in ours:
+            return
+        ratios: dict[str, float] = {}
+        for other in ("core", "vhs"):
+            if "fps" in results.get(other, {}):
+                ratios[f"ours/{other} fps"] = ours["fps"] / results[other]["fps"]
+                self.line(f"{clip} ratio ours/{results[other]['method']} fps", f"{ratios[f'ours/{other} fps']:.2f}x")
+        if "seconds" in results.get("floor", {}):
+            ratios["ours/floor time"] = ours["seconds"] / results["floor"]["seconds"]
+            self.line(f"{clip} ratio ours/floor time", f"{ratios['ours/floor time']:.2f}x")
+        ratios["ours peak/tensor"] = ours["peak_x"]
+        for name, value in ratios.items():
+            self.ratio_rows.append((clip, name, value))
+        if clip == TARGET_CLIP:
+            for name, (op, target) in TARGETS.items():
+                if name in ratios:
+                    met = ratios[name] >= target if op == ">=" else ratios[name] <= target
+                    self.target_rows.append((name, ratios[name], op, target, met))
+                    self.line(f"target {name} {op} {target}", f"{ratios[name]:.2f} {'MET' if met else 'NOT MET'}")
+
+    def encode(self, record: dict) -> None:
+        if "error" in record:
+            self.line("encode", "failed: " + record["error"])
+            return
+        size = record["size"]
+        self.line(f"encode {size} chosen", f"{record['chosen']} {record['chosen_seconds'] * 1000:.0f} ms, "
+                  f"{record['chosen_bytes'] / 2**20:.2f} MiB")
+        self.line(f"encode {size} png default (level 6)", f"{record['png_default_seconds'] * 1000:.0f} ms, "
+                  f"{record['png_default_bytes'] / 2**20:.2f} MiB")
+        self.line(f"encode {size} ratio png_default/chosen time",
+                  f"{record['png_default_seconds'] / record['chosen_seconds']:.1f}x")
+        self.encode_rows.append(record)
+
+    def imports(self, times: dict[str, float | str]) -> None:
+        for module, value in times.items():
+            shown = f"{value * 1000:.0f} ms" if isinstance(value, float) else value
+            label = module if module.startswith("baseline") else f"{module} (above baseline)"
+            self.line(f"import {label}", shown)
+        self.import_rows = times
+
+    def markdown(self) -> str:
+        out = ["# Media benchmarks", "",
+               "Generated by `python bench/run.py`. Each method ran in its own process; peak = resident memory",
+               "above the process's baseline, as a multiple of the final float32 tensor. Times are medians.", "",
+               "| clip | method | seconds | frames/s | peak / tensor |", "|---|---|---|---|---|"]
+        for clip, method, record in self.rows:
+            if "fps" not in record:
+                out.append(f"| {clip} | {method} | skipped | | {record.get('skipped', record.get('error', ''))} |")
+                continue
+            peak = f"{record['peak_x']:.2f}x" if "peak_x" in record else f"{record['peak_bytes'] / 2**20:.0f} MiB"
+            out.append(f"| {clip} | {method} | {record['seconds']:.2f} | {record['fps']:.1f} | {peak} |")
+        out += ["", "| clip | ratio | value |", "|---|---|---|"]
+        out += [f"| {clip} | {name} | {value:.2f}x |" for clip, name, value in self.ratio_rows]
+        if self.target_rows:
+            out += ["", f"Targets on {TARGET_CLIP}:", "", "| target | value | met |", "|---|---|---|"]
+            out += [f"| {name} {op} {target} | {value:.2f} | {'yes' if met else 'no'} |"
+                    for name, value, op, target, met in self.target_rows]
+        if self.encode_rows:
+            out += ["", "Reference image encode (photo-like frame):", "",
+                    "| size | ours: format | ours: ms | ours: MiB | PNG level 6: ms | PNG level 6: MiB |",
+                    "|---|---|---|---|---|---|"]
+            out += [f"| {r['size']} | {r['chosen']} | {r['chosen_seconds'] * 1000:.0f} | "
+                    f"{r['chosen_bytes'] / 2**20:.2f} | {r['png_default_seconds'] * 1000:.0f} | "
+                    f"{r['png_default_bytes'] / 2**20:.2f} |" for r in self.encode_rows]
+        if self.import_rows:
+            out += ["", "Import time (fresh interpreter, median of 5, above `python -c pass`):", "",
+                    "| module | time |", "|---|---|"]
+            for module, value in self.import_rows.items():
+                out.append(f"| {module} | {f'{value * 1000:.0f} ms' if isinstance(value, float) else value} |")
+        return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Where fal lives and who we are: hosts, credentials, CA bundle, limits.
+
+Standard library only, so ComfyUI can ask "is a key configured?" at start-up without loading httpx.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from .errors import MissingKeyError
+from .keyfile import read_key_file
+
+FAL_QUEUE_URL = "https://queue.fal.run"
+FAL_REST_URL = "https://rest.fal.ai"
+FAL_CDN_URL = "https://v3.fal.media"
+
+BASE_URL_ENV = "LUMA_FAL_BASE_URL"
+CA_BUNDLE_ENV = "LUMA_FAL_CA_BUNDLE"
+MAX_CONCURRENT_ENV = "LUMA_FAL_MAX_CONCURRENT"
+
+# Hosts that may receive the key. Suffix matches are on a dot boundary so "evil-fal.ai" never matches.
+_FAL_HOST_SUFFIXES = (".fal.run", ".fal.ai", ".fal.media", ".falrun.com")
+_FAL_EXACT_HOSTS = ("fal.run", "fal.ai", "fal.media", "falrun.com")
+
+KeySource = Literal["env", "file"]
+
+
+@dataclass(frozen=True)
+class Hosts:
+    """Base URLs (scheme://host[:port], no trailing slash) of fal's queue, REST API and CDN."""
+
+    queue: str = FAL_QUEUE_URL
+    rest: str = FAL_REST_URL
+    cdn: str = FAL_CDN_URL
+    # True when LUMA_FAL_BASE_URL put everything on one server (the sandbox, a test double, a relay).
+    single_base: bool = False
+
+    @classmethod
+    def from_base_url(cls, base_url: str) -> Hosts:
+        base = _normalise_base_url(base_url)
+        return cls(queue=base, rest=base, cdn=base, single_base=True)
+
+    @property
+    def distinct(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((self.queue, self.rest, self.cdn)))
+
+    def may_receive_key(self, host: str) -> bool:
+        """Whether a request to ``host`` may carry the Authorization header."""
+        host = host.lower().rstrip(".")
+        if host in _FAL_EXACT_HOSTS or host.endswith(_FAL_HOST_SUFFIXES):
+            return True
+        configured = {urlsplit(url).hostname for url in self.distinct}
+        return host in configured
+
+
+def _normalise_base_url(url: str) -> str:
+    url = url.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{BASE_URL_ENV} must be an http(s) URL like http://127.0.0.1:8765, got {url!r}")
+    return url
+
+
+def hosts_from_env(env: Mapping[str, str] | None = None) -> Hosts:
+    env = os.environ if env is None else env
+    base = env.get(BASE_URL_ENV, "").strip()
+    return Hosts.from_base_url(base) if base else Hosts()
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A fal key and where it came from. repr/str never show the key."""
+
+    key: str = field(repr=False)
+    source: KeySource
+
+    def __repr__(self) -> str:
+        return f"Credentials(source={self.source!r}, key=<hidden>)"
+
+    __str__ = __repr__
+
+    @property
+    def authorization(self) -> str:
+        return f"Key {self.key}"
+
+
+def credentials_from_env(env: Mapping[str, str] | None = None) -> Credentials | None:
+    env = os.environ if env is None else env
+    key = env.get("FAL_KEY", "").strip()
+    if key:
+        return Credentials(key=key, source="env")
+    key_id = env.get("FAL_KEY_ID", "").strip()
+    secret = env.get("FAL_KEY_SECRET", "").strip()
+    if key_id and secret:
+        return Credentials(key=f"{key_id}:{secret}", source="env")
+    return None
+
+
+def find_credentials(
+    key_file: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> Credentials | None:
+    """The key from the environment (which wins) or else from the stored key file."""
+    found = credentials_from_env(env)
+    if found is not None:
+        return found
+    if key_file is not None:
+        key = read_key_file(key_file)
+        if key:
+            return Credentials(key=key, source="file")
+    return None
+
+
+def load_credentials(
+    key_file: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> Credentials:
+    """Like ``find_credentials`` but raises ``MissingKeyError`` explaining how to set a key."""
+    found = find_credentials(key_file, env)
+    if found is None:
+        raise MissingKeyError(key_file=str(key_file) if key_file is not None else None)
+    return found
+
+
+def key_source(
+    key_file: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> KeySource | None:
+    found = find_credentials(key_file, env)
+    return found.source if found else None
+
+
+def ca_bundle_from_env(env: Mapping[str, str] | None = None) -> str | None:
+    """A CA bundle path for TLS: ours first, then the variables other tools already honour."""
+    env = os.environ if env is None else env
+    for name in (CA_BUNDLE_ENV, "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
+        value = env.get(name, "").strip()
+        if value:
+            if not Path(value).is_file():
+                raise ValueError(f"{name} points at {value!r}, which is not a readable file")
+            return value
+    return None
+
+
+def max_concurrent_from_env(env: Mapping[str, str] | None = None, default: int = 4) -> int:
+    env = os.environ if env is None else env
+    raw = env.get(MAX_CONCURRENT_ENV, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{MAX_CONCURRENT_ENV} must be a whole number >= 1, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"{MAX_CONCURRENT_ENV} must be a whole number >= 1, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class FalConfig:
+    """Everything the transport needs to talk to fal. Build with ``FalConfig.from_env``."""
+
+    hosts: Hosts = field(default_factory=Hosts)
+    credentials: Credentials | None = None
+    ca_bundle: str | None = None
+    key_file: str | None = None
+
+    @classmethod
+    def from_env(
+        cls, key_file: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+    ) -> FalConfig:
+        return cls(
+            hosts=hosts_from_env(env),
+            credentials=find_credentials(key_file, env),
+            ca_bundle=ca_bundle_from_env(env),
+            key_file=str(key_file) if key_file is not None else None,
+        )
+
+    def require_credentials(self) -> Credentials:
+        if self.credentials is None:
+            raise MissingKeyError(key_file=self.key_file)
+        return self.credentials

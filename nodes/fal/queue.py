@@ -1,0 +1,261 @@
+"""fal's queue API: submit, status (polled or streamed), result, cancel.
+
+The handle keeps the status/result/cancel URLs fal returns on submit: fal asks clients not to build
+them (they drop the endpoint's sub-path). ``handle_for`` rebuilds them only for fetching an older
+request by its id.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from .config import Hosts
+from .connectivity import diagnose_connect_failure
+from .errors import FalError, RequestFailed
+from .http import TRANSFER_TIMEOUT
+from .retry import CallKind, RetryPolicy, send
+from .stopping import ShouldStop
+
+log = logging.getLogger(__name__)
+
+IN_QUEUE = "IN_QUEUE"
+IN_PROGRESS = "IN_PROGRESS"
+COMPLETED = "COMPLETED"
+STATUSES = (IN_QUEUE, IN_PROGRESS, COMPLETED)
+
+# Endpoint ids are path segments of letters, digits, '.', '_' and '-'; this also stops "../" tricks.
+_ENDPOINT_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$")
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_NAMESPACES = ("workflows", "comfy")
+
+
+@dataclass(frozen=True)
+class RequestHandle:
+    request_id: str
+    status_url: str
+    response_url: str
+    cancel_url: str
+    endpoint_id: str
+
+
+class StatusStreamFailed(FalError):
+    """The SSE status stream could not be opened or broke; callers fall back to polling."""
+
+
+def check_endpoint_id(endpoint_id: str) -> str:
+    if not isinstance(endpoint_id, str) or not _ENDPOINT_RE.match(endpoint_id) or ".." in endpoint_id:
+        raise ValueError(
+            f"not a fal endpoint id: {endpoint_id!r} (expected e.g. 'luma/agent/ray/v3.2/text-to-video')"
+        )
+    return endpoint_id
+
+
+def app_path(endpoint_id: str) -> str:
+    """'owner/app' (with a workflows/comfy namespace kept) — the part status/result URLs use."""
+    parts = check_endpoint_id(endpoint_id).split("/")
+    keep = 3 if parts[0] in _NAMESPACES and len(parts) >= 3 else 2
+    return "/".join(parts[:keep])
+
+
+def _json_body(response: httpx.Response, action: str) -> Any:
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise RequestFailed(
+            f"fal sent an unreadable answer while {action} (HTTP {response.status_code}, not JSON)",
+            status_code=response.status_code,
+            request_id=response.headers.get("x-fal-request-id"),
+        ) from exc
+
+
+def _check_status(body: Any, action: str, request_id: str) -> dict[str, Any]:
+    if not isinstance(body, dict) or body.get("status") not in STATUSES:
+        raise RequestFailed(
+            f"fal sent an unexpected status while {action}: {str(body)[:200]}", request_id=request_id
+        )
+    return body
+
+
+class QueueClient:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        hosts: Hosts,
+        *,
+        retry: RetryPolicy | None = None,
+        should_stop: ShouldStop | None = None,
+    ) -> None:
+        self._client = client
+        self._hosts = hosts
+        self._retry = retry or RetryPolicy()
+        self._should_stop = should_stop
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        kind: CallKind,
+        action: str,
+        request_id: str | None = None,
+        should_stop: ShouldStop | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        async def diagnose(exc: BaseException) -> FalError:
+            return await diagnose_connect_failure(self._client, self._hosts, exc, action=action)
+
+        return await send(
+            self._client,
+            method,
+            url,
+            kind=kind,
+            action=action,
+            policy=self._retry,
+            should_stop=should_stop,
+            diagnose=diagnose,
+            request_id=request_id,
+            **kwargs,
+        )
+
+    def handle_for(self, endpoint_id: str, request_id: str) -> RequestHandle:
+        """Rebuild a handle for a request submitted earlier (e.g. to fetch its result again)."""
+        if not _REQUEST_ID_RE.match(request_id or ""):
+            raise ValueError(f"not a fal request id: {request_id!r}")
+        base = f"{self._hosts.queue}/{app_path(endpoint_id)}/requests/{request_id}"
+        return RequestHandle(
+            request_id=request_id,
+            status_url=f"{base}/status",
+            response_url=base,
+            cancel_url=f"{base}/cancel",
+            endpoint_id=endpoint_id,
+        )
+
+    async def submit(
+        self, endpoint_id: str, payload: Mapping[str, Any], *, headers: Mapping[str, str] | None = None
+    ) -> RequestHandle:
+        check_endpoint_id(endpoint_id)
+        action = "submitting the request"
+        response = await self._send(
+            "POST",
+            f"{self._hosts.queue}/{endpoint_id}",
+            kind="submit",
+            action=action,
+            should_stop=self._should_stop,
+            json=dict(payload),
+            headers=dict(headers or {}),
+        )
+        body = _json_body(response, action)
+        request_id = body.get("request_id") if isinstance(body, dict) else None
+        if not isinstance(request_id, str) or not request_id:
+            raise RequestFailed(f"fal accepted the request but sent no request id: {str(body)[:200]}")
+        rebuilt = self.handle_for(endpoint_id, request_id)
+        handle = RequestHandle(
+            request_id=request_id,
+            status_url=body.get("status_url") or rebuilt.status_url,
+            response_url=body.get("response_url") or rebuilt.response_url,
+            cancel_url=body.get("cancel_url") or rebuilt.cancel_url,
+            endpoint_id=endpoint_id,
+        )
+        log.info("fal accepted %s as request %s", endpoint_id, request_id)
+        return handle
+
+    async def status(self, handle: RequestHandle, *, logs: bool = True) -> dict[str, Any]:
+        """One status read. 200 and 202 both mean "here is the status"; the JSON ``status`` decides."""
+        action = "checking the request's status"
+        response = await self._send(
+            "GET",
+            handle.status_url,
+            kind="read",
+            action=action,
+            request_id=handle.request_id,
+            should_stop=self._should_stop,
+            params={"logs": "1" if logs else "0"},
+        )
+        return _check_status(_json_body(response, action), action, handle.request_id)
+
+    async def stream_status(
+        self, handle: RequestHandle, *, logs: bool = True
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Status updates as fal pushes them (SSE), ending after COMPLETED or when fal closes the stream.
+
+        Raises ``StatusStreamFailed`` when the stream cannot be opened or breaks; definitive errors
+        (bad key, unknown request) show up on the next polled status read instead.
+        """
+        from httpx_sse import SSEError, aconnect_sse
+
+        url = httpx.URL(handle.status_url)
+        url = url.copy_with(path=url.path.rstrip("/") + "/stream")
+        action = "following the request's status"
+        try:
+            async with aconnect_sse(
+                self._client, "GET", str(url), params={"logs": "1" if logs else "0"}, timeout=TRANSFER_TIMEOUT
+            ) as source:
+                if source.response.status_code != 200:
+                    raise StatusStreamFailed(
+                        f"status stream refused (HTTP {source.response.status_code})",
+                        status_code=source.response.status_code,
+                        request_id=handle.request_id,
+                    )
+                async for event in source.aiter_sse():
+                    if not event.data.strip():
+                        continue
+                    try:
+                        body = json.loads(event.data)
+                    except ValueError as exc:
+                        raise StatusStreamFailed(
+                            "status stream sent a non-JSON event", request_id=handle.request_id
+                        ) from exc
+                    status = _check_status(body, action, handle.request_id)
+                    yield status
+                    if status["status"] == COMPLETED:
+                        return
+        except (httpx.HTTPError, SSEError) as exc:
+            raise StatusStreamFailed(
+                f"status stream broke: {type(exc).__name__}", request_id=handle.request_id
+            ) from exc
+
+    async def result(self, handle: RequestHandle) -> dict[str, Any]:
+        action = "reading the result"
+        response = await self._send(
+            "GET",
+            handle.response_url,
+            kind="read",
+            action=action,
+            request_id=handle.request_id,
+            should_stop=self._should_stop,
+        )
+        body = _json_body(response, action)
+        if not isinstance(body, dict):
+            raise RequestFailed(
+                f"fal sent an unexpected result: {str(body)[:200]}", request_id=handle.request_id
+            )
+        return body
+
+    async def cancel(self, handle: RequestHandle) -> str:
+        """Ask fal to cancel. Returns fal's answer: CANCELLATION_REQUESTED, ALREADY_COMPLETED or NOT_FOUND.
+
+        Deliberately ignores ``should_stop``: it is usually called because the user pressed stop.
+        """
+        action = "cancelling the request"
+        try:
+            response = await self._send(
+                "PUT", handle.cancel_url, kind="read", action=action, request_id=handle.request_id
+            )
+        except FalError as exc:
+            if exc.status_code in (400, 404):
+                return "ALREADY_COMPLETED" if exc.status_code == 400 else "NOT_FOUND"
+            raise
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        answer = body.get("status") if isinstance(body, dict) else None
+        log.info("cancel of request %s: %s", handle.request_id, answer or response.status_code)
+        return str(answer or "CANCELLATION_REQUESTED")

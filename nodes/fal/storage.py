@@ -1,0 +1,203 @@
+"""Uploading input files to fal's storage, returning a URL fal's models can read.
+
+First choice is fal's CDN-token flow (what fal's Python client does): get a short-lived CDN token
+from the REST API, then POST the bytes to the CDN. If that fails for a reason other than the key or
+the account, fall back to the REST "initiate" flow: ask for a signed upload URL, then PUT the bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+
+from .config import Credentials, Hosts
+from .connectivity import diagnose_connect_failure
+from .errors import AuthError, FalError, NoCreditError, RequestFailed
+from .http import TRANSFER_TIMEOUT
+from .retry import RetryPolicy, send
+from .stopping import ShouldStop
+
+log = logging.getLogger(__name__)
+
+STORAGE_TYPE = "fal-cdn-v3"
+# Refresh a token this long before fal says it expires, so an upload never starts with a dying token.
+_TOKEN_MARGIN_S = 60.0
+
+
+@dataclass(frozen=True)
+class CdnToken:
+    token: str
+    token_type: str
+    base_url: str
+    expires_at: float  # time.time() seconds
+
+    def __repr__(self) -> str:
+        return f"CdnToken(token_type={self.token_type!r}, base_url={self.base_url!r}, token=<hidden>)"
+
+    @property
+    def authorization(self) -> str:
+        return f"{self.token_type} {self.token}"
+
+    def fresh(self) -> bool:
+        return time.time() < self.expires_at - _TOKEN_MARGIN_S
+
+
+# Tokens outlive a single run; keyed by REST host and a hash of the key (never the key itself).
+_token_cache: dict[tuple[str, str], CdnToken] = {}
+
+
+def _cache_key(hosts: Hosts, credentials: Credentials | None) -> tuple[str, str]:
+    digest = hashlib.sha256(credentials.key.encode()).hexdigest() if credentials else ""
+    return hosts.rest, digest
+
+
+def clear_token_cache() -> None:
+    _token_cache.clear()
+
+
+def _parse_expiry(raw: Any) -> float:
+    if isinstance(raw, (int, float)):
+        return float(raw)
+    try:
+        when = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+    except ValueError:
+        return time.time() + 300.0
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)  # fal sends UTC; never read a naive time as local
+    return when.timestamp()
+
+
+class Storage:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        hosts: Hosts,
+        credentials: Credentials | None,
+        *,
+        retry: RetryPolicy | None = None,
+        should_stop: ShouldStop | None = None,
+    ) -> None:
+        self._client = client
+        self._hosts = hosts
+        self._credentials = credentials
+        self._retry = retry or RetryPolicy()
+        self._should_stop = should_stop
+
+    async def _send(self, method: str, url: str, *, kind: str, action: str, **kwargs: Any) -> httpx.Response:
+        async def diagnose(exc: BaseException) -> FalError:
+            return await diagnose_connect_failure(self._client, self._hosts, exc, action=action)
+
+        return await send(
+            self._client,
+            method,
+            url,
+            kind=kind,
+            action=action,
+            policy=self._retry,  # type: ignore[arg-type]
+            should_stop=self._should_stop,
+            diagnose=diagnose,
+            **kwargs,
+        )
+
+    async def upload(self, data: bytes, content_type: str, file_name: str) -> str:
+        """Upload ``data`` and return its public URL."""
+        content_type = content_type or "application/octet-stream"
+        try:
+            token = await self.cdn_token()
+        except (AuthError, NoCreditError):
+            raise  # the key itself is refused: the REST flow would fail the same way
+        except FalError as exc:
+            log.info("no CDN upload token (%s); using fal's storage API", type(exc).__name__)
+            return await self.upload_via_rest(data, content_type, file_name)
+        try:
+            return await self.upload_via_cdn(data, content_type, file_name, token)
+        except FalError as exc:
+            if exc.status_code in (401, 403):
+                # The CDN refused the token (not the key): forget it so the next upload gets a new one.
+                _token_cache.pop(_cache_key(self._hosts, self._credentials), None)
+            log.info("CDN upload of %s failed (%s); using fal's storage API", file_name, type(exc).__name__)
+            return await self.upload_via_rest(data, content_type, file_name)
+
+    async def cdn_token(self) -> CdnToken:
+        key = _cache_key(self._hosts, self._credentials)
+        cached = _token_cache.get(key)
+        if cached is not None and cached.fresh():
+            return cached
+        action = "getting an upload token"
+        response = await self._send(
+            "POST",
+            f"{self._hosts.rest}/storage/auth/token",
+            kind="write",
+            action=action,
+            params={"storage_type": STORAGE_TYPE},
+            json={},
+        )
+        body = response.json()
+        try:
+            token = CdnToken(
+                token=str(body["token"]),
+                token_type=str(body.get("token_type") or "Bearer"),
+                base_url=str(body.get("base_url") or self._hosts.cdn).rstrip("/"),
+                expires_at=_parse_expiry(body.get("expires_at")),
+            )
+        except (KeyError, TypeError) as exc:
+            raise RequestFailed("fal sent an upload token answer without a token") from exc
+        _token_cache[key] = token
+        return token
+
+    async def upload_via_cdn(
+        self, data: bytes, content_type: str, file_name: str, token: CdnToken | None = None
+    ) -> str:
+        token = token or await self.cdn_token()
+        # fal's client posts single-shot uploads to v3.fal.media itself (token base_url is for multipart);
+        # with LUMA_FAL_BASE_URL everything, the CDN included, lives on that one server.
+        cdn = self._hosts.cdn
+        response = await self._send(
+            "POST",
+            f"{cdn}/files/upload",
+            kind="write",
+            action=f"uploading {file_name}",
+            content=data,
+            timeout=TRANSFER_TIMEOUT,
+            # The CDN token replaces the key here; auth=None keeps the key off this request.
+            auth=None,
+            headers={
+                "Authorization": token.authorization,
+                "Content-Type": content_type,
+                "X-Fal-File-Name": file_name,
+            },
+        )
+        url = response.json().get("access_url")
+        if not url:
+            raise RequestFailed(f"fal's CDN accepted {file_name} but sent no URL for it")
+        return str(url)
+
+    async def upload_via_rest(self, data: bytes, content_type: str, file_name: str) -> str:
+        response = await self._send(
+            "POST",
+            f"{self._hosts.rest}/storage/upload/initiate",
+            kind="write",
+            action=f"preparing to upload {file_name}",
+            params={"storage_type": STORAGE_TYPE},
+            json={"file_name": file_name, "content_type": content_type},
+        )
+        body = response.json()
+        upload_url, file_url = body.get("upload_url"), body.get("file_url")
+        if not upload_url or not file_url:
+            raise RequestFailed("fal's storage API sent no upload URL")
+        await self._send(
+            "PUT",
+            str(upload_url),
+            kind="write",
+            action=f"uploading {file_name}",
+            content=data,
+            timeout=TRANSFER_TIMEOUT,
+            headers={"Content-Type": content_type},
+        )
+        return str(file_url)

@@ -1,0 +1,388 @@
+"""MP4 (any FFmpeg-readable video) -> ComfyUI IMAGE: float32 [N, H, W, 3] in 0..1, in one pass.
+
+Why it is shaped like this (numbers in shared/notes/video-decode.md): the float32 output is allocated
+once from the frame count in the stream header, and each decoded frame is copied as rgb24 into its
+slice and divided in place. No list of frames, no torch.stack, no whole-clip uint8 copy: those double
+or triple the peak. Frames outside the selection are decoded (H.264 needs them) but never converted,
+and resizing happens in libswscale while converting to rgb24. A decoder thread runs ahead of the
+conversion by a few frames; FFmpeg and torch release the GIL, so the two overlap.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .memory import budget_bytes, format_bytes
+from .video_info import VideoUnreadable, stream_fps
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+logger = logging.getLogger(__name__)
+
+BYTES_PER_PIXEL = 3 * 4  # RGB float32
+PROGRESS_EVERY = 8  # frames between progress callbacks
+QUEUE_DEPTH = 4  # decoded frames waiting for conversion: bounded, so memory stays flat
+POLL_SECONDS = 0.1  # how long the converter waits before checking should_stop again
+# When the stream header has no frame count and the duration is unknown too, start this small and grow.
+GROWTH_START_FRAMES = 32
+GROWTH_FACTOR = 1.5
+# A tensor trimmed after an over-estimate keeps its storage when the waste is small; beyond this it is copied.
+TRIM_WASTE_FRACTION = 0.02
+
+
+class MemoryBudgetError(MemoryError):
+    """Decoding as asked would need more memory than is available; nothing large was allocated."""
+
+
+class DecodeStopped(Exception):
+    """should_stop returned True (the user cancelled); the partial result was discarded."""
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    start_frame: int = 0
+    frame_cap: int = 0  # 0 = all frames
+    every_nth: int = 1
+    width: int = 0  # 0 = keep; when only one of width/height is given the aspect ratio is kept
+    height: int = 0
+    memory_limit_bytes: int | None = None  # None = what the OS says is available, less a safety margin
+
+    def __post_init__(self) -> None:
+        for name in ("start_frame", "frame_cap", "width", "height"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more, got {getattr(self, name)}")
+        if self.every_nth < 1:
+            raise ValueError(f"every_nth must be 1 or more, got {self.every_nth}")
+        if self.memory_limit_bytes is not None and self.memory_limit_bytes < 0:
+            raise ValueError("memory_limit_bytes must be 0 or more")
+
+
+@dataclass(frozen=True)
+class DecodePlan:
+    frame_count: int  # frames the result will have (an estimate when count_exact is False)
+    width: int
+    height: int
+    bytes_needed: int
+    source_width: int
+    source_height: int
+    source_frame_count: int
+    fps: float  # of the source; the result's rate is fps / every_nth
+    count_exact: bool  # False: the container stores no frame count and it was estimated from the duration
+
+
+def plan_decode(path: str | Path, options: DecodeOptions = DecodeOptions()) -> DecodePlan:
+    """Size of the tensor decode_frames will return, from metadata only (no frame is decoded)."""
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise VideoUnreadable(f"video file not found: {path}")
+    try:
+        container = av.open(str(path))
+    except av.error.FFmpegError as exc:
+        raise VideoUnreadable(f"{path.name} is not a readable video: {exc}") from exc
+    with container:
+        if not container.streams.video:
+            raise VideoUnreadable(f"{path.name} has no video stream")
+        return _plan_from_stream(container, container.streams.video[0], options)
+
+
+def decode_frames(
+    path: str | Path,
+    options: DecodeOptions = DecodeOptions(),
+    on_progress: Callable[[int, int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> torch.Tensor:
+    """Decode the selected frames of a video into a float32 [N, H, W, 3] tensor with values 0..1.
+
+    Raises MemoryBudgetError before allocating when the result would not fit, DecodeStopped when
+    should_stop() turns True (checked for every frame), VideoUnreadable for files FFmpeg can't read.
+    """
+    import av
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise VideoUnreadable(f"video file not found: {path}")
+    try:
+        container = av.open(str(path))
+    except av.error.FFmpegError as exc:
+        raise VideoUnreadable(f"{path.name} is not a readable video: {exc}") from exc
+    with container:
+        if not container.streams.video:
+            raise VideoUnreadable(f"{path.name} has no video stream")
+        stream = container.streams.video[0]
+        plan = _plan_from_stream(container, stream, options)
+        _check_budget(plan, options)
+        if plan.frame_count == 0:
+            raise VideoUnreadable(f"{path.name}: no frames selected (start_frame={options.start_frame})")
+        # Frame threading: each thread decodes a whole frame; this is what multi-core machines want.
+        stream.codec_context.thread_type = "AUTO"
+        stream.codec_context.thread_count = 0
+        out = torch.empty((plan.frame_count, plan.height, plan.width, 3), dtype=torch.float32)
+        filled = _fill(container, stream, plan, options, out, on_progress, should_stop)
+    if filled.shape[0] == 0:
+        raise VideoUnreadable(f"{path.name}: the decoder returned no frames")
+    return filled
+
+
+# ---------------------------------------------------------------------------------------------- planning
+
+
+def _plan_from_stream(container, stream, options: DecodeOptions) -> DecodePlan:
+    src_w, src_h = int(stream.codec_context.width), int(stream.codec_context.height)
+    if src_w <= 0 or src_h <= 0:
+        raise VideoUnreadable("the video stream reports no frame size")
+    fps = stream_fps(stream)
+    source_count = int(stream.frames or 0)
+    count_exact = source_count > 0
+    if not count_exact:
+        source_count = _estimate_frame_count(container, stream, fps)
+    width, height = target_size(src_w, src_h, options.width, options.height)
+    count = selected_count(source_count, options.start_frame, options.every_nth, options.frame_cap)
+    return DecodePlan(
+        frame_count=count,
+        width=width,
+        height=height,
+        bytes_needed=count * width * height * BYTES_PER_PIXEL,
+        source_width=src_w,
+        source_height=src_h,
+        source_frame_count=source_count,
+        fps=fps,
+        count_exact=count_exact,
+    )
+
+
+def _estimate_frame_count(container, stream, fps: float) -> int:
+    """Frames in a stream whose header has no count (Matroska, MPEG-TS, raw H.264)."""
+    duration = None
+    if stream.duration is not None and stream.time_base:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        duration = container.duration / 1_000_000
+    if duration and fps:
+        return max(1, round(duration * fps))
+    # No duration either (raw H.264): count packets. Demuxing without decoding takes milliseconds.
+    # A second, short-lived container: raw streams can't seek back for the decode that follows.
+    import av
+
+    with av.open(container.name) as counting:
+        return sum(1 for packet in counting.demux(counting.streams.video[0]) if packet.size)
+
+
+def target_size(src_w: int, src_h: int, width: int, height: int) -> tuple[int, int]:
+    if width and height:
+        return width, height
+    if width:
+        return width, max(1, round(src_h * width / src_w))
+    if height:
+        return max(1, round(src_w * height / src_h)), height
+    return src_w, src_h
+
+
+def selected_count(source_count: int, start: int, every_nth: int, cap: int) -> int:
+    available = max(0, source_count - start)
+    count = math.ceil(available / every_nth)
+    return min(count, cap) if cap else count
+
+
+def _check_budget(plan: DecodePlan, options: DecodeOptions) -> None:
+    budget, source = budget_bytes(options.memory_limit_bytes)
+    if budget is None or plan.bytes_needed <= budget:
+        return
+    raise MemoryBudgetError(
+        f"Decoding {plan.frame_count} frames at {plan.width}x{plan.height} needs "
+        f"{format_bytes(plan.bytes_needed)} as float32, but only {format_bytes(budget)} is available "
+        f"({source}). To fit, set {' or '.join(_fitting_options(plan, options, budget))}."
+    )
+
+
+def _fitting_options(plan: DecodePlan, options: DecodeOptions, budget: int) -> list[str]:
+    """Each a single change of one option that makes the result fit in the budget."""
+    frame_bytes = plan.width * plan.height * BYTES_PER_PIXEL
+    fitting_frames = budget // frame_bytes
+    suggestions: list[str] = []
+    if fitting_frames >= 1:
+        suggestions.append(f"frame_cap={fitting_frames}")
+        for nth in range(options.every_nth + 1, plan.source_frame_count + 1):
+            count = selected_count(plan.source_frame_count, options.start_frame, nth, options.frame_cap)
+            if count <= fitting_frames:
+                if count > 1:
+                    suggestions.append(f"every_nth={nth}")
+                break
+    size = _fitting_size(plan, budget)
+    if size is not None:
+        width, height = size
+        suggestions.append(f"height={height}" if not options.width else f"width={width}, height={height}")
+    if not suggestions:
+        suggestions.append("memory_limit_bytes higher, or free memory: not even one frame fits")
+    return suggestions
+
+
+def _fitting_size(plan: DecodePlan, budget: int) -> tuple[int, int] | None:
+    scale = math.sqrt(budget / plan.bytes_needed)
+    height = int(plan.height * scale) // 2 * 2  # even: whatever encodes these frames again wants it
+    while height >= 16:
+        width = max(1, round(plan.width * height / plan.height))
+        if plan.frame_count * width * height * BYTES_PER_PIXEL <= budget:
+            return width, height
+        height -= 2
+    return None
+
+
+# ---------------------------------------------------------------------------------------------- decoding
+
+
+@dataclass
+class _Failure:
+    error: BaseException
+
+
+_END = object()
+
+
+def _fill(
+    container,
+    stream,
+    plan: DecodePlan,
+    options: DecodeOptions,
+    out: torch.Tensor,
+    on_progress: Callable[[int, int], None] | None,
+    should_stop: Callable[[], bool] | None,
+) -> torch.Tensor:
+    import torch
+
+    frames: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
+    stop = threading.Event()
+    limit = options.frame_cap if options.frame_cap else None
+    producer = threading.Thread(
+        target=_produce,
+        args=(container, stream, plan, options, limit, frames, stop),
+        name="luma-fal-video-decode",
+        daemon=True,
+    )
+    producer.start()
+    done = 0
+    total = plan.frame_count
+    reported = (0, total)
+    try:
+        while True:
+            if should_stop is not None and should_stop():
+                raise DecodeStopped(f"decoding stopped after {done} frames")
+            try:
+                item = frames.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                continue
+            if item is _END:
+                break
+            if isinstance(item, _Failure):
+                raise item.error
+            if done == out.shape[0]:
+                out = _grow(out, options)
+                total = max(total, out.shape[0])
+            # copy_ then div_ in place: torch.div(u8, 255, out=...) would allocate a full-size float temporary.
+            out[done].copy_(torch.from_numpy(item)).div_(255.0)
+            done += 1
+            if on_progress is not None and (done % PROGRESS_EVERY == 0):
+                on_progress(done, max(total, done))
+                reported = (done, max(total, done))
+    finally:
+        stop.set()
+        _drain(frames)
+        producer.join()
+    if on_progress is not None and reported != (done, done):
+        on_progress(done, done)
+    return _trim(out, done)
+
+
+def _produce(container, stream, plan, options, limit, frames: queue.Queue, stop: threading.Event) -> None:
+    """Decoder thread: decode every frame, convert only the selected ones to rgb24 at the target size."""
+    resize = (plan.width, plan.height) != (plan.source_width, plan.source_height)
+    selected = 0
+    try:
+        for index, frame in enumerate(container.decode(stream)):
+            if stop.is_set():
+                return
+            if index < options.start_frame or (index - options.start_frame) % options.every_nth:
+                continue
+            array = _to_rgb24(frame, plan, resize)
+            if not _put(frames, array, stop):
+                return
+            selected += 1
+            if limit is not None and selected >= limit:
+                break
+    except Exception as exc:  # handed to the converting thread, which raises it to the caller
+        _put(frames, _Failure(exc), stop)
+        return
+    _put(frames, _END, stop)
+
+
+def _to_rgb24(frame, plan: DecodePlan, resize: bool) -> np.ndarray:
+    if resize or frame.width != plan.width or frame.height != plan.height:
+        # libswscale resizes while converting; AREA averages the covered pixels when shrinking.
+        return frame.to_ndarray(
+            format="rgb24", width=plan.width, height=plan.height, interpolation=_interpolation(plan)
+        )
+    return frame.to_ndarray(format="rgb24")
+
+
+def _interpolation(plan: DecodePlan) -> str:
+    shrinking = plan.width * plan.height < plan.source_width * plan.source_height
+    return "AREA" if shrinking else "BICUBIC"
+
+
+def _put(frames: queue.Queue, item, stop: threading.Event) -> bool:
+    while not stop.is_set():
+        try:
+            frames.put(item, timeout=POLL_SECONDS)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _drain(frames: queue.Queue) -> None:
+    while True:
+        try:
+            frames.get_nowait()
+        except queue.Empty:
+            return
+
+
+def _grow(out: torch.Tensor, options: DecodeOptions) -> torch.Tensor:
+    """More frames than the estimate: move into a larger tensor (only for containers without a count)."""
+    import torch
+
+    count = out.shape[0]
+    new_count = max(count + GROWTH_START_FRAMES, int(count * GROWTH_FACTOR))
+    new_bytes = new_count * out[0].numel() * 4
+    budget, source = budget_bytes(options.memory_limit_bytes)
+    # The old tensor is still held while the new one fills, so both must fit.
+    if budget is not None and new_bytes + (0 if options.memory_limit_bytes is None else out.nbytes) > budget:
+        raise MemoryBudgetError(
+            f"The video has more frames than its container said; after {count} frames, growing the result "
+            f"to {new_count} frames needs {format_bytes(new_bytes)}, but only {format_bytes(budget)} is "
+            f"available ({source}). Set frame_cap={count} or every_nth={options.every_nth + 1} to fit."
+        )
+    logger.debug("growing decode buffer from %d to %d frames", count, new_count)
+    grown = torch.empty((new_count, *out.shape[1:]), dtype=out.dtype)
+    grown[:count].copy_(out)
+    return grown
+
+
+def _trim(out: torch.Tensor, count: int) -> torch.Tensor:
+    if count == out.shape[0]:
+        return out
+    unused = out.shape[0] - count
+    if unused <= max(1, out.shape[0] * TRIM_WASTE_FRACTION):
+        return out[:count]  # a view: the few unused frames' memory stays with it, cheaper than a copy
+    return out[:count].clone()

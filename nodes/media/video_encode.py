@@ -1,0 +1,82 @@
+"""IMAGE frames -> H.264 MP4, to upload a batch of frames as a video source."""
+
+from __future__ import annotations
+
+import logging
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+logger = logging.getLogger(__name__)
+
+MAX_FPS = 240
+
+
+def encode_mp4(frames: torch.Tensor, fps: float | Fraction, path: str | Path, *, crf: int = 17) -> Path:
+    """Write float32 frames [N, H, W, 3|4] (0..1) as H.264 yuv420p; returns the path written.
+
+    Frames are converted to uint8 one at a time, so a long clip never exists twice in memory. Odd
+    widths/heights are padded by repeating the last column/row (4:2:0 chroma needs even sizes, and a
+    repeated edge is invisible where a black bar would not be). An alpha channel is dropped: H.264
+    has none, and the colour under fully transparent pixels is whatever the source stored there.
+    """
+    import av
+    import torch
+
+    if frames.ndim != 4 or frames.shape[-1] not in (3, 4):
+        raise ValueError(f"frames must be [N, H, W, 3] or [N, H, W, 4], got {list(frames.shape)}")
+    count, height, width = int(frames.shape[0]), int(frames.shape[1]), int(frames.shape[2])
+    if count == 0:
+        raise ValueError("frames is empty: a video needs at least one frame")
+    rate = exact_rate(fps)
+    if not 0 < rate <= MAX_FPS:
+        raise ValueError(f"fps must be above 0 and at most {MAX_FPS}, got {float(fps):g}")
+    if not 0 <= crf <= 51:
+        raise ValueError(f"crf must be 0..51, got {crf}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    even_w, even_h = width + width % 2, height + height % 2
+
+    with av.open(str(path), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = even_w, even_h, "yuv420p"
+        # A time base of 1/rate gives each frame an exact integer timestamp: no drift at 23.976 etc.
+        stream.codec_context.time_base = 1 / rate
+        stream.options = {"crf": str(crf), "preset": "medium"}
+        for index in range(count):
+            rgb = _frame_to_rgb24(frames[index], even_w, even_h)
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts = index
+            frame.time_base = stream.codec_context.time_base
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    logger.debug("encoded %d frames %dx%d at %s fps into %s", count, even_w, even_h, rate, path.name)
+    return path
+
+
+def exact_rate(fps: float | Fraction) -> Fraction:
+    """24 -> 24, 23.976 -> 24000/1001, 29.97 -> 30000/1001: the NTSC rates are what 29.97 means."""
+    if isinstance(fps, Fraction):
+        return fps
+    for base in (24, 30, 60, 120):
+        ntsc = Fraction(base * 1000, 1001)
+        if abs(float(fps) - float(ntsc)) < 0.001:
+            return ntsc
+    return Fraction(float(fps)).limit_denominator(1001)
+
+
+def _frame_to_rgb24(frame: torch.Tensor, even_w: int, even_h: int) -> np.ndarray:
+    import numpy as np
+    import torch
+
+    rgb = frame[..., :3].clamp(0.0, 1.0).mul(255.0).round_().to(torch.uint8).numpy()
+    height, width = rgb.shape[0], rgb.shape[1]
+    if (width, height) != (even_w, even_h):
+        rgb = np.pad(rgb, ((0, even_h - height), (0, even_w - width), (0, 0)), mode="edge")
+    return np.ascontiguousarray(rgb)

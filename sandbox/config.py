@@ -1,0 +1,65 @@
+"""Run-time settings of the sandbox, changed through ``POST /_sandbox/config``."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    # Lifecycle timing: defaults are short so the demo feels alive and tests stay quick.
+    queue_seconds: float = 0.6
+    run_seconds: float = 2.0
+    # Queue position shown right after submit; it counts down to 0 over queue_seconds.
+    queue_position_start: int = 2
+    # Number of progress log lines spread over run_seconds (or explicit messages).
+    log_lines: int | list[str] = 4
+    # None accepts any non-empty key; a string makes every other key a 401.
+    required_key: str | None = None
+    # fal sends an SSE comment every 15 s.
+    keepalive_seconds: float = 15.0
+    # Extra fields are kept for forward compatibility of the control API.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def updated(self, changes: dict[str, Any]) -> SandboxConfig:
+        """A copy with ``changes`` applied; unknown names or wrong types raise ValueError."""
+        known = {f.name: f for f in dataclasses.fields(self) if f.name != "extra"}
+        values: dict[str, Any] = {}
+        for name, value in changes.items():
+            if name not in known:
+                raise ValueError(f"unknown config field {name!r}; known: {sorted(known)}")
+            values[name] = _checked(name, value)
+        return dataclasses.replace(self, **values)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data.pop("extra")
+        # The key itself stays private: only whether one is required is visible.
+        data["required_key"] = None if self.required_key is None else "<set>"
+        return data
+
+
+def _checked(name: str, value: Any) -> Any:
+    if name in ("queue_seconds", "run_seconds", "keepalive_seconds"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(f"{name} must be a number >= 0")
+        if name == "keepalive_seconds" and value <= 0:
+            raise ValueError("keepalive_seconds must be > 0")
+        return float(value)
+    if name == "queue_position_start":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError("queue_position_start must be an integer >= 0")
+        return value
+    if name == "log_lines":
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return list(value)
+        raise ValueError("log_lines must be an integer >= 0 or a list of strings")
+    if name == "required_key":
+        if value is None or (isinstance(value, str) and value):
+            return value
+        raise ValueError("required_key must be null or a non-empty string")
+    return value

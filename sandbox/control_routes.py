@@ -1,0 +1,88 @@
+"""The sandbox's own control API under /_sandbox/: health, reset, config, faults, call log."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from .faults import parse_fault
+from .replies import json_reply
+from .state import STATE
+
+
+async def _json_object(request: web.Request) -> dict[str, Any] | web.Response:
+    try:
+        body = json.loads(await request.read() or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = None
+    if not isinstance(body, dict):
+        return json_reply(400, {"detail": "expected a JSON object"})
+    return body
+
+
+async def health(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    return json_reply(200, {"ok": True, "jobs": len(state.jobs.jobs), "config": state.config.as_dict()})
+
+
+async def reset(request: web.Request) -> web.Response:
+    request.app[STATE].reset()
+    return json_reply(200, {"ok": True})
+
+
+async def get_config(request: web.Request) -> web.Response:
+    return json_reply(200, request.app[STATE].config.as_dict())
+
+
+async def set_config(request: web.Request) -> web.Response:
+    body = await _json_object(request)
+    if isinstance(body, web.Response):
+        return body
+    state = request.app[STATE]
+    try:
+        state.config = state.config.updated(body)
+    except ValueError as exc:
+        return json_reply(400, {"detail": str(exc)})
+    return json_reply(200, state.config.as_dict())
+
+
+async def add_faults(request: web.Request) -> web.Response:
+    body = await _json_object(request)
+    if isinstance(body, web.Response):
+        return body
+    raw = body.get("faults")
+    if not isinstance(raw, list):
+        return json_reply(400, {"detail": "expected {\"faults\": [ ... ]}"})
+    try:
+        faults = [parse_fault(item) for item in raw]
+    except (ValueError, TypeError) as exc:
+        return json_reply(400, {"detail": str(exc)})
+    state = request.app[STATE]
+    state.faults.add(faults)
+    return json_reply(200, {"pending": state.faults.pending()})
+
+
+async def list_faults(request: web.Request) -> web.Response:
+    return json_reply(200, {"pending": request.app[STATE].faults.pending()})
+
+
+async def clear_faults(request: web.Request) -> web.Response:
+    request.app[STATE].faults.clear()
+    return json_reply(200, {"pending": []})
+
+
+async def call_log(request: web.Request) -> web.Response:
+    return json_reply(200, {"calls": request.app[STATE].calls.entries()})
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/_sandbox/health", health)
+    app.router.add_post("/_sandbox/reset", reset)
+    app.router.add_get("/_sandbox/config", get_config)
+    app.router.add_post("/_sandbox/config", set_config)
+    app.router.add_get("/_sandbox/faults", list_faults)
+    app.router.add_post("/_sandbox/faults", add_faults)
+    app.router.add_delete("/_sandbox/faults", clear_faults)
+    app.router.add_get("/_sandbox/log", call_log)

@@ -1,0 +1,48 @@
+"""Everything one running sandbox holds, shared by its route handlers."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from .calllog import CallLog
+from .config import SandboxConfig
+from .faults import FaultBook
+from .jobs import JobBook
+from .models import LumaModels
+from .sources import SourceFetcher
+from .store import FileStore
+
+
+@dataclass
+class SandboxState:
+    config: SandboxConfig = field(default_factory=SandboxConfig)
+    faults: FaultBook = field(default_factory=FaultBook)
+    calls: CallLog = field(default_factory=CallLog)
+    store: FileStore = field(default_factory=FileStore)
+    # Host names this sandbox has been called by; URLs on them count as its own files.
+    own_hosts: set[str] = field(default_factory=set)
+    cdn_tokens: set[str] = field(default_factory=set)
+    jobs: JobBook = field(init=False)
+    models: LumaModels = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.models = LumaModels(self.store, SourceFetcher(self.store, self.own_hosts))
+        self.jobs = JobBook(lambda: self.config, self.models)
+
+    def issue_cdn_token(self) -> str:
+        token = secrets.token_urlsafe(24)
+        self.cdn_tokens.add(token)
+        return token
+
+    def reset(self) -> None:
+        """Clears requests, call log, faults and config; keeps stored files (cached outputs stay valid)."""
+        self.jobs.clear()
+        self.calls.clear()
+        self.faults.clear()
+        self.config = SandboxConfig()
+
+
+STATE: web.AppKey[SandboxState] = web.AppKey("sandbox_state", SandboxState)

@@ -1,0 +1,39 @@
+"""Input validation through the pack's own catalogue, so the sandbox refuses what the pack refuses.
+
+The catalogue (``nodes.luma.catalog``) is imported lazily; while it is missing (it is written in
+parallel) a minimal check stands in: the prompt must be a non-empty string.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def problems_for(endpoint_id: str, payload: Any) -> list[dict[str, Any]]:
+    """fal's 422 ``detail`` items for ``payload``; empty when the input is acceptable."""
+    if not isinstance(payload, dict):
+        return [{"loc": ["body"], "msg": "Input should be a valid dictionary", "type": "dict_type"}]
+    try:
+        from nodes.luma.catalog import build_request, fal_detail
+        from nodes.luma.errors import RequestInvalid
+    except ImportError:
+        log.debug("nodes.luma.catalog not importable; using the minimal prompt check")
+        return _minimal_problems(payload)
+    try:
+        build_request(endpoint_id, payload)
+    except RequestInvalid as exc:
+        return list(fal_detail(exc))
+    return []
+
+
+def _minimal_problems(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    prompt = payload.get("prompt")
+    if prompt is None:
+        return [{"loc": ["body", "prompt"], "msg": "Field required", "type": "missing"}]
+    if not isinstance(prompt, str) or not prompt.strip():
+        return [{"loc": ["body", "prompt"], "msg": "String should have at least 1 character",
+                 "type": "string_too_short"}]
+    return []

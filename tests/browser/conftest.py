@@ -1,0 +1,223 @@
+"""Browser fixtures: Debian's Chromium driven by Playwright against real ComfyUI servers with the pack.
+
+Each test runs once per frontend: 1.32.9 (what ComfyUI 0.3.75 ships) and 1.58.1 (``--front-end-root``).
+The page may only talk to loopback: every other request (the frontend calls api.comfy.org) is aborted.
+Every response body and websocket frame the page receives is recorded, so a test can prove that a
+secret never came back from the server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.support.comfy_fixtures import (  # noqa: F401  (imported fixtures register with pytest)
+    comfy,
+    comfy_factory,
+    comfy_fal,
+    comfy_new_frontend,
+    comfy_sandbox,
+)
+from tools.harness import ComfyHost
+from tools.layout import NEW_FRONTEND_VERSION, TEST_OUTPUT, frontend_root
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+    "--autoplay-policy=no-user-gesture-required",
+]
+SCREENSHOTS = TEST_OUTPUT / "browser"
+FRONTENDS = ("1.32.9", NEW_FRONTEND_VERSION)
+LOOPBACK = {"127.0.0.1", "localhost"}
+# Settings a fresh user gets prompts for; answered up front so no dialog covers the canvas.
+QUIET_SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.VueNodes.Enabled": False}
+
+
+def _post_settings(base_url: str) -> None:
+    request = urllib.request.Request(
+        f"{base_url}/settings", data=json.dumps(QUIET_SETTINGS).encode(), method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30):
+        pass
+
+
+@pytest.fixture(scope="session", params=FRONTENDS, ids=lambda v: f"frontend-{v}")
+def frontend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def host(frontend: str, request: pytest.FixtureRequest) -> ComfyHost:
+    """The shared ComfyUI (key in its environment, sandbox as fal) serving ``frontend``."""
+    name = "comfy" if frontend == "1.32.9" else "comfy_new_frontend"
+    server: ComfyHost = request.getfixturevalue(name)
+    _post_settings(server.url)
+    return server
+
+
+@pytest.fixture(scope="session")
+def keyless_host(frontend: str, comfy_factory: Callable[..., ComfyHost]) -> Iterator[ComfyHost]:
+    """A ComfyUI with NO key in its environment (so a key stored from the browser decides), per frontend."""
+    saved = {k: os.environ.pop(k) for k in ("FAL_KEY", "FAL_KEY_ID", "FAL_KEY_SECRET") if k in os.environ}
+    try:
+        root = None if frontend == "1.32.9" else frontend_root(frontend)
+        server = comfy_factory(f"browser-keyless-{frontend}", front_end_root=root, fal_key=None)
+    finally:
+        os.environ.update(saved)
+    _post_settings(server.url)
+    yield server
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} missing: tools/testhost.sh installs Debian's chromium (never `playwright install`)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+@dataclass
+class Recorder:
+    """What the page received: response bodies (fetched lazily) and websocket frames."""
+
+    responses: list[Any] = field(default_factory=list)
+    ws_frames: list[str | bytes] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    aborted: list[str] = field(default_factory=list)
+
+    def bodies(self) -> Iterator[tuple[str, bytes]]:
+        for response in self.responses:
+            try:
+                yield response.url, response.body()
+            except Exception:  # redirects and evicted resources have no body to read
+                continue
+        for frame in self.ws_frames:
+            yield "websocket", frame.encode() if isinstance(frame, str) else frame
+
+
+class ComfyPage:
+    """A ComfyUI tab plus the few graph operations the tests need, done through the page's own objects."""
+
+    def __init__(self, page: Any, host: ComfyHost, frontend: str, recorder: Recorder) -> None:
+        self.page = page
+        self.host = host
+        self.frontend = frontend
+        self.recorder = recorder
+
+    def open(self) -> None:
+        self.page.goto(self.host.url + "/", wait_until="domcontentloaded")
+        self.page.wait_for_function(
+            "() => !!(window.app?.graph && window.LiteGraph?.registered_node_types?.LumaFalRay32TextToVideo)",
+            timeout=120_000,
+        )
+        # The extension is loaded once its price table arrived (or was found missing).
+        self.page.wait_for_function(
+            "() => window.app.extensions?.some?.(e => e.name === 'comfyui-luma-fal')", timeout=60_000
+        )
+
+    def load_workflow(self, workflow: dict[str, Any]) -> None:
+        self.page.evaluate("(wf) => window.app.loadGraphData(wf)", workflow)
+        self.redraw()
+
+    def redraw(self) -> None:
+        self.page.evaluate("() => { window.app.graph.setDirtyCanvas(true, true); window.app.canvas?.draw?.(true, true); }")
+
+    def nodes(self) -> list[dict[str, Any]]:
+        return self.page.evaluate(
+            """() => window.app.graph._nodes.map(n => ({
+                id: n.id, type: n.type,
+                widgets: Object.fromEntries((n.widgets || []).filter(w => w.name).map(w => [w.name, w.value])),
+                linked: (n.inputs || []).filter(i => i.link != null).map(i => i.name),
+            }))"""
+        )
+
+    def set_widget(self, node_id: int, name: str, value: Any) -> None:
+        self.page.evaluate(
+            """([id, name, value]) => {
+                const node = window.app.graph.getNodeById(id);
+                const widget = node.widgets.find(w => w.name === name);
+                widget.value = value;
+                widget.callback?.(value, window.app.canvas, node);
+                node.onWidgetChanged?.(name, value, value, widget);
+                window.app.graph.setDirtyCanvas(true, true);
+            }""",
+            [node_id, name, value],
+        )
+
+    def drawn_price(self, node_id: int, expected: str | None = None, timeout: float = 10.0) -> str | None:
+        """The badge text last drawn on the node; waits (redrawing) until it equals ``expected`` if given."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.redraw()
+            text = self.page.evaluate(
+                "(id) => window.app.graph.getNodeById(id)?.lumaFal?.drawnPrice ?? null", node_id
+            )
+            if expected is None and text is not None or text == expected or time.monotonic() > deadline:
+                return text
+            self.page.wait_for_timeout(100)
+
+    def screenshot(self, name: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}-frontend-{self.frontend}.png"
+        self.page.screenshot(path=str(path))
+        return path
+
+
+def _make_page(browser: Any, host: ComfyHost, frontend: str) -> Iterator[ComfyPage]:
+    recorder = Recorder()
+    context = browser.new_context(viewport={"width": 1600, "height": 1000})
+    page = context.new_page()
+
+    def only_loopback(route: Any) -> None:
+        if urlparse(route.request.url).hostname in LOOPBACK:
+            route.continue_()
+        else:
+            recorder.aborted.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_loopback)
+    page.on("response", lambda response: recorder.responses.append(response))
+    page.on("pageerror", lambda error: recorder.page_errors.append(str(error)))
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda frame: recorder.ws_frames.append(frame)))
+    comfy_page = ComfyPage(page, host, frontend, recorder)
+    try:
+        comfy_page.open()
+        yield comfy_page
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def comfy_page(browser: Any, host: ComfyHost, frontend: str) -> Iterator[ComfyPage]:
+    yield from _make_page(browser, host, frontend)
+
+
+@pytest.fixture
+def keyless_page(browser: Any, keyless_host: ComfyHost, frontend: str) -> Iterator[ComfyPage]:
+    yield from _make_page(browser, keyless_host, frontend)
+
+
+@pytest.fixture
+def clean_key_file(keyless_host: ComfyHost) -> Iterator[Path]:
+    """The keyless server's key file, absent before and after the test."""
+    path = keyless_host.user_dir / "comfyui-luma-fal" / "fal_key"
+    shutil.rmtree(path.parent, ignore_errors=True)
+    yield path
+    shutil.rmtree(path.parent, ignore_errors=True)

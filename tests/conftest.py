@@ -1,0 +1,131 @@
+"""Shared fixtures: the local fal-compatible sandbox server.
+
+- ``sandbox_server`` (session): ``python -m sandbox --port 0`` in a subprocess (port 0 = the OS picks a
+  free one; the server prints the URL it bound), stderr to test-output/sandbox-<pid>.log.
+- ``sandbox`` (function): the same server, reset before the test; ``.url``, ``.configure(**cfg)``,
+  ``.inject(*faults)``, ``.log()``, ``.get(path)``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import selectors
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+OUTPUT = REPO / "test-output"
+_READY = re.compile(r"sandbox listening on (http://\S+)")
+
+
+class SandboxServer:
+    def __init__(self, process: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
+        self.process = process
+        self.url = url
+        self.log_path = log_path
+
+
+class Sandbox:
+    """Test-side handle on a running sandbox: control API helpers over plain httpx."""
+
+    def __init__(self, server: SandboxServer) -> None:
+        self.url = server.url
+        self.log_path = server.log_path
+        self._http = httpx.Client(base_url=server.url, timeout=30.0)
+
+    def reset(self) -> None:
+        self._http.post("/_sandbox/reset").raise_for_status()
+
+    def configure(self, **config: Any) -> dict[str, Any]:
+        response = self._http.post("/_sandbox/config", json=config)
+        response.raise_for_status()
+        return response.json()
+
+    def inject(self, *faults: dict[str, Any]) -> list[dict[str, Any]]:
+        """Add fault rules, e.g. ``inject({"point": "submit", "kind": "http", "status": 429})``."""
+        response = self._http.post("/_sandbox/faults", json={"faults": list(faults)})
+        response.raise_for_status()
+        return response.json()["pending"]
+
+    def pending_faults(self) -> list[dict[str, Any]]:
+        return self._http.get("/_sandbox/faults").json()["pending"]
+
+    def log(self) -> list[dict[str, Any]]:
+        return self._http.get("/_sandbox/log").json()["calls"]
+
+    def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        """GET a sandbox path or absolute URL (e.g. a returned file URL)."""
+        return self._http.get(path, **kwargs)
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _wait_for_ready_line(process: subprocess.Popen[bytes], timeout: float) -> str:
+    assert process.stdout is not None
+    selector = selectors.DefaultSelector()
+    selector.register(process.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    buffer = b""
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                break
+            if selector.select(timeout=0.1):
+                chunk = os.read(process.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                buffer += chunk
+                match = _READY.search(buffer.decode(errors="replace"))
+                if match:
+                    return match.group(1)
+    finally:
+        selector.close()
+    raise RuntimeError(f"sandbox did not start (exit code {process.poll()}); output: {buffer!r}")
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[SandboxServer]:
+    OUTPUT.mkdir(exist_ok=True)
+    log_path = OUTPUT / f"sandbox-{os.getpid()}.log"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    with open(log_path, "wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sandbox", "--host", "127.0.0.1", "--port", "0", "--log-level", "INFO"],
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=log_file,
+        )
+    try:
+        url = _wait_for_ready_line(process, timeout=30.0)
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{url}/_sandbox/health", timeout=2.0).status_code != 200:
+            if time.monotonic() > deadline:
+                raise RuntimeError("sandbox health check failed")
+            time.sleep(0.05)
+        yield SandboxServer(process, url, log_path)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+@pytest.fixture
+def sandbox(sandbox_server: SandboxServer) -> Iterator[Sandbox]:
+    handle = Sandbox(sandbox_server)
+    handle.reset()
+    try:
+        yield handle
+    finally:
+        handle.close()

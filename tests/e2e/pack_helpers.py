@@ -1,0 +1,50 @@
+"""Shared helpers for the pack's end-to-end tests (not a test module)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import av
+
+
+def node_of_type(prompt: dict[str, Any], class_type: str) -> tuple[str, dict[str, Any]]:
+    matches = [(nid, node) for nid, node in prompt.items() if node["class_type"] == class_type]
+    assert matches, f"no {class_type} node in the prompt"
+    return matches[0]
+
+
+def unique_text(prefix: str) -> str:
+    """A prompt text no earlier run used, so ComfyUI's cache never answers instead of the node."""
+    return f"{prefix} [{uuid.uuid4().hex[:8]}]"
+
+
+def example_prompt(comfy: Any, name: str, **node_inputs: dict[str, Any]) -> dict[str, Any]:
+    """An example workflow in API format, each LumaFal node's prompt made unique, inputs overridden by class."""
+    prompt = comfy.convert(comfy.example_workflow(name))
+    for node in prompt.values():
+        if node["class_type"].startswith("LumaFal") and "prompt" in node["inputs"]:
+            node["inputs"]["prompt"] = unique_text(node["inputs"]["prompt"])
+        node["inputs"].update(node_inputs.get(node["class_type"], {}))
+    return prompt
+
+
+def preview_text(result: Any, node_id: str) -> str:
+    texts = result.outputs.get(node_id, {}).get("text")
+    assert texts, f"node {node_id} showed no text; outputs: {result.outputs}"
+    return str(texts[0])
+
+
+def mp4_facts(path: Path) -> dict[str, Any]:
+    """Frame count (by decoding), size and fps read from the file itself."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(stream))
+        return {"frames": frames, "width": stream.codec_context.width, "height": stream.codec_context.height,
+                "fps": float(stream.average_rate), "codec": stream.codec_context.name}
+
+
+def calls_at(calls: list[dict[str, Any]], point: str) -> list[dict[str, Any]]:
+    """The sandbox's recorded calls at one protocol point ("submit", "status", "upload", "cancel", ...)."""
+    return [c for c in calls if c.get("point") == point]

@@ -1,0 +1,90 @@
+"""Session fixtures for tests that need a real ComfyUI 0.3.75 with the pack loaded (e2e, browser).
+
+Import the fixtures into a folder's conftest.py (``from tests.support.comfy_fixtures import comfy, ...``).
+Servers are kept in one module-level registry, so folders that import these fixtures share one server per
+variant in a session instead of starting their own.
+
+ComfyUI always talks to a loopback fal: the sandbox (``sandbox_server`` from tests/conftest.py when it is
+defined, else one started here), so no test can reach the real fal.ai. Start-up is strict: a custom-node
+import failure or a missing pack node id fails the fixture (tools.procs.start_comfyui).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tools.harness import ComfyHost, start_host
+from tools.layout import TEST_OUTPUT, frontend_root
+from tools.procs import ComfyOptions, SandboxProcess, start_sandbox
+from tools.sandbox_control import SandboxControl
+
+_hosts: dict[str, ComfyHost] = {}
+
+
+class _Sandbox:
+    """The sandbox ComfyUI uses: its ``url`` plus the control API."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.control = SandboxControl(url)
+
+
+@pytest.fixture(scope="session")
+def comfy_fal(request: pytest.FixtureRequest) -> Iterator[_Sandbox]:
+    """The fal ComfyUI talks to during the session: the shared sandbox server, or one started here."""
+    try:
+        shared = request.getfixturevalue("sandbox_server")
+    except pytest.FixtureLookupError:
+        shared = None
+    if shared is not None:
+        yield _Sandbox(shared if isinstance(shared, str) else shared.url)
+        return
+    own: SandboxProcess = start_sandbox(log_dir=TEST_OUTPUT / "logs")
+    try:
+        yield _Sandbox(own.url)
+    finally:
+        own.stop()
+
+
+@pytest.fixture(scope="session")
+def comfy_factory(comfy_fal: _Sandbox) -> Iterator[Callable[..., ComfyHost]]:
+    """``comfy_factory(name, front_end_root=None, **ComfyOptions fields) -> ComfyHost``; one server per name,
+    started on first use, stopped at the end of the session."""
+
+    def get(name: str, front_end_root: Any = None, **options: Any) -> ComfyHost:
+        if name not in _hosts:
+            settings: dict[str, Any] = {"log_dir": TEST_OUTPUT / "logs", **options}
+            opts = ComfyOptions(name=name, front_end_root=front_end_root, **settings)
+            _hosts[name] = start_host(opts, sandbox=comfy_fal)
+        return _hosts[name]
+
+    yield get
+    for name in list(_hosts):
+        _hosts.pop(name).stop()
+
+
+@pytest.fixture(scope="session")
+def comfy(comfy_factory: Callable[..., ComfyHost]) -> ComfyHost:
+    """ComfyUI 0.3.75 with its bundled frontend (1.32.9), the pack loaded, the sandbox as fal."""
+    return comfy_factory("comfy")
+
+
+@pytest.fixture(scope="session")
+def comfy_new_frontend(comfy_factory: Callable[..., ComfyHost]) -> ComfyHost:
+    """The same backend serving the newest frontend (1.58.1) via --front-end-root, for browser tests."""
+    return comfy_factory("comfy-frontend-1.58.1", front_end_root=frontend_root("1.58.1"))
+
+
+@pytest.fixture
+def comfy_sandbox(comfy: ComfyHost, request: pytest.FixtureRequest) -> Any:
+    """The sandbox ComfyUI uses, reset for this test. Returns tests/conftest.py's ``sandbox`` object when
+    that fixture exists (it resets on its own), else a SandboxControl (reset here)."""
+    try:
+        return request.getfixturevalue("sandbox")
+    except pytest.FixtureLookupError:
+        control: SandboxControl = comfy.sandbox.control
+        control.reset()
+        return control

@@ -1,0 +1,99 @@
+"""A running ComfyUI test host bundled with its client: what the e2e/browser fixtures and the demo use."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tools.comfy_client import ComfyClient, PromptRun, RunResult
+from tools.layout import REPO
+from tools.procs import ComfyOptions, ComfyServer, start_comfyui
+from tools.workflow_api import ui_to_api
+
+EXAMPLE_WORKFLOWS = REPO / "example_workflows"
+
+
+@dataclass
+class ComfyHost:
+    """A ComfyUI server with the pack loaded, its client, and the sandbox it uses as fal (or None)."""
+
+    server: ComfyServer
+    client: ComfyClient
+    sandbox: Any | None  # the sandbox fixture's server object, or a SandboxProcess; has ``.url``
+
+    # -- where things are -----------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def output_dir(self) -> Path:
+        return self.server.output_dir
+
+    @property
+    def input_dir(self) -> Path:
+        return self.server.input_dir
+
+    @property
+    def user_dir(self) -> Path:
+        return self.server.user_dir
+
+    @property
+    def log_path(self) -> Path:
+        return self.server.log_path
+
+    @property
+    def import_problems(self) -> list[str]:
+        return self.server.import_problems
+
+    @property
+    def object_info(self) -> dict[str, Any]:
+        return self.server.object_info
+
+    def log_text(self) -> str:
+        return self.server.log_text()
+
+    def output_path(self, file: dict[str, Any]) -> Path:
+        """Local path of a file reference from ``RunResult.files()`` (type "output")."""
+        base = {
+            "output": self.server.output_dir,
+            "input": self.server.input_dir,
+            "temp": self.server.temp_dir,
+        }
+        return base[file.get("type", "output")] / file.get("subfolder", "") / file["filename"]
+
+    # -- doing things ---------------------------------------------------------------------------------
+    def convert(self, workflow: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """UI-format workflow -> API-format prompt, against this server's live /object_info."""
+        return ui_to_api(workflow, self.client.object_info())
+
+    def example_workflow(self, name: str) -> dict[str, Any]:
+        """A UI-format workflow from example_workflows/ (name with or without .json)."""
+        path = EXAMPLE_WORKFLOWS / (name if name.endswith(".json") else f"{name}.json")
+        return json.loads(path.read_text())
+
+    def run(self, prompt: dict[str, Any], *, timeout: float = 600.0) -> RunResult:
+        return self.client.run(prompt, timeout=timeout)
+
+    def submit(self, prompt: dict[str, Any]) -> PromptRun:
+        return self.client.submit(prompt)
+
+    def interrupt(self) -> None:
+        self.client.interrupt()
+
+    def view(self, file: dict[str, Any] | str, **kw: Any) -> bytes:
+        return self.client.view(file, **kw)
+
+    def stop(self) -> None:
+        self.client.close()
+        self.server.stop()
+
+
+def start_host(options: ComfyOptions, sandbox: Any | None = None) -> ComfyHost:
+    """Start ComfyUI with ``options`` (its fal base URL pointed at ``sandbox.url`` when given)."""
+    if sandbox is not None:
+        options.fal_base_url = sandbox.url
+    server = start_comfyui(options)
+    return ComfyHost(server=server, client=ComfyClient(server.url), sandbox=sandbox)

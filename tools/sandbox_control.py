@@ -1,0 +1,42 @@
+"""The sandbox's control API (``/_sandbox/...``) over HTTP, for tests and the demo."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class SandboxControl:
+    """Reset, configure and inspect a running sandbox at ``url``."""
+
+    def __init__(self, url: str, *, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self._timeout = timeout
+
+    def _post(self, path: str, body: Any) -> Any:
+        reply = httpx.post(f"{self.url}/_sandbox/{path}", json=body, timeout=self._timeout)
+        reply.raise_for_status()
+        return reply.json() if reply.content else None
+
+    def health(self) -> Any:
+        reply = httpx.get(f"{self.url}/_sandbox/health", timeout=self._timeout)
+        reply.raise_for_status()
+        return reply.json()
+
+    def reset(self) -> None:
+        self._post("reset", {})
+
+    def configure(self, **config: Any) -> Any:
+        return self._post("config", config)
+
+    def inject(self, *faults: dict[str, Any]) -> Any:
+        return self._post("faults", {"faults": list(faults)})
+
+    def log(self) -> Any:
+        reply = httpx.get(f"{self.url}/_sandbox/log", timeout=self._timeout)
+        reply.raise_for_status()
+        return reply.json()
+
+    def __repr__(self) -> str:
+        return f"SandboxControl({self.url!r})"

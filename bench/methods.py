@@ -178,13 +178,21 @@ def measure_decode(method: str, clip: Path) -> dict:
     import gc
 
     gc.collect()
+    import resource
+
+    def cpu_seconds() -> float:
+        own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
     _reset_peak()
     rss_before = _status_kib("VmRSS")
+    cpu_before = cpu_seconds()
     started = time.perf_counter()
     result = run(clip)
     seconds = time.perf_counter() - started
+    cpu = cpu_seconds() - cpu_before
     peak = _status_kib("VmHWM") - rss_before
-    record = {"method": label, "clip": clip.name, "seconds": seconds, "peak_bytes": peak * 1024}
+    record = {"method": label, "clip": clip.name, "seconds": seconds, "cpu_seconds": cpu, "peak_bytes": peak * 1024}
     if isinstance(result, int):
         record["frames"] = result
     else:
@@ -192,8 +200,6 @@ def measure_decode(method: str, clip: Path) -> dict:
         record["shape"] = list(result.shape)
         record["dtype"] = str(result.dtype)
         record["tensor_bytes"] = result.numel() * result.element_size()
-    import resource
-
     record["child_peak_bytes"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     return record
 

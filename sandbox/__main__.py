@@ -14,7 +14,9 @@ from .app import create_app
 
 
 async def _serve(host: str, port: int) -> None:
-    runner = web.AppRunner(create_app(), access_log=None)
+    # Access lines (method, path, status; never headers) only when INFO logging is on.
+    access = logging.getLogger("sandbox.access")
+    runner = web.AppRunner(create_app(), access_log=access if access.isEnabledFor(logging.INFO) else None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -46,6 +46,8 @@ class LumaModels:
     def run(self, endpoint_id: str, payload: Any, cdn_base: str) -> ModelReply:
         if endpoint_id not in C.ALL_ENDPOINTS:
             return ModelReply(404, {"detail": f"Application {endpoint_id!r} not found"})
+        # fal validates inside the app, after queueing: the submit was a 200, and a bad input ends as a
+        # COMPLETED request without gateway error fields whose result is 422 (protocol notes §4.3, §13.4).
         problems = problems_for(endpoint_id, payload)
         if problems:
             return ModelReply(422, {"detail": problems})

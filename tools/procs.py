@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -271,6 +272,10 @@ def start_comfyui(options: ComfyOptions | None = None) -> ComfyServer:
     temp_dir = opts.temp_dir or base / "temp"
     for folder in (output_dir, input_dir, user_dir, temp_dir):
         folder.mkdir(parents=True, exist_ok=True)
+    # The example workflows load ComfyUI's own input/example.png, as they do in a user's install.
+    shipped = COMFY_HOME / "input" / "example.png"
+    if shipped.is_file() and not (input_dir / "example.png").exists():
+        shutil.copyfile(shipped, input_dir / "example.png")
 
     argv = [
         opts.python or default_python(),

@@ -14,6 +14,16 @@ function describe(status) {
   return "A fal key is stored on the server.";
 }
 
+// Frontend themes set these CSS variables; the fallbacks keep the controls legible without them.
+const CONTROL_STYLE = {
+  padding: "4px 10px",
+  borderRadius: "6px",
+  border: "1px solid var(--border-color, #4e4e4e)",
+  background: "var(--comfy-input-bg, #222)",
+  color: "var(--input-text, #ddd)",
+  font: "inherit",
+};
+
 function element(tag, props = {}, style = {}) {
   const el = Object.assign(document.createElement(tag), props);
   Object.assign(el.style, style);
@@ -30,9 +40,9 @@ export function renderKeySetting() {
     placeholder: "paste a fal key (key_id:secret)",
     autocomplete: "off",
     spellcheck: false,
-  }, { flex: "1" });
-  const save = element("button", { className: "luma-fal-key-save p-button p-button-sm", textContent: "Save key", type: "button" });
-  const remove = element("button", { className: "luma-fal-key-remove p-button p-button-sm p-button-secondary", textContent: "Remove stored key", type: "button" });
+  }, { ...CONTROL_STYLE, flex: "1" });
+  const save = element("button", { className: "luma-fal-key-save p-button p-button-sm", textContent: "Save key", type: "button" }, { ...CONTROL_STYLE, cursor: "pointer" });
+  const remove = element("button", { className: "luma-fal-key-remove p-button p-button-sm p-button-secondary", textContent: "Remove stored key", type: "button" }, { ...CONTROL_STYLE, cursor: "pointer", alignSelf: "flex-start" });
   const message = element("div", { className: "luma-fal-key-message" }, { fontSize: "0.85em", opacity: "0.85" });
   row.append(input, save);
   root.append(state, row, remove, message);

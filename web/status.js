@@ -19,17 +19,22 @@ function seconds(value) {
   return typeof value === "number" && Number.isFinite(value) ? `${Math.round(value)}s` : null;
 }
 
-// The lines drawn on the node: phase text, queue position and times, then the newest log lines.
+// The lines drawn on the node: the Python side's summary (or one built from the fields when an
+// older/other sender gives none), then the newest log lines not already in it.
 export function statusLines(status) {
-  const head = [status.text || status.phase || "running"];
-  if (typeof status.queue_position === "number") head.push(`queue #${status.queue_position}`);
-  const queued = seconds(status.elapsed_queue);
-  const running = seconds(status.elapsed_run);
-  if (queued) head.push(`queued ${queued}`);
-  if (running) head.push(`running ${running}`);
-  if (typeof status.fraction === "number") head.push(`${Math.round(status.fraction * 100)}%`);
-  const logs = Array.isArray(status.logs) ? status.logs.slice(-LOG_LINES_SHOWN).map(String) : [];
-  return [head.join(" · "), ...logs];
+  let head = typeof status.text === "string" && status.text ? status.text : "";
+  if (!head) {
+    const parts = [status.phase || "running"];
+    if (typeof status.queue_position === "number") parts.push(`queue position ${status.queue_position}`);
+    const queued = seconds(status.elapsed_queue);
+    const running = seconds(status.elapsed_run);
+    if (queued) parts.push(`queued ${queued}`);
+    if (running) parts.push(`running ${running}`);
+    head = parts.join(" · ");
+  }
+  if (typeof status.fraction === "number" && !head.includes("%")) head += ` · ${Math.round(status.fraction * 100)}%`;
+  const logs = Array.isArray(status.logs) ? status.logs.map(String).filter((line) => line && !head.includes(line)) : [];
+  return [head, ...logs.slice(-LOG_LINES_SHOWN)];
 }
 
 function setStatus(node, status) {

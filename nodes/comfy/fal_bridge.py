@@ -198,22 +198,26 @@ async def _upload_all(runner: Any, storage_base: str, uploads: Sequence[tuple[st
     # Encoding (JPEG/PNG, or H.264 for frame sources) is CPU work: keep it off the event loop.
     items = await asyncio.gather(*(asyncio.to_thread(produce) for _, _, produce in uploads))
     urls: dict[str, str] = {}
-    to_send: list[tuple[str, UploadItem]] = []
+    # Identical bytes go up once: within this run (two equal references) and across runs (the cache).
+    waiting: dict[str, list[str]] = {}
+    unique: dict[str, UploadItem] = {}
     for (placeholder, _label, _), item in zip(uploads, items):
         cached = cache.get(storage_base, item.sha256)
         if cached:
             urls[placeholder] = cached
         else:
-            to_send.append((placeholder, item))
-    if to_send:
+            waiting.setdefault(item.sha256, []).append(placeholder)
+            unique.setdefault(item.sha256, item)
+    if unique:
         from ..fal.runner import UploadItem as FalUpload
 
         sent = await runner.upload_many(
-            [FalUpload(item.data, item.content_type, item.file_name) for _, item in to_send],
+            [FalUpload(item.data, item.content_type, item.file_name) for item in unique.values()],
             on_event=reporter, should_stop=host.interrupted,
         )
-        for (placeholder, item), url in zip(to_send, sent):
-            urls[placeholder] = url
-            cache.put(storage_base, item.sha256, url)
-    log.info("uploads: %d sent, %d reused from the upload cache", len(to_send), len(uploads) - len(to_send))
+        for (sha, item), url in zip(unique.items(), sent):
+            cache.put(storage_base, sha, url)
+            for placeholder in waiting[sha]:
+                urls[placeholder] = url
+    log.info("luma-fal: %d input file(s): %d uploaded, the rest reused", len(uploads), len(unique))
     return urls

@@ -64,15 +64,10 @@ def _source_path(video: Any, path: str, tmp: Path) -> Path:
         return Path(path)
     if video is None:
         raise ValueError("Video to Frames: connect a video or give a path.")
-    source = video.get_stream_source() if hasattr(video, "get_stream_source") else None
-    if isinstance(source, str) and os.path.isfile(source):
-        return Path(source)
-    # An in-memory or generated VIDEO: write it once so the decoder can stream it from disk.
-    from comfy_api.latest import Types
+    from .video_sources import file_path_of, save_as_mp4
 
-    out = tmp / "video.mp4"
-    video.save_to(str(out), format=Types.VideoContainer.MP4, codec=Types.VideoCodec.H264)
-    return out
+    # An in-memory or generated VIDEO is written once so the decoder can stream it from disk.
+    return file_path_of(video) or save_as_mp4(video, tmp / "video.mp4")
 
 
 NODES = [LumaFalVideoToFrames]

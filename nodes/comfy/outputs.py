@@ -126,4 +126,4 @@ async def image_node_output(result: Generated) -> io.NodeOutput:
     first = images[0].shape[1:3]
     batch = torch.cat([im for im in images if im.shape[1:3] == first], dim=0)
     return io.NodeOutput(batch, "\n".join(str(p) for p in paths), result.request_id,
-                         ui=ui.SavedImages([ui.SavedResult(**host.ui_file_entry(p)) for p in paths]))
+                         ui=ui.SavedImages([host.ui_file_entry(p) for p in paths]))

@@ -20,6 +20,29 @@ def _file_item(path: Path) -> UploadItem:
     return UploadItem(data, "video/mp4", "source.mp4", hashlib.sha256(data).hexdigest())
 
 
+def file_path_of(video: Any) -> Path | None:
+    """The file behind a core VIDEO, when there is one on disk.
+
+    Only ``VideoFromFile`` is asked: on 0.3.75 ``get_stream_source`` of other VIDEO kinds tries to
+    write an MP4 into memory and fails, and a file on disk is the only source worth streaming anyway.
+    """
+    from comfy_api.latest import InputImpl
+
+    if isinstance(video, InputImpl.VideoFromFile):
+        source = video.get_stream_source()
+        if isinstance(source, str) and os.path.isfile(source):
+            return Path(source)
+    return None
+
+
+def save_as_mp4(video: Any, path: Path) -> Path:
+    """Write any core VIDEO as an H.264 MP4 with core's own writer."""
+    from comfy_api.latest import Types
+
+    video.save_to(str(path), format=Types.VideoContainer.MP4, codec=Types.VideoCodec.H264)
+    return path
+
+
 def video_upload(video: Any) -> tuple[float, str, Callable[[], UploadItem]]:
     """Seconds, identity and an upload producer for a core VIDEO.
 
@@ -28,9 +51,8 @@ def video_upload(video: Any) -> tuple[float, str, Callable[[], UploadItem]]:
     """
     from ..media.video_info import probe_video
 
-    source = video.get_stream_source() if hasattr(video, "get_stream_source") else None
-    if isinstance(source, str) and os.path.isfile(source):
-        path = Path(source)
+    path = file_path_of(video)
+    if path is not None:
         info = probe_video(path)
         stat = path.stat()
         identity = f"file:{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
@@ -42,12 +64,8 @@ def video_upload(video: Any) -> tuple[float, str, Callable[[], UploadItem]]:
     seconds = float(video.get_duration())
 
     def produce() -> UploadItem:
-        from comfy_api.latest import Types
-
         with tempfile.TemporaryDirectory(prefix="luma-fal-") as tmp:
-            out = Path(tmp) / "source.mp4"
-            video.save_to(str(out), format=Types.VideoContainer.MP4, codec=Types.VideoCodec.H264)
-            return _file_item(out)
+            return _file_item(save_as_mp4(video, Path(tmp) / "source.mp4"))
 
     return seconds, identity, produce
 

@@ -8,6 +8,7 @@ the account, fall back to the REST "initiate" flow: ask for a signed upload URL,
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -26,6 +27,9 @@ from .stopping import ShouldStop
 log = logging.getLogger(__name__)
 
 STORAGE_TYPE = "fal-cdn-v3"
+# How long fal keeps an uploaded input. The glue's upload cache (upload_cache.UPLOAD_LIFETIME_S) relies
+# on this being asked for, so a cached URL is never offered after fal deleted the file.
+DEFAULT_LIFETIME_S = 24 * 3600
 # Refresh a token this long before fal says it expires, so an upload never starts with a dying token.
 _TOKEN_MARGIN_S = 60.0
 
@@ -82,10 +86,16 @@ class Storage:
         *,
         retry: RetryPolicy | None = None,
         should_stop: ShouldStop | None = None,
+        lifetime_s: int | None = DEFAULT_LIFETIME_S,
     ) -> None:
         self._client = client
         self._hosts = hosts
         self._credentials = credentials
+        self._lifecycle: dict[str, str] = {}
+        if lifetime_s is not None:
+            # fal's clients send the same JSON under both names; older gateways read the first one.
+            value = json.dumps({"expiration_duration_seconds": int(lifetime_s)})
+            self._lifecycle = {"X-Fal-Object-Lifecycle": value, "X-Fal-Object-Lifecycle-Preference": value}
         self._retry = retry or RetryPolicy()
         self._should_stop = should_stop
 
@@ -168,6 +178,7 @@ class Storage:
             # The CDN token replaces the key here; auth=None keeps the key off this request.
             auth=None,
             headers={
+                **self._lifecycle,
                 "Authorization": token.authorization,
                 "Content-Type": content_type,
                 "X-Fal-File-Name": file_name,
@@ -186,6 +197,7 @@ class Storage:
             action=f"preparing to upload {file_name}",
             params={"storage_type": STORAGE_TYPE},
             json={"file_name": file_name, "content_type": content_type},
+            headers=self._lifecycle,
         )
         body = response.json()
         upload_url, file_url = body.get("upload_url"), body.get("file_url")

@@ -180,13 +180,17 @@ class ComfyPage:
         return path
 
 
-def _make_page(browser: Any, host: ComfyHost, frontend: str) -> Iterator[ComfyPage]:
+def _make_page(browser: Any, host: ComfyHost, frontend: str, missing: str | None = None) -> Iterator[ComfyPage]:
+    """A page on ``host``; ``missing`` (a URL path part) answers 404 for matching requests, as an install
+    without (or with an older) Python side would."""
     recorder = Recorder()
     context = browser.new_context(viewport={"width": 1600, "height": 1000})
     page = context.new_page()
 
     def only_loopback(route: Any) -> None:
-        if urlparse(route.request.url).hostname in LOOPBACK:
+        if missing and missing in route.request.url:
+            route.fulfill(status=404, content_type="text/plain", body="404: Not Found")
+        elif urlparse(route.request.url).hostname in LOOPBACK:
             route.continue_()
         else:
             recorder.aborted.append(route.request.url)
@@ -207,6 +211,11 @@ def _make_page(browser: Any, host: ComfyHost, frontend: str) -> Iterator[ComfyPa
 @pytest.fixture
 def comfy_page(browser: Any, host: ComfyHost, frontend: str) -> Iterator[ComfyPage]:
     yield from _make_page(browser, host, frontend)
+
+
+@pytest.fixture
+def page_without_pack_routes(browser: Any, host: ComfyHost, frontend: str) -> Iterator[ComfyPage]:
+    yield from _make_page(browser, host, frontend, missing="/luma_fal/")
 
 
 @pytest.fixture

@@ -42,6 +42,8 @@ def test_cdn_upload_round_trip(fal_env: Any) -> None:
     cdn_post = [c for c in uploads if c["path"] == "/files/upload"]
     assert len(cdn_post) == 1
     assert cdn_post[0]["auth"] != "valid"  # the CDN gets the token, never the key
+    lifecycle = cdn_post[0]["headers"]["x-fal-object-lifecycle-preference"]
+    assert lifecycle == '{"expiration_duration_seconds": 86400}'  # the upload cache relies on 24 h
     assert not any(p.startswith("/storage/upload/initiate") for p in paths)
 
 

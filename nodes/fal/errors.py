@@ -228,8 +228,8 @@ def error_from_response(
         reason = "; ".join(p.message for p in problems if p.message) or text
         return ContentModerated(
             _with_request(
-                "fal's content filter blocked this request"
-                + (f": {reason}" if reason else "")
+                "fal's content filter (moderation) blocked this request"
+                + (f": {reason.rstrip('. ')}" if reason else "")
                 + ". Change the prompt or the input images and try again.",
                 request_id,
             ),

@@ -263,6 +263,7 @@ def _fill(
     on_progress: Callable[[int, int], None] | None,
     should_stop: Callable[[], bool] | None,
 ) -> torch.Tensor:
+    import av
     import numpy as np
 
     frames: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
@@ -291,6 +292,8 @@ def _fill(
             if item is _END:
                 break
             if isinstance(item, _Failure):
+                if isinstance(item.error, av.error.FFmpegError):
+                    raise VideoUnreadable(f"decoding failed after {done} frames: {item.error}") from item.error
                 raise item.error
             if done == out.shape[0]:
                 out = _grow(out, options)
@@ -314,7 +317,15 @@ def _fill(
     return _trim(out, done)
 
 
-def _produce(container, stream, plan, options, limit, frames: queue.Queue, stop: threading.Event) -> None:
+def _produce(
+    container,
+    stream,
+    plan: DecodePlan,
+    options: DecodeOptions,
+    limit: int | None,
+    frames: queue.Queue,
+    stop: threading.Event,
+) -> None:
     """Decoder thread: decode every frame, convert only the selected ones to rgb24 at the target size."""
     resize = (plan.width, plan.height) != (plan.source_width, plan.source_height)
     selected = 0
@@ -350,7 +361,7 @@ def _interpolation(plan: DecodePlan) -> str:
     return "AREA" if shrinking else "BICUBIC"
 
 
-def _put(frames: queue.Queue, item, stop: threading.Event) -> bool:
+def _put(frames: queue.Queue, item: object, stop: threading.Event) -> bool:
     while not stop.is_set():
         try:
             frames.put(item, timeout=POLL_SECONDS)

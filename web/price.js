@@ -39,7 +39,7 @@ export function priceTable() {
 }
 
 // --- evaluation: a line-by-line port of price_of() in nodes/luma/prices.py (see its docstring) -----
-const NOT_PUBLISHED = "price not published by fal";
+const NOT_PUBLISHED = "price not published";
 const NOT_IN_TABLE = "price unknown (not in the price table)";
 
 export function money(usd) {

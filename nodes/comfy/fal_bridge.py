@@ -35,14 +35,17 @@ class FalOutcome:
 
 
 class NodeReporter:
-    """Shows a run's progress on its node: status text, progress bar, and ``luma_fal.status`` events."""
+    """Shows a run's progress on its node: ``luma_fal.status`` events (drawn by web/status.js) and the progress bar.
+
+    ComfyUI's own progress text is not used: the extension's status line shows the same and clears when
+    the run ends, so the node would otherwise show the status twice.
+    """
 
     def __init__(self, node_id: str | None) -> None:
         self.node_id = node_id
         self.prompt_id = host.current_prompt_id()
         self.request_id: str | None = None
         self._bar = host.ProgressBar(node_id)
-        self._last_text = ""
 
     def __call__(self, event: Any) -> None:
         self.request_id = event.request_id or self.request_id
@@ -54,17 +57,12 @@ class NodeReporter:
             "request_id": self.request_id,
         }
         host.send_status(payload)
-        if self.node_id is not None and text != self._last_text:
-            host.send_progress_text(self.node_id, text)
-            self._last_text = text
         if event.fraction is not None:
             self._bar.set_fraction(event.fraction)
 
     def finish(self, phase: str, text: str) -> None:
         host.send_status({"node": self.node_id, "prompt_id": self.prompt_id, "phase": phase, "text": text,
                           "request_id": self.request_id, "logs": []})
-        if self.node_id is not None:
-            host.send_progress_text(self.node_id, text)
 
 
 def key_file_path() -> Path:

@@ -104,16 +104,6 @@ def send_status(data: dict[str, Any]) -> None:
         log.debug("could not send status event", exc_info=True)
 
 
-def send_progress_text(node_id: str, text: str) -> None:
-    server = _server()
-    if server is None or not hasattr(server, "send_progress_text"):
-        return
-    try:
-        server.send_progress_text(text, node_id, getattr(server, "client_id", None))
-    except Exception:
-        log.debug("could not send progress text", exc_info=True)
-
-
 class ProgressBar:
     """ComfyUI's node progress bar, only created when a fraction is known."""
 

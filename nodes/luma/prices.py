@@ -26,7 +26,7 @@ prices.json format (``"format": 1``) -- the browser re-implements ``price_of`` f
   - table: the money alone;
   - per_image: money + `` (N image[s])``, plus `` + M input image[s]`` when per_input_image > 0 and M > 0
     (``$0.045 (1 image + 1 input image)``); "image" is singular only for exactly 1;
-  - no price: ``price not published by fal``, with a hint: ``price not published by fal (<hint text>
+  - no price: ``price not published``, with a hint: ``price not published (<hint text>
     <money>)``; an endpoint missing from the table: ``price unknown (not in the price table)``.
 """
 
@@ -41,7 +41,7 @@ from typing import Any
 from .constants import UNI1_IMAGES_PER_REQUEST
 
 PRICES_PATH = Path(__file__).with_name("prices.json")
-NOT_PUBLISHED = "price not published by fal"
+NOT_PUBLISHED = "price not published"
 NOT_IN_TABLE = "price unknown (not in the price table)"
 
 

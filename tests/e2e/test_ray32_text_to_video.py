@@ -71,8 +71,9 @@ def test_node_reports_queue_and_running_phases_live(comfy, comfy_sandbox) -> Non
     assert any(s.get("queue_position") is not None for s in mine if s["phase"] == "in_queue")
     assert any(s.get("logs") for s in mine if s["phase"] == "running"), "fal's log lines never reached the node"
     assert all(s.get("request_id") for s in mine if s["phase"] in ("running", "done"))
-    texts = [t["text"] for t in result.progress_texts if t.get("node") == node_id]
-    assert any(t.startswith("In queue") for t in texts) and any(t.startswith("Running") for t in texts), texts
+    texts = [s["text"] for s in mine]
+    assert any(t.startswith("In queue, position") for t in texts) and any(t.startswith("Running") for t in texts)
+    assert texts[-1].startswith("Done in"), texts
 
 
 def test_frames_are_not_decoded_when_the_frames_output_is_unconnected(comfy, comfy_sandbox) -> None:

@@ -56,7 +56,7 @@ def test_defaults_are_fal_defaults() -> None:
 def test_text_to_video_is_unpublished_with_a_labelled_hint(duration: str, resolution: str) -> None:
     price = price_of(C.RAY32_TEXT_TO_VIDEO, {"duration": duration, "resolution": resolution})
     assert price.usd is None
-    assert price.label == ("price not published by fal (image-to-video at these settings costs "
+    assert price.label == ("price not published (image-to-video: "
                            f"${I2V_SDR[(duration, resolution)]:.2f})")
 
 
@@ -69,7 +69,7 @@ def test_text_to_video_is_unpublished_with_a_labelled_hint(duration: str, resolu
     (C.UNI1_MAX_EDIT, {"images": 1, "input_images": 3}),
 ])
 def test_unpublished_prices_say_so(endpoint: str, params: dict) -> None:
-    assert price_of(endpoint, params) == Price(None, "price not published by fal")
+    assert price_of(endpoint, params) == Price(None, "price not published")
 
 
 def test_unknown_endpoint_price_is_unknown() -> None:
@@ -97,7 +97,7 @@ def test_price_of_request_counts_the_edited_image_and_references() -> None:
                                                  "duration": "10s", "hdr": True, "exr_export": True})
     assert price_of_request(v2v) == Price(12.96, "$12.96")
     reframe = build_request(C.RAY32_REFRAME, {"prompt": "p", "video_url": "v", "aspect_ratio": "1:1"})
-    assert price_of_request(reframe).label == "price not published by fal"
+    assert price_of_request(reframe).label == "price not published"
 
 
 def test_money_format() -> None:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_COMFYUI_DIR = "/tmp/warm/.comfy-test/comfyui"
+DEFAULT_COMFYUI_DIR = str(REPO / ".testhost" / "comfyui")  # built by `make env`
 
 
 def _status_kib(field: str) -> int:

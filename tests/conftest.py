@@ -129,3 +129,10 @@ def sandbox(sandbox_server: SandboxServer) -> Iterator[Sandbox]:
         yield handle
     finally:
         handle.close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the browser tests last: Playwright's sync API keeps an event loop running on the main thread
+    for the rest of the session, and the transport tests call ``asyncio.run`` themselves."""
+    browser_dir = REPO / "tests" / "browser"
+    items.sort(key=lambda item: Path(str(item.path)).is_relative_to(browser_dir))

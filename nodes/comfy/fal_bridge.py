@@ -34,6 +34,15 @@ class FalOutcome:
     files: dict[str, list[Path]]
 
 
+# Seconds the last run of each kind (endpoint, resolution, duration) spent running on fal: the
+# basis of the "~N s left" estimate. Only this process's own runs count; fal publishes no timings.
+_RUN_SECONDS: dict[str, float] = {}
+
+
+def run_kind(endpoint_id: str, payload: dict[str, Any]) -> str:
+    return "|".join(str(x) for x in (endpoint_id, payload.get("resolution"), payload.get("duration"), payload.get("hdr")))
+
+
 class NodeReporter:
     """Shows a run's progress on its node: ``luma_fal.status`` events (drawn by web/status.js) and the progress bar.
 
@@ -41,8 +50,9 @@ class NodeReporter:
     the run ends, so the node would otherwise show the status twice.
     """
 
-    def __init__(self, node_id: str | None) -> None:
+    def __init__(self, node_id: str | None, kind: str = "") -> None:
         self.node_id = node_id
+        self.kind = kind
         self.prompt_id = host.current_prompt_id()
         self.request_id: str | None = None
         self._bar = host.ProgressBar(node_id)
@@ -50,6 +60,11 @@ class NodeReporter:
     def __call__(self, event: Any) -> None:
         self.request_id = event.request_id or self.request_id
         text = event.text()
+        typical = _RUN_SECONDS.get(self.kind)
+        if event.phase == "running" and typical and event.elapsed_running is not None:
+            text += f" · ~{max(1, round(typical - event.elapsed_running))} s left (last run took {typical:.0f} s)"
+        if event.phase == "completed" and event.elapsed_running:
+            _RUN_SECONDS[self.kind] = event.elapsed_running
         payload = {
             "node": self.node_id, "prompt_id": self.prompt_id, "phase": event.phase, "text": text,
             "queue_position": event.queue_position, "elapsed_queue": event.elapsed_in_queue,
@@ -131,14 +146,14 @@ async def run_request_on_fal(
 ) -> FalOutcome:
     """Upload, submit, follow and download one request; every phase stops within a second of Cancel."""
     from ..fal.config import FalConfig
-    from ..fal.errors import FalError, RequestCancelled, ResultExpired, StopRequested
+    from ..fal.errors import DownloadFailed, FalError, RequestCancelled, ResultExpired, StopRequested
     from ..fal.runner import FalRunner
     from ..fal.upload_cache import UploadCache
 
     config = FalConfig.from_env(key_file=key_file_path())
     config.require_credentials()  # a missing key fails here, before anything is encoded or sent
     runner = FalRunner(config)
-    reporter = NodeReporter(node_id)
+    reporter = NodeReporter(node_id, run_kind(endpoint_id, payload))
     started = time.monotonic()
     reserved: list[Path] = []
     try:
@@ -161,6 +176,12 @@ async def run_request_on_fal(
                 _, url, _, size = output_files(result, output_kind)[index]
                 await runner.download(url, dest, expected_size=size, on_event=reporter,
                                       should_stop=host.interrupted, request_id=completed.request_id)
+            except DownloadFailed as exc:
+                # The run is paid for: say where the result still is, so it is not lost with this error.
+                raise DownloadFailed(
+                    f"{exc}\nfal finished request {completed.request_id} (billed); its {name} can still be "
+                    f"downloaded for a while from {url}", request_id=completed.request_id,
+                ) from exc
             files.setdefault(name, []).append(dest)
     except (RequestCancelled, StopRequested) as exc:
         _discard(reserved)
@@ -199,7 +220,7 @@ async def _upload_all(runner: Any, storage_base: str, uploads: Sequence[tuple[st
     # Identical bytes go up once: within this run (two equal references) and across runs (the cache).
     waiting: dict[str, list[str]] = {}
     unique: dict[str, UploadItem] = {}
-    for (placeholder, _label, _), item in zip(uploads, items):
+    for (placeholder, _label, _), item in zip(uploads, items, strict=True):
         cached = cache.get(storage_base, item.sha256)
         if cached:
             urls[placeholder] = cached
@@ -213,7 +234,7 @@ async def _upload_all(runner: Any, storage_base: str, uploads: Sequence[tuple[st
             [FalUpload(item.data, item.content_type, item.file_name) for item in unique.values()],
             on_event=reporter, should_stop=host.interrupted,
         )
-        for (sha, item), url in zip(unique.items(), sent):
+        for sha, url in zip(unique, sent, strict=True):
             cache.put(storage_base, sha, url)
             for placeholder in waiting[sha]:
                 urls[placeholder] = url

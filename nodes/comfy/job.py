@@ -10,7 +10,6 @@ so re-running a node with the same inputs and seed (e.g. to decode frames it ski
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -19,8 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..luma import constants as C
-from . import host
 from .fal_bridge import UploadItem, run_request_on_fal
 from .identity import content_identity
 
@@ -124,7 +121,7 @@ class FalJob:
         else:
             return None  # the catalogue reports the missing source with the other problems
         self._source_seconds = seconds
-        return self._add(f"source video", identity, produce)
+        return self._add("source video", identity, produce)
 
     def _add_image(self, label: str, image: Any) -> str:
         def produce() -> UploadItem:

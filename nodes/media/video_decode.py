@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .memory import budget_bytes, format_bytes
-from .video_info import VideoUnreadable, stream_fps
+from .video_info import VideoUnreadable, open_video, stream_fps
 
 if TYPE_CHECKING:
     import numpy as np
@@ -85,19 +85,8 @@ class DecodePlan:
 
 def plan_decode(path: str | Path, options: DecodeOptions = DecodeOptions()) -> DecodePlan:
     """Size of the tensor decode_frames will return, from metadata only (no frame is decoded)."""
-    import av
-
-    path = Path(path)
-    if not path.is_file():
-        raise VideoUnreadable(f"video file not found: {path}")
-    try:
-        container = av.open(str(path))
-    except av.error.FFmpegError as exc:
-        raise VideoUnreadable(f"{path.name} is not a readable video: {exc}") from exc
-    with container:
-        if not container.streams.video:
-            raise VideoUnreadable(f"{path.name} has no video stream")
-        return _plan_from_stream(container, container.streams.video[0], options)
+    with open_video(path) as (container, stream):
+        return _plan_from_stream(container, stream, options)
 
 
 def decode_frames(
@@ -111,20 +100,10 @@ def decode_frames(
     Raises MemoryBudgetError before allocating when the result would not fit, DecodeStopped when
     should_stop() turns True (checked for every frame), VideoUnreadable for files FFmpeg can't read.
     """
-    import av
     import torch
 
     path = Path(path)
-    if not path.is_file():
-        raise VideoUnreadable(f"video file not found: {path}")
-    try:
-        container = av.open(str(path))
-    except av.error.FFmpegError as exc:
-        raise VideoUnreadable(f"{path.name} is not a readable video: {exc}") from exc
-    with container:
-        if not container.streams.video:
-            raise VideoUnreadable(f"{path.name} has no video stream")
-        stream = container.streams.video[0]
+    with open_video(path) as (container, stream):
         plan = _plan_from_stream(container, stream, options)
         _check_budget(plan, options)
         if plan.frame_count == 0:

@@ -25,7 +25,6 @@ def encode_mp4(frames: torch.Tensor, fps: float | Fraction, path: str | Path, *,
     has none, and the colour under fully transparent pixels is whatever the source stored there.
     """
     import av
-    import torch
 
     if frames.ndim != 4 or frames.shape[-1] not in (3, 4):
         raise ValueError(f"frames must be [N, H, W, 3] or [N, H, W, 4], got {list(frames.shape)}")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -23,13 +26,9 @@ class VideoInfo:
     codec: str
 
 
-def probe_video(path: str | Path) -> VideoInfo:
-    """Read size, rate, frame count and duration of the first video stream.
-
-    The frame count comes from the stream header when the container stores one (MP4 does); Matroska,
-    MPEG-TS and raw H.264 don't, so the packets are counted instead: demuxing without decoding is
-    cheap (milliseconds for a 10 s clip).
-    """
+@contextmanager
+def open_video(path: str | Path) -> Iterator[tuple[Any, Any]]:
+    """The container and its first video stream, or ``VideoUnreadable`` saying what is wrong."""
     import av  # heavy; only when a video is actually read
 
     path = Path(path)
@@ -42,7 +41,17 @@ def probe_video(path: str | Path) -> VideoInfo:
     with container:
         if not container.streams.video:
             raise VideoUnreadable(f"{path.name} has no video stream")
-        stream = container.streams.video[0]
+        yield container, container.streams.video[0]
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Read size, rate, frame count and duration of the first video stream.
+
+    The frame count comes from the stream header when the container stores one (MP4 does); Matroska,
+    MPEG-TS and raw H.264 don't, so the packets are counted instead: demuxing without decoding is
+    cheap (milliseconds for a 10 s clip).
+    """
+    with open_video(path) as (container, stream):
         fps = stream_fps(stream)
         frame_count = int(stream.frames or 0)
         if frame_count <= 0:

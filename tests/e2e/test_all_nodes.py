@@ -183,3 +183,17 @@ def test_video_to_frames_applies_stride_and_resize(comfy, comfy_sandbox) -> None
                     if n["class_type"] == "PreviewAny" and n["inputs"]["source"][0] == size_id)
     assert preview_text(result, count_id) == "12"  # 24 frames, every 2nd
     assert comfy_sandbox.log() == []  # a local decode: nothing goes to fal
+
+
+def test_exr_export_comes_back_as_a_file_path(comfy, comfy_sandbox) -> None:
+    prompt = example_prompt(comfy, "luma_ray32_text_to_video", LumaFalRay32TextToVideo={
+        "hdr": True, "exr_export": True, "resolution": "720p"})
+    node_id, _ = node_of_type(prompt, "LumaFalRay32TextToVideo")
+    prompt["96"] = {"class_type": "PreviewAny", "inputs": {"source": [node_id, 5]}}  # exr_path
+    result = comfy.run(prompt)
+    assert result.ok, result.describe()
+    exr = Path(preview_text(result, "96"))
+    assert exr.suffix == ".exr" and exr.is_relative_to(comfy.output_dir)
+    assert exr.read_bytes()[:4] == b"\x76\x2f\x31\x01"  # OpenEXR magic number
+    payload = calls_at(comfy_sandbox.log(), "submit")[0]["payload"]
+    assert payload["hdr"] is True and payload["exr_export"] is True

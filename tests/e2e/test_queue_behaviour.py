@@ -112,3 +112,32 @@ def test_failures_end_with_a_message_a_user_understands(comfy, comfy_sandbox, fa
     assert comfy_sandbox.pending_faults() == []
     assert len(calls_at(comfy_sandbox.log(), "submit")) == 1  # never re-sent: billed once or not at all
     assert "test-key" not in message and "Key " not in message
+
+
+def test_independent_nodes_run_on_fal_at_the_same_time(comfy, comfy_sandbox) -> None:
+    comfy_sandbox.configure(queue_seconds=0.5, run_seconds=2.0)
+    prompt = example_prompt(comfy, EXAMPLE)
+    node_id, node = node_of_type(prompt, T2V)
+    twin = {"class_type": T2V, "inputs": {**node["inputs"], "prompt": node["inputs"]["prompt"] + " (twin)"}}
+    prompt["60"] = twin
+    prompt["61"] = {"class_type": "SaveVideo", "inputs": {"video": ["60", 0], "filename_prefix": "luma-fal/twin",
+                                                          "format": "auto", "codec": "auto"}}
+    result = comfy.run(prompt)
+    assert result.ok, result.describe()
+    calls = comfy_sandbox.log()
+    submits = [c["seq"] for c in calls_at(calls, "submit")]
+    results = [c["seq"] for c in calls_at(calls, "result")]
+    assert len(submits) == 2 and results
+    # Both requests were on fal before either result was read: the two nodes waited side by side.
+    assert max(submits) < min(results), (submits, results)
+
+
+def test_a_failed_download_says_where_the_paid_result_still_is(comfy, comfy_sandbox) -> None:
+    comfy_sandbox.inject({"point": "download", "kind": "drop", "fraction": 0.0, "times": 50})
+    prompt = example_prompt(comfy, EXAMPLE)
+    result = comfy.run(prompt, timeout=300)
+    assert result.status == "error", result.describe()
+    message = result.error["exception_message"]
+    request_id = calls_at(comfy_sandbox.log(), "submit")[0]["request_id"]
+    assert request_id in message and "billed" in message and comfy_sandbox.url in message, message
+    assert not [p for p in (comfy.output_dir / "luma-fal").glob("*.part")]  # no partial file left behind

@@ -115,3 +115,14 @@ def test_bad_input_fails_readably_and_sends_nothing(comfy, comfy_sandbox, inputs
     message = error["exception_message"]
     assert "nothing was sent to fal" in message and f"{expected}:" in message, message
     assert comfy_sandbox.log() == [], "a refused request still reached the sandbox"
+
+
+def test_running_status_estimates_what_remains_from_the_last_run(comfy, comfy_sandbox) -> None:
+    comfy_sandbox.configure(queue_seconds=0.2, run_seconds=2.5)
+    settings = {"LumaFalRay32TextToVideo": {"resolution": "720p", "aspect_ratio": "3:2"}}  # a kind of its own
+    first = comfy.run(example_prompt(comfy, EXAMPLE, **settings))
+    assert first.ok, first.describe()
+    second = comfy.run(example_prompt(comfy, EXAMPLE, **settings))
+    assert second.ok, second.describe()
+    running = [s["text"] for s in second.statuses if s.get("phase") == "running"]
+    assert any("s left (last run took" in t for t in running), running

@@ -47,6 +47,8 @@ PACK_LOAD = r"""
 import asyncio, importlib.util, os, sys, time
 comfy = os.environ.get("COMFYUI_DIR") or {comfy_default!r}
 sys.path.insert(0, comfy); os.chdir(comfy); sys.argv = [sys.argv[0], "--cpu"]
+import comfy.options; comfy.options.enable_args_parsing()  # as main.py does, so --cpu is read
+import utils.extra_config  # main.py imports this first; later imports rely on it
 import comfy.cli_args, comfy_api.latest, server, nodes, folder_paths  # ComfyUI's own start-up
 started = time.perf_counter()
 spec = importlib.util.spec_from_file_location("comfyui_luma_fal", {init!r}, submodule_search_locations=[{repo!r}])

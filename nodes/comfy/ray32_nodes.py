@@ -9,9 +9,7 @@ from comfy_api.latest import io
 from ..luma import constants as C
 from .job import FalJob, Limits
 from .outputs import FrameOptions, VideoNode, tracks_inputs, video_node_output
-from .schema import (
-    CATEGORY_VIDEO, HIDDEN, frame_inputs, limit_inputs, make_schema, prompt_input, seed_input, video_outputs,
-)
+from .schema import CATEGORY_VIDEO, prompt_input, request_node_schema, video_outputs
 
 
 def _ray_common_inputs(*, aspect: bool = True, loop: bool = True, duration: bool = True) -> list[io.Input]:
@@ -72,7 +70,7 @@ def _limits(kwargs: dict[str, Any]) -> Limits:
 class LumaFalRay32TextToVideo(VideoNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return make_schema(
+        return request_node_schema(
             node_id="LumaFalRay32TextToVideo",
             display_name="Luma Ray 3.2 Text to Video (fal)",
             category=CATEGORY_VIDEO,
@@ -81,15 +79,11 @@ class LumaFalRay32TextToVideo(VideoNode):
             inputs=[
                 prompt_input("What the video shows and how the camera moves."),
                 *_ray_common_inputs(),
-                seed_input(),
                 io.Image.Input("reference_images", optional=True,
                                tooltip="Optional reference images (an IMAGE batch); each is uploaded to fal storage."),
-                *limit_inputs(),
-                *frame_inputs(),
             ],
             outputs=video_outputs(with_exr=True),
-            hidden=HIDDEN,
-            is_output_node=True,
+            frames=True,
         )
 
     @classmethod
@@ -109,7 +103,7 @@ class LumaFalRay32TextToVideo(VideoNode):
 class LumaFalRay32ImageToVideo(VideoNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return make_schema(
+        return request_node_schema(
             node_id="LumaFalRay32ImageToVideo",
             display_name="Luma Ray 3.2 Image to Video (fal)",
             category=CATEGORY_VIDEO,
@@ -122,13 +116,9 @@ class LumaFalRay32ImageToVideo(VideoNode):
                 io.Image.Input("end_image", optional=True, tooltip="Last frame of the video (one image)."),
                 *_keyframe_inputs(),
                 *_ray_common_inputs(),
-                seed_input(),
-                *limit_inputs(),
-                *frame_inputs(),
             ],
             outputs=video_outputs(with_exr=True),
-            hidden=HIDDEN,
-            is_output_node=True,
+            frames=True,
         )
 
     @classmethod
@@ -154,7 +144,7 @@ class LumaFalRay32VideoToVideo(VideoNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return make_schema(
+        return request_node_schema(
             node_id="LumaFalRay32VideoToVideo",
             display_name="Luma Ray 3.2 Video to Video (fal)",
             category=CATEGORY_VIDEO,
@@ -174,13 +164,9 @@ class LumaFalRay32VideoToVideo(VideoNode):
                 io.Image.Input("start_image", optional=True, tooltip="Optional image for the first frame."),
                 *_keyframe_inputs(),
                 *_ray_common_inputs(aspect=False, loop=False),
-                seed_input(),
-                *limit_inputs(),
-                *frame_inputs(),
             ],
             outputs=video_outputs(with_exr=True),
-            hidden=HIDDEN,
-            is_output_node=True,
+            frames=True,
         )
 
     @classmethod
@@ -210,7 +196,7 @@ class LumaFalRay32VideoToVideo(VideoNode):
 class LumaFalRay32Reframe(VideoNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return make_schema(
+        return request_node_schema(
             node_id="LumaFalRay32Reframe",
             display_name="Luma Ray 3.2 Reframe (fal)",
             category=CATEGORY_VIDEO,
@@ -230,13 +216,9 @@ class LumaFalRay32Reframe(VideoNode):
                                  tooltip=f"With place_source: {label} (0-1, fraction of the output frame).")
                   for axis, default, label in (("x", 0.0, "left edge"), ("y", 0.0, "top edge"),
                                                ("w", 1.0, "width"), ("h", 1.0, "height"))],
-                seed_input(),
-                *limit_inputs(),
-                *frame_inputs(),
             ],
             outputs=video_outputs(with_exr=False),
-            hidden=HIDDEN,
-            is_output_node=True,
+            frames=True,
         )
 
     @classmethod

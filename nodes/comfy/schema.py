@@ -97,6 +97,15 @@ def image_outputs() -> list[io.Output]:
 HIDDEN = [io.Hidden.unique_id, io.Hidden.prompt]
 
 
+def request_node_schema(*, inputs: list[io.Input], outputs: list[io.Output], frames: bool, **fields: Any) -> io.Schema:
+    """Schema of a node that runs one paid request: its own inputs, then the seed, the time limits and,
+    for video nodes, the frame options. An output node, so a lone node runs and shows its result."""
+    return make_schema(
+        inputs=[*inputs, seed_input(), *limit_inputs(), *(frame_inputs() if frames else [])],
+        outputs=outputs, hidden=HIDDEN, is_output_node=True, **fields,
+    )
+
+
 def output_is_linked(prompt: dict[str, Any] | None, node_id: str | None, slot: int) -> bool:
     """Whether any node in the queued prompt reads output ``slot`` of ``node_id``.
 

@@ -9,7 +9,7 @@ from comfy_api.latest import io
 from ..luma import constants as C
 from .job import FalJob, Limits
 from .outputs import image_node_output
-from .schema import CATEGORY_IMAGE, HIDDEN, image_outputs, limit_inputs, make_schema, prompt_input, seed_input
+from .schema import CATEGORY_IMAGE, image_outputs, prompt_input, request_node_schema
 
 _MODEL_TOOLTIP = "uni-1, or uni-1 max for higher quality at a higher price."
 
@@ -25,7 +25,7 @@ def _style_and_format() -> list[io.Input]:
 class LumaFalUni1TextToImage(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return make_schema(
+        return request_node_schema(
             node_id="LumaFalUni1TextToImage",
             display_name="Luma Uni-1 Text to Image (fal)",
             category=CATEGORY_IMAGE,
@@ -39,15 +39,12 @@ class LumaFalUni1TextToImage(io.ComfyNode):
                 *_style_and_format(),
                 io.Boolean.Input("web_search", default=False,
                                  tooltip="Let the model look things up on the web before drawing."),
-                seed_input(),
                 io.Image.Input("references", optional=True,
                                tooltip=f"Up to {C.UNI1_MAX_REFERENCES_TEXT_TO_IMAGE} reference images (an IMAGE "
                                        "batch); each is uploaded to fal storage."),
-                *limit_inputs(),
             ],
             outputs=image_outputs(),
-            hidden=HIDDEN,
-            is_output_node=True,
+            frames=False,
         )
 
     @classmethod
@@ -65,7 +62,7 @@ class LumaFalUni1TextToImage(io.ComfyNode):
 class LumaFalUni1ImageEdit(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return make_schema(
+        return request_node_schema(
             node_id="LumaFalUni1ImageEdit",
             display_name="Luma Uni-1 Image Edit (fal)",
             category=CATEGORY_IMAGE,
@@ -76,14 +73,11 @@ class LumaFalUni1ImageEdit(io.ComfyNode):
                 prompt_input("What to change."),
                 io.Combo.Input("model", options=list(C.UNI1_MODELS), default="uni-1", tooltip=_MODEL_TOOLTIP),
                 *_style_and_format(),
-                seed_input(),
                 io.Image.Input("references", optional=True,
                                tooltip=f"Up to {C.UNI1_MAX_REFERENCES_EDIT} reference images (an IMAGE batch)."),
-                *limit_inputs(),
             ],
             outputs=image_outputs(),
-            hidden=HIDDEN,
-            is_output_node=True,
+            frames=False,
         )
 
     @classmethod

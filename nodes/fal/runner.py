@@ -15,14 +15,13 @@ import asyncio
 import logging
 import os
 import time
-import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import aclosing, asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import FalConfig, max_concurrent_from_env
+from .config import FalConfig
 from .errors import (
     BILLING_URL,
     FalError,
@@ -42,7 +41,8 @@ from .queue import (
     check_endpoint_id,
 )
 from .retry import RetryPolicy
-from .stopping import STOP_TICK, ShouldStop, check_stop, run_stoppable
+from .slots import in_flight, max_concurrent, request_slot, set_max_concurrent  # noqa: F401  (public API)
+from .stopping import STOP_TICK, ShouldStop, run_stoppable
 from .storage import Storage
 
 log = logging.getLogger(__name__)
@@ -63,92 +63,6 @@ class UploadItem:
     data: bytes
     content_type: str
     file_name: str
-
-
-# --- concurrency cap -----------------------------------------------------------------------------
-
-_max_concurrent: int | None = None
-
-
-def max_concurrent() -> int:
-    return _max_concurrent if _max_concurrent is not None else max_concurrent_from_env()
-
-
-def set_max_concurrent(n: int) -> None:
-    """Change the cap at run time; waiting requests re-check it at once."""
-    global _max_concurrent
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"the number of concurrent fal requests must be a whole number >= 1, got {n!r}")
-    _max_concurrent = n
-    for loop, slots in list(_slots_by_loop.items()):
-        if not loop.is_closed():
-            loop.call_soon_threadsafe(slots.wake)
-
-
-class _Slots:
-    """A counting limiter whose capacity is read on every acquire, so it can change at run time."""
-
-    def __init__(self) -> None:
-        self.in_use = 0
-        self._waiters: set[asyncio.Future[None]] = set()
-
-    async def acquire(self, should_stop: ShouldStop | None) -> None:
-        loop = asyncio.get_running_loop()
-        while self.in_use >= max_concurrent():
-            check_stop(should_stop)
-            waiter: asyncio.Future[None] = loop.create_future()
-            self._waiters.add(waiter)
-            try:
-                await asyncio.wait({waiter}, timeout=STOP_TICK)
-            finally:
-                self._waiters.discard(waiter)
-                if not waiter.done():
-                    waiter.cancel()
-        # No await between the capacity check and the increment: the pair is atomic on the loop.
-        self.in_use += 1
-
-    def release(self) -> None:
-        self.in_use -= 1
-        self.wake()
-
-    def wake(self) -> None:
-        for waiter in list(self._waiters):
-            if not waiter.done():
-                waiter.set_result(None)
-
-
-_slots_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Slots] = weakref.WeakKeyDictionary()
-
-
-def _slots() -> _Slots:
-    loop = asyncio.get_running_loop()
-    slots = _slots_by_loop.get(loop)
-    if slots is None:
-        slots = _slots_by_loop[loop] = _Slots()
-    return slots
-
-
-def in_flight() -> int:
-    """Requests holding a slot on the current event loop."""
-    return _slots().in_use
-
-
-@asynccontextmanager
-async def _slot(should_stop: ShouldStop | None, emit: _Emitter) -> AsyncIterator[None]:
-    slots = _slots()
-    if slots.in_use >= max_concurrent():
-        emit(FalEvent("waiting_for_slot"))
-    try:
-        await slots.acquire(should_stop)
-    except StopRequested:
-        raise RequestCancelled(
-            "Stopped while waiting for a free slot: nothing was sent to fal, so nothing is billed.",
-            was_running=False,
-        ) from None
-    try:
-        yield
-    finally:
-        slots.release()
 
 
 # --- progress ------------------------------------------------------------------------------------
@@ -293,7 +207,7 @@ class FalRunner:
         check_endpoint_id(endpoint_id)
         emit = _Emitter(on_event)
         deadline = time.monotonic() + total_timeout if total_timeout else None
-        async with _slot(should_stop, emit):
+        async with request_slot(should_stop, lambda: emit(FalEvent("waiting_for_slot"))):
             async with create_client(config) as client:
                 queue = QueueClient(client, config.hosts, retry=self.retry)
                 emit(FalEvent("submitting"))

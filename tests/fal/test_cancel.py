@@ -88,7 +88,7 @@ def test_stop_while_waiting_for_a_slot_sends_nothing(fal_env: Any, runner: FalRu
     try:
         asyncio.run(scenario())
     finally:
-        runner_module._max_concurrent = None
+        runner_module.set_max_concurrent(None)
     assert len(calls(fal_env, "submit")) == 1
 
 

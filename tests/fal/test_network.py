@@ -124,7 +124,7 @@ def test_fifty_concurrent_runs_leak_nothing(fal_env: Any, tmp_path: Path) -> Non
     try:
         paths, leftover_tasks = asyncio.run(scenario())
     finally:
-        runner_module._max_concurrent = None
+        runner_module.set_max_concurrent(None)
     gc.collect()
 
     assert leftover_tasks == 0

@@ -46,12 +46,6 @@ def user_directory() -> Path:
     return Path(folder_paths.get_user_directory())
 
 
-def temp_directory() -> Path:
-    import folder_paths
-
-    return Path(folder_paths.get_temp_directory())
-
-
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 

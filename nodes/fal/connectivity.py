@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Awaitable, Callable
 
 import httpx
 
@@ -73,3 +74,12 @@ async def diagnose_connect_failure(
         f"This computer cannot reach fal: it {what} for {names} while {action} ({reason}). "
         "Check the internet connection or firewall." + _proxy_hint()
     )
+
+
+def diagnoser(client: httpx.AsyncClient, hosts: Hosts, *, action: str) -> Callable[[BaseException], Awaitable[FalError]]:
+    """The ``diagnose`` callback ``retry.send`` takes: tells this side's network from fal's on connect failures."""
+
+    async def diagnose(exc: BaseException) -> FalError:
+        return await diagnose_connect_failure(client, hosts, exc, action=action)
+
+    return diagnose

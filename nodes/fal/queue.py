@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from .config import Hosts
-from .connectivity import diagnose_connect_failure
+from .connectivity import diagnoser
 from .errors import FalError, RequestFailed
 from .http import TRANSFER_TIMEOUT
 from .retry import CallKind, RetryPolicy, send
@@ -108,9 +108,6 @@ class QueueClient:
         should_stop: ShouldStop | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
-        async def diagnose(exc: BaseException) -> FalError:
-            return await diagnose_connect_failure(self._client, self._hosts, exc, action=action)
-
         return await send(
             self._client,
             method,
@@ -119,7 +116,7 @@ class QueueClient:
             action=action,
             policy=self._retry,
             should_stop=should_stop,
-            diagnose=diagnose,
+            diagnose=diagnoser(self._client, self._hosts, action=action),
             request_id=request_id,
             **kwargs,
         )

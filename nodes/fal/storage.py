@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 
 from .config import Credentials, Hosts
-from .connectivity import diagnose_connect_failure
+from .connectivity import diagnoser
 from .errors import AuthError, FalError, NoCreditError, RequestFailed
 from .http import TRANSFER_TIMEOUT
 from .retry import RetryPolicy, send
@@ -100,9 +100,6 @@ class Storage:
         self._should_stop = should_stop
 
     async def _send(self, method: str, url: str, *, kind: str, action: str, **kwargs: Any) -> httpx.Response:
-        async def diagnose(exc: BaseException) -> FalError:
-            return await diagnose_connect_failure(self._client, self._hosts, exc, action=action)
-
         return await send(
             self._client,
             method,
@@ -111,7 +108,7 @@ class Storage:
             action=action,
             policy=self._retry,  # type: ignore[arg-type]
             should_stop=self._should_stop,
-            diagnose=diagnose,
+            diagnose=diagnoser(self._client, self._hosts, action=action),
             **kwargs,
         )
 

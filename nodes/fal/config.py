@@ -23,9 +23,12 @@ BASE_URL_ENV = "LUMA_FAL_BASE_URL"
 CA_BUNDLE_ENV = "LUMA_FAL_CA_BUNDLE"
 MAX_CONCURRENT_ENV = "LUMA_FAL_MAX_CONCURRENT"
 
-# Hosts that may receive the key. Suffix matches are on a dot boundary so "evil-fal.ai" never matches.
+# fal's own hosts: an https URL on one of these (default port) may carry the key. Suffix matches are on
+# a dot boundary so "evil-fal.ai" never matches. falrun.com is fal's backup domain (its Python client
+# retries there when fal.run does not connect).
 _FAL_HOST_SUFFIXES = (".fal.run", ".fal.ai", ".fal.media", ".falrun.com")
 _FAL_EXACT_HOSTS = ("fal.run", "fal.ai", "fal.media", "falrun.com")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 KeySource = Literal["env", "file"]
 
@@ -49,20 +52,65 @@ class Hosts:
     def distinct(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys((self.queue, self.rest, self.cdn)))
 
-    def may_receive_key(self, host: str) -> bool:
-        """Whether a request to ``host`` may carry the Authorization header."""
-        host = host.lower().rstrip(".")
-        if host in _FAL_EXACT_HOSTS or host.endswith(_FAL_HOST_SUFFIXES):
+    @property
+    def key_origins(self) -> frozenset[str]:
+        """The configured origins (scheme://host:port) of the queue, REST API and CDN."""
+        return frozenset(o for o in (origin_of(url) for url in self.distinct) if o is not None)
+
+    def may_receive_key(self, url: str) -> bool:
+        """Whether a request to ``url`` may carry the key: THE one rule every call site goes through.
+
+        Decided by origin, never by host name alone: the exact scheme, host and port of a configured
+        base URL, or https on the default port of one of fal's own hosts. So a status URL that points
+        at another port of the configured host, or plain http to a fal host, never gets the key.
+        """
+        parts = _origin_parts(url)
+        if parts is None:
+            return False
+        if _format_origin(*parts) in self.key_origins:
             return True
-        configured = {urlsplit(url).hostname for url in self.distinct}
-        return host in configured
+        scheme, host, port = parts
+        return scheme == "https" and port == 443 and is_fal_host(host)
+
+
+def is_fal_host(host: str) -> bool:
+    host = host.lower().rstrip(".")
+    return host in _FAL_EXACT_HOSTS or host.endswith(_FAL_HOST_SUFFIXES)
+
+
+def _origin_parts(url: str) -> tuple[str, str, int] | None:
+    try:
+        parts = urlsplit(str(url).strip())
+        scheme, host, port = parts.scheme.lower(), parts.hostname, parts.port
+    except ValueError:  # a port that is not a number, or out of range
+        return None
+    if scheme not in _DEFAULT_PORTS or not host:
+        return None
+    return scheme, host.rstrip("."), port if port is not None else _DEFAULT_PORTS[scheme]
+
+
+def origin_of(url: str) -> str | None:
+    """``scheme://host:port`` of an http(s) URL, the port always written out; None for anything else.
+
+    Safe to show to users: user names, passwords, paths and query strings (signed tokens) are dropped.
+    """
+    parts = _origin_parts(url)
+    return None if parts is None else _format_origin(*parts)
+
+
+def _format_origin(scheme: str, host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{shown}:{port}"
 
 
 def _normalise_base_url(url: str) -> str:
     url = url.strip().rstrip("/")
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if parts.scheme not in ("http", "https") or not parts.hostname or origin_of(url) is None:
         raise ValueError(f"{BASE_URL_ENV} must be an http(s) URL like http://127.0.0.1:8765, got {url!r}")
+    if parts.scheme == "http" and is_fal_host(parts.hostname):
+        # The key would cross the network in clear text; fal itself only speaks https.
+        raise ValueError(f"{BASE_URL_ENV} must use https for fal's own hosts, got {url!r}")
     return url
 
 

@@ -4,6 +4,7 @@ Bytes go to ``<dest>.part`` and are renamed to ``dest`` only once complete and o
 so a half-downloaded video never looks like a finished one. A dropped connection resumes with
 ``Range: bytes=N-``; if the server ignores the range we start over rather than corrupt the file.
 Media URLs never carry the key: pass a client made with ``create_client(with_key=False)``.
+A ``Deadline`` bounds the whole transfer, resumes and backoff included.
 """
 
 from __future__ import annotations
@@ -13,13 +14,17 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
-from .errors import DownloadFailed, ResultExpired
+from .errors import DeadlineReached, DownloadFailed, ResultExpired
 from .http import TRANSFER_TIMEOUT
 from .retry import RetryPolicy
 from .stopping import ShouldStop, check_stop, run_stoppable, sleep
+
+if TYPE_CHECKING:
+    from .deadline import Deadline
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +71,17 @@ async def download_file(
     should_stop: ShouldStop | None = None,
     retry: RetryPolicy | None = None,
     chunk_size: int = CHUNK_SIZE,
+    deadline: Deadline | None = None,
 ) -> Path:
-    """Download ``url`` to ``dest``; raises ResultExpired, DownloadFailed or StopRequested."""
+    """Download ``url`` to ``dest``; raises ResultExpired, DownloadFailed, StopRequested or DeadlineReached."""
     target = Path(dest)
     return await run_stoppable(
         _download(
-            client, url, target, expected_size, on_progress, should_stop, retry or RetryPolicy(), chunk_size
+            client, url, target, expected_size, on_progress, should_stop, retry or RetryPolicy(), chunk_size,
+            deadline,
         ),
         should_stop,
+        deadline,
     )
 
 
@@ -86,6 +94,7 @@ async def _download(
     should_stop: ShouldStop | None,
     retry: RetryPolicy,
     chunk_size: int,
+    deadline: Deadline | None,
 ) -> Path:
     part = part_path(dest)
     part.parent.mkdir(parents=True, exist_ok=True)
@@ -97,7 +106,8 @@ async def _download(
             while True:
                 progress_before = state.done
                 try:
-                    await _fetch_into(client, url, out, state, on_progress, should_stop, chunk_size)
+                    timeout = deadline.clip(TRANSFER_TIMEOUT) if deadline is not None else TRANSFER_TIMEOUT
+                    await _fetch_into(client, url, out, state, on_progress, should_stop, chunk_size, timeout)
                     # fal's file_size is the truth when given: a body that is complete by its own
                     # Content-Length can still be a cut-short file, and Range can fetch the rest.
                     goal = expected_size if expected_size is not None else state.total
@@ -105,6 +115,8 @@ async def _download(
                         break
                     raise _Retryable(f"connection closed after {state.done} of {goal} bytes")
                 except (httpx.TransportError, _Retryable) as exc:
+                    if deadline is not None and deadline.expired():
+                        raise DeadlineReached() from exc  # the clipped timeout fired: the limit ended it
                     failures = 0 if state.done > progress_before else failures + 1
                     if failures >= retry.max_attempts:
                         raise DownloadFailed(
@@ -113,7 +125,7 @@ async def _download(
                     log.info(
                         "download of %s interrupted at %d bytes (%s); resuming", _short(url), state.done, exc
                     )
-                    await sleep(retry.delay(max(failures, 1)), should_stop)
+                    await sleep(retry.delay(max(failures, 1)), should_stop, deadline)
             out.flush()
             os.fsync(out.fileno())
         done, total = state.done, state.total
@@ -141,12 +153,13 @@ async def _fetch_into(
     on_progress: ProgressCallback | None,
     should_stop: ShouldStop | None,
     chunk_size: int,
+    timeout: httpx.Timeout = TRANSFER_TIMEOUT,
 ) -> None:
     # identity: Content-Length and ranges must describe the bytes we write, not a gzip of them.
     headers = {"Accept-Encoding": "identity"}
     if state.done:
         headers["Range"] = f"bytes={state.done}-"
-    async with client.stream("GET", url, headers=headers, timeout=TRANSFER_TIMEOUT, auth=None) as response:
+    async with client.stream("GET", url, headers=headers, timeout=timeout, auth=None) as response:
         status = response.status_code
         if status in (403, 404, 410):
             raise ResultExpired(

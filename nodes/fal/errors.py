@@ -10,11 +10,13 @@ Standard library only: the glue imports these for ``isinstance`` checks at start
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 DASHBOARD_URL = "https://fal.ai/dashboard"
+REQUESTS_URL = "https://fal.ai/dashboard/requests"
 KEYS_URL = "https://fal.ai/dashboard/keys"
 BILLING_URL = "https://fal.ai/dashboard/billing"
 
@@ -131,11 +133,68 @@ class DownloadFailed(FalError):
     """A result file could not be downloaded completely."""
 
 
+class UnsafeUrl(FalError):
+    """A URL in fal's answer points where the key may not go (another origin, or plain http)."""
+
+
 class StopRequested(Exception):
     """Internal signal: ``should_stop()`` turned true. The runner turns it into ``RequestCancelled``.
 
     Not a FalError on purpose: callers that catch FalError to report a failure must not swallow it.
     """
+
+
+class DeadlineReached(Exception):
+    """Internal signal: the run's time limit passed. The runner turns it into ``RunTimeout``.
+
+    Not a FalError, for the same reason as ``StopRequested``: a retry loop must never treat it as a
+    failure worth another try.
+    """
+
+
+# --- failures after fal accepted a request ------------------------------------------------------------
+
+
+def where_to_find(request_id: str, response_url: str | None = None) -> str:
+    """How to find a paid result again: its request id, its result URL and fal's request list."""
+    url = f" from {response_url}" if response_url else ""
+    return f"its result can still be fetched with request id {request_id}{url} (see {REQUESTS_URL})"
+
+
+def after_acceptance(exc: BaseException, request_id: str, response_url: str | None = None) -> FalError:
+    """``exc`` as a FalError whose message names ``request_id``, so a paid result is never lost with it.
+
+    Used for every failure once fal has accepted a request (the request may be billed from then on):
+    a FalError keeps its type and gets the request id appended unless its message already names it;
+    anything else (a stop or limit signal that slipped through, a bug, an OS error) is wrapped.
+    """
+    note = f"fal accepted request {request_id}, so it may be billed; {where_to_find(request_id, response_url)}."
+    if isinstance(exc, FalError):
+        exc.request_id = exc.request_id or request_id
+        if request_id not in exc.message:
+            exc.message = f"{exc.message}\n{note}"
+            exc.args = (exc.message,)
+        return exc
+    if isinstance(exc, StopRequested):
+        return RequestCancelled(f"Stopped. {note}", was_running=True, request_id=request_id)
+    if isinstance(exc, DeadlineReached):
+        return RunTimeout(f"The time limit (max_total_time) passed. {note}", request_id=request_id)
+    return RequestFailed(f"{type(exc).__name__}: {exc}\n{note}", request_id=request_id)
+
+
+@contextmanager
+def naming_request(request_id: str, response_url: str | None = None) -> Iterator[None]:
+    """Any exception raised inside leaves as a FalError naming ``request_id`` (see ``after_acceptance``).
+
+    Task cancellation and other BaseExceptions (KeyboardInterrupt, SystemExit) pass through untouched.
+    """
+    try:
+        yield
+    except Exception as exc:  # StopRequested and DeadlineReached included
+        named = after_acceptance(exc, request_id, response_url)
+        if named is exc:
+            raise
+        raise named from exc
 
 
 # --- mapping fal's HTTP answers to the classes above ------------------------------------------------

@@ -1,7 +1,10 @@
 """The one place AsyncClients are made: proxies, CA bundle, timeouts, User-Agent, key attachment.
 
-The key is attached by an ``httpx.Auth`` that looks at each request's host, so it reaches only fal's
-hosts (or the configured base URL) — never a signed storage URL or a result media URL.
+Whether a URL may carry the key is decided by ``key_may_go_to`` alone (``Hosts.may_receive_key``:
+by origin, the configured base URL's exact scheme/host/port or https on fal's own hosts). It is used
+three times: the ``httpx.Auth`` that attaches the key, a request hook that strips the key from any
+request leaving for another origin (redirects included), and ``require_key_origin``, which refuses a
+URL from fal's answers before a keyed call is made to it.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from collections.abc import Generator
 
 import httpx
 
-from .config import Credentials, FalConfig, Hosts
+from .config import Credentials, FalConfig, Hosts, origin_of
+from .errors import UnsafeUrl
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +45,47 @@ class FalKeyAuth(httpx.Auth):
         return "FalKeyAuth(<hidden>)"
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if self._hosts.may_receive_key(request.url.host):
+        if key_may_go_to(request.url, self._hosts):
             request.headers["Authorization"] = self._credentials.authorization
         yield request
+
+
+def key_may_go_to(url: httpx.URL | str, hosts: Hosts) -> bool:
+    """Whether a request to ``url`` may carry the key. Parsed by httpx, exactly as it will be sent."""
+    try:
+        parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return False
+    return hosts.may_receive_key(str(parsed))
+
+
+def require_key_origin(url: str, hosts: Hosts, *, what: str, request_id: str | None = None) -> str:
+    """``url`` if a keyed call may go there; else ``UnsafeUrl`` naming its origin (never the key or a token)."""
+    if key_may_go_to(url, hosts):
+        return url
+    origin = origin_of(url) or "an unusable address"
+    allowed = ", ".join(sorted(hosts.key_origins))
+    about = f" for request {request_id}" if request_id else ""
+    raise UnsafeUrl(
+        f"Refused the {what}{about}: fal's answer points it at {origin}, where the fal key may not go. "
+        f"The key goes only to {allowed} and to https://*.fal.run, *.fal.ai, *.fal.media (fal's own hosts). "
+        "Nothing was sent there.",
+        request_id=request_id,
+    )
+
+
+def _key_guard(hosts: Hosts, credentials: Credentials):  # type: ignore[no-untyped-def]
+    """A request hook: the last check before bytes leave. It sees every request, redirects included
+    (``auth_flow`` runs only once per call), and strips our key from any going to another origin."""
+
+    async def guard(request: httpx.Request) -> None:
+        if request.headers.get("Authorization") == credentials.authorization and not key_may_go_to(
+            request.url, hosts
+        ):
+            del request.headers["Authorization"]
+            log.warning("kept the fal key off a request to %s", origin_of(str(request.url)))
+
+    return guard
 
 
 def redacted_headers(headers: httpx.Headers) -> dict[str, str]:
@@ -88,6 +130,9 @@ def create_client(
     """
     config = config or FalConfig.from_env()
     auth = FalKeyAuth(config.credentials, config.hosts) if with_key and config.credentials else None
+    on_request = [_log_request]
+    if config.credentials is not None:
+        on_request.insert(0, _key_guard(config.hosts, config.credentials))
     return httpx.AsyncClient(
         auth=auth,
         timeout=timeout,
@@ -95,5 +140,5 @@ def create_client(
         trust_env=True,
         follow_redirects=follow_redirects,
         headers={"User-Agent": USER_AGENT},
-        event_hooks={"request": [_log_request], "response": [_log_response]},
+        event_hooks={"request": on_request, "response": [_log_response]},
     )

@@ -2,7 +2,8 @@
 
 The handle keeps the status/result/cancel URLs fal returns on submit: fal asks clients not to build
 them (they drop the endpoint's sub-path). ``handle_for`` rebuilds them only for fetching an older
-request by its id.
+request by its id. Because those URLs come from a server's answer, every keyed call checks its URL
+first (``require_key_origin``): one pointing anywhere the key may not go is refused, never called.
 """
 
 from __future__ import annotations
@@ -12,16 +13,19 @@ import logging
 import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from .config import Hosts
 from .connectivity import diagnoser
 from .errors import FalError, RequestFailed
-from .http import TRANSFER_TIMEOUT
+from .http import TRANSFER_TIMEOUT, require_key_origin
 from .retry import CallKind, RetryPolicy, send
 from .stopping import ShouldStop
+
+if TYPE_CHECKING:
+    from .deadline import Deadline
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +110,10 @@ class QueueClient:
         action: str,
         request_id: str | None = None,
         should_stop: ShouldStop | None = None,
+        deadline: Deadline | None = None,
         **kwargs: Any,
     ) -> httpx.Response:
+        require_key_origin(url, self._hosts, what=f"URL for {action}", request_id=request_id)
         return await send(
             self._client,
             method,
@@ -118,8 +124,15 @@ class QueueClient:
             should_stop=should_stop,
             diagnose=diagnoser(self._client, self._hosts, action=action),
             request_id=request_id,
+            deadline=deadline,
             **kwargs,
         )
+
+    def check_handle(self, handle: RequestHandle) -> None:
+        """Refuse (``UnsafeUrl``) a handle whose status, result or cancel URL the key may not go to."""
+        for name, url in (("status URL", handle.status_url), ("result URL", handle.response_url),
+                          ("cancel URL", handle.cancel_url)):
+            require_key_origin(url, self._hosts, what=name, request_id=handle.request_id)
 
     def handle_for(self, endpoint_id: str, request_id: str) -> RequestHandle:
         """Rebuild a handle for a request submitted earlier (e.g. to fetch its result again)."""
@@ -163,7 +176,9 @@ class QueueClient:
         log.info("fal accepted %s as request %s", endpoint_id, request_id)
         return handle
 
-    async def status(self, handle: RequestHandle, *, logs: bool = True) -> dict[str, Any]:
+    async def status(
+        self, handle: RequestHandle, *, logs: bool = True, deadline: Deadline | None = None
+    ) -> dict[str, Any]:
         """One status read. 200 and 202 both mean "here is the status"; the JSON ``status`` decides."""
         action = "checking the request's status"
         response = await self._send(
@@ -173,6 +188,7 @@ class QueueClient:
             action=action,
             request_id=handle.request_id,
             should_stop=self._should_stop,
+            deadline=deadline,
             params={"logs": "1" if logs else "0"},
         )
         return _check_status(_json_body(response, action), action, handle.request_id)
@@ -187,9 +203,10 @@ class QueueClient:
         """
         from httpx_sse import SSEError, aconnect_sse
 
+        action = "following the request's status"
+        require_key_origin(handle.status_url, self._hosts, what="status URL", request_id=handle.request_id)
         url = httpx.URL(handle.status_url)
         url = url.copy_with(path=url.path.rstrip("/") + "/stream")
-        action = "following the request's status"
         try:
             async with aconnect_sse(
                 self._client, "GET", str(url), params={"logs": "1" if logs else "0"}, timeout=TRANSFER_TIMEOUT
@@ -218,7 +235,7 @@ class QueueClient:
                 f"status stream broke: {type(exc).__name__}", request_id=handle.request_id
             ) from exc
 
-    async def result(self, handle: RequestHandle) -> dict[str, Any]:
+    async def result(self, handle: RequestHandle, *, deadline: Deadline | None = None) -> dict[str, Any]:
         action = "reading the result"
         response = await self._send(
             "GET",
@@ -227,6 +244,7 @@ class QueueClient:
             action=action,
             request_id=handle.request_id,
             should_stop=self._should_stop,
+            deadline=deadline,
         )
         body = _json_body(response, action)
         if not isinstance(body, dict):

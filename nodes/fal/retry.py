@@ -11,22 +11,29 @@ retried depends on the kind of call:
   ``SubmitOutcomeUnknown``: sending again could run (and bill) the job twice.
 
 401/403/422 are never retried, nor a 504 caused by the request's own start timeout.
+
+With a ``Deadline`` no attempt starts or waits past it, each attempt's timeouts are clipped to the
+time left, and an answer still arriving at the limit is abandoned (``DeadlineReached``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
-from .errors import FalError, FalUnreachable, SubmitOutcomeUnknown, error_from_response
+from .errors import DeadlineReached, FalError, FalUnreachable, SubmitOutcomeUnknown, error_from_response
 from .stopping import ShouldStop, sleep
+
+if TYPE_CHECKING:
+    from .deadline import Deadline
 
 log = logging.getLogger(__name__)
 
@@ -122,16 +129,22 @@ async def send(
     should_stop: ShouldStop | None = None,
     diagnose: Diagnose | None = None,
     request_id: str | None = None,
+    deadline: Deadline | None = None,
     **request_kwargs: Any,
 ) -> httpx.Response:
-    """Send one fal call with retries; return the 2xx response or raise a typed ``FalError``."""
+    """Send one fal call with retries; return the 2xx response or raise a typed ``FalError``.
+
+    Raises ``DeadlineReached`` (not a FalError) when ``deadline`` passes first.
+    """
     policy = policy or RetryPolicy()
     server_errors = 0
     for attempt in range(1, policy.max_attempts + 1):
         last_attempt = attempt == policy.max_attempts
         try:
-            response = await client.request(method, url, **request_kwargs)
+            response = await _attempt(client, method, url, deadline, request_kwargs)
         except httpx.TransportError as exc:
+            if deadline is not None and deadline.expired():
+                raise DeadlineReached() from exc  # a timeout clipped to the limit: the limit, not fal, ended it
             not_sent = isinstance(exc, _NOT_SENT)
             if kind == "submit" and not not_sent:
                 raise _unknown_submit(action, type(exc).__name__) from exc
@@ -149,7 +162,7 @@ async def send(
             log.info(
                 "fal call failed while %s (%s); retry %d in %.2f s", action, type(exc).__name__, attempt, wait
             )
-            await sleep(wait, should_stop)
+            await sleep(wait, should_stop, deadline)
             continue
 
         if response.is_success:
@@ -167,5 +180,21 @@ async def send(
         log.info(
             "fal answered HTTP %d while %s; retry %d in %.2f s", response.status_code, action, attempt, wait
         )
-        await sleep(wait, should_stop)
+        await sleep(wait, should_stop, deadline)
     raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+
+async def _attempt(
+    client: httpx.AsyncClient, method: str, url: str, deadline: Deadline | None, kwargs: dict[str, Any]
+) -> httpx.Response:
+    """One request; under a deadline its timeouts are clipped and the whole exchange is bounded by it."""
+    if deadline is None or deadline.at is None:
+        return await client.request(method, url, **kwargs)
+    deadline.check()
+    timeout = kwargs.get("timeout", client.timeout)
+    kwargs = {**kwargs, "timeout": deadline.clip(timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout))}
+    # httpx's timeouts bound each read, not the whole answer: a body trickling in would outlast them.
+    try:
+        return await asyncio.wait_for(client.request(method, url, **kwargs), timeout=deadline.remaining())
+    except asyncio.TimeoutError:
+        raise DeadlineReached() from None

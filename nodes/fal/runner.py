@@ -6,7 +6,9 @@ two limits: time spent IN_QUEUE (a request that never starts usually means no cr
 On stop or timeout it PUTs fal's cancel URL and says plainly whether the request was still queued (not
 billed) or already running (fal finishes and bills it; its result stays fetchable by request id).
 
-A process-wide cap (per event loop) limits how many requests are in flight at once.
+A process-wide cap (per event loop) limits how many requests are in flight at once. One ``Deadline``
+(from ``total_timeout`` or passed in) bounds every phase: the wait, the result read, retries and
+downloads. Following and fetching the result live in ``follow``; progress bookkeeping in ``progress``.
 """
 
 from __future__ import annotations
@@ -16,30 +18,32 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .config import FalConfig
+from .deadline import Deadline
 from .errors import (
-    BILLING_URL,
-    FalError,
-    QueueTimeout,
+    REQUESTS_URL,
+    DeadlineReached,
     RequestCancelled,
     RunTimeout,
     StopRequested,
+    where_to_find,
 )
 from .events import EventCallback, FalEvent
-from .http import create_client
-from .queue import (
-    COMPLETED,
-    IN_QUEUE,
-    QueueClient,
-    RequestHandle,
-    StatusStreamFailed,
-    check_endpoint_id,
+from .follow import (
+    Completed,
+    FollowSettings,
+    cancel_request,
+    finished_but_late,
+    follow_to_result,
+    limit_text,
 )
+from .http import create_client
+from .progress import Emitter
+from .queue import QueueClient, RequestHandle, check_endpoint_id
 from .retry import RetryPolicy
 from .slots import in_flight, max_concurrent, request_slot, set_max_concurrent  # noqa: F401  (public API)
 from .stopping import STOP_TICK, ShouldStop, run_stoppable
@@ -47,15 +51,8 @@ from .storage import Storage
 
 log = logging.getLogger(__name__)
 
-DASHBOARD = "https://fal.ai/dashboard/requests"
-
-
-@dataclass(frozen=True)
-class Completed:
-    request_id: str
-    handle: RequestHandle
-    result: dict[str, Any]
-    metrics: dict[str, Any] = field(default_factory=dict)
+DASHBOARD = REQUESTS_URL
+__all__ = ["Completed", "FalRunner", "UploadItem", "download", "run", "upload_many"]
 
 
 @dataclass(frozen=True)
@@ -63,101 +60,6 @@ class UploadItem:
     data: bytes
     content_type: str
     file_name: str
-
-
-# --- progress ------------------------------------------------------------------------------------
-
-
-class _Emitter:
-    """Calls the caller's event callback; a broken progress display must not break a paid run."""
-
-    def __init__(self, on_event: EventCallback | None) -> None:
-        self._on_event = on_event
-
-    def __call__(self, event: FalEvent) -> None:
-        if self._on_event is None:
-            return
-        try:
-            self._on_event(event)
-        except Exception:
-            log.exception("progress callback failed; continuing the run")
-
-
-class _Progress:
-    """What we know about a submitted request, updated from status reads and stream events."""
-
-    def __init__(self, handle: RequestHandle) -> None:
-        self.handle = handle
-        self.submitted_at = time.monotonic()
-        self.started_at: float | None = None
-        self.finished_at: float | None = None
-        self.status = IN_QUEUE
-        self.queue_position: int | None = None
-        self.fraction: float | None = None
-        self.final: dict[str, Any] | None = None
-        self._seen_logs: set[tuple[Any, Any]] = set()
-        self._new_logs: list[str] = []
-        self.last_log: str | None = None
-        self._dirty = True
-        self._last_emit = 0.0
-
-    @property
-    def was_running(self) -> bool:
-        return self.started_at is not None
-
-    def update(self, status: Mapping[str, Any]) -> None:
-        now = time.monotonic()
-        state = status["status"]
-        if state == IN_QUEUE:
-            position = status.get("queue_position")
-            self.queue_position = position if isinstance(position, int) else self.queue_position
-        elif self.started_at is None:
-            self.started_at = now
-        if state == COMPLETED:
-            self.finished_at = now
-            self.final = dict(status)
-        progress = status.get("progress")
-        if isinstance(progress, (int, float)) and not isinstance(progress, bool):
-            self.fraction = max(0.0, min(1.0, progress / 100 if progress > 1 else float(progress)))
-        for entry in status.get("logs") or []:
-            if not isinstance(entry, Mapping):
-                continue
-            message = str(entry.get("message", "")).strip()
-            key = (entry.get("timestamp"), message)
-            if message and key not in self._seen_logs:
-                self._seen_logs.add(key)
-                self._new_logs.append(message)
-                self.last_log = message
-        if state != self.status:
-            self.status = state
-        self._dirty = True
-
-    def queue_seconds(self, now: float) -> float:
-        return (self.started_at or now) - self.submitted_at
-
-    def run_seconds(self, now: float) -> float | None:
-        return None if self.started_at is None else (self.finished_at or now) - self.started_at
-
-    def event_if_due(self, now: float, every: float) -> FalEvent | None:
-        if not self._dirty and now - self._last_emit < every:
-            return None
-        self._dirty = False
-        self._last_emit = now
-        logs, self._new_logs = tuple(self._new_logs), []
-        phase = "in_queue" if self.status == IN_QUEUE else "running"
-        return FalEvent(
-            phase,  # type: ignore[arg-type]
-            request_id=self.handle.request_id,
-            queue_position=self.queue_position if phase == "in_queue" else None,
-            new_logs=logs,
-            last_log=self.last_log,
-            elapsed_in_queue=self.queue_seconds(now),
-            elapsed_running=self.run_seconds(now),
-            fraction=self.fraction,
-        )
-
-
-# --- the runner ----------------------------------------------------------------------------------
 
 
 class FalRunner:
@@ -191,6 +93,16 @@ class FalRunner:
 
     # -- run --
 
+    @property
+    def follow_settings(self) -> FollowSettings:
+        return FollowSettings(
+            poll_interval=self.poll_interval,
+            max_poll_interval=self.max_poll_interval,
+            event_interval=self.event_interval,
+            cancel_timeout=self.cancel_timeout,
+            stream_retries=self.stream_retries,
+        )
+
     async def run(
         self,
         endpoint_id: str,
@@ -201,47 +113,25 @@ class FalRunner:
         queue_timeout: float | None = None,
         total_timeout: float | None = None,
         headers: Mapping[str, str] | None = None,
+        deadline: Deadline | None = None,
     ) -> Completed:
+        """Submit, follow and read the result. ``deadline`` (or ``total_timeout`` seconds from now) bounds it all.
+
+        Any failure after fal accepted the request names its request id.
+        """
         config = self.config
         config.require_credentials()
         check_endpoint_id(endpoint_id)
-        emit = _Emitter(on_event)
-        deadline = time.monotonic() + total_timeout if total_timeout else None
+        emit = Emitter(on_event)
+        deadline = deadline if deadline is not None else Deadline(total_timeout)
         async with request_slot(should_stop, lambda: emit(FalEvent("waiting_for_slot"))):
             async with create_client(config) as client:
                 queue = QueueClient(client, config.hosts, retry=self.retry)
                 emit(FalEvent("submitting"))
                 handle = await self._submit(queue, endpoint_id, payload, headers, should_stop, deadline)
-                progress = _Progress(handle)
-                reason = await self._follow_until_done(
-                    queue, progress, emit, should_stop, queue_timeout, deadline
+                return await follow_to_result(
+                    queue, handle, emit, should_stop, queue_timeout, deadline, self.follow_settings
                 )
-                if reason is not None:
-                    raise await self._abandon(queue, progress, reason, queue_timeout, total_timeout)
-                try:
-                    result = await run_stoppable(queue.result(handle), should_stop)
-                except StopRequested:
-                    raise RequestCancelled(
-                        f"Stopped after fal finished request {handle.request_id}; it is billed and its "
-                        "result can still be fetched with that request id.",
-                        was_running=True,
-                        request_id=handle.request_id,
-                    ) from None
-                now = time.monotonic()
-                metrics = dict((progress.final or {}).get("metrics") or {})
-                metrics.update(
-                    queue_seconds=round(progress.queue_seconds(now), 3),
-                    run_seconds=round(progress.run_seconds(now) or 0.0, 3),
-                )
-                emit(
-                    FalEvent(
-                        "completed",
-                        request_id=handle.request_id,
-                        elapsed_in_queue=progress.queue_seconds(now),
-                        elapsed_running=progress.run_seconds(now),
-                    )
-                )
-                return Completed(request_id=handle.request_id, handle=handle, result=result, metrics=metrics)
 
     async def _submit(
         self,
@@ -250,7 +140,7 @@ class FalRunner:
         payload: Mapping[str, Any],
         headers: Mapping[str, str] | None,
         should_stop: ShouldStop | None,
-        deadline: float | None,
+        deadline: Deadline,
     ) -> RequestHandle:
         task = asyncio.ensure_future(queue.submit(endpoint_id, payload, headers=headers))
         try:
@@ -259,14 +149,14 @@ class FalRunner:
                 if done:
                     return task.result()
                 stopped = should_stop is not None and should_stop()
-                if stopped or (deadline is not None and time.monotonic() > deadline):
+                if stopped or deadline.expired():
                     break
             # Stopping mid-submit: fal may be accepting it right now. Give the answer a moment so we
             # learn the request id and can cancel it, instead of leaving an unseen job running.
             done, _ = await asyncio.wait({task}, timeout=self.submit_stop_grace)
             if done and task.exception() is None:
                 handle = task.result()
-                answer = await self._cancel(queue, handle)
+                answer = await cancel_request(queue, handle, self.cancel_timeout)
                 cls = RequestCancelled if stopped else RunTimeout
                 extra = {"was_running": False} if stopped else {}
                 raise cls(
@@ -290,128 +180,21 @@ class FalRunner:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
 
-    async def _follow_until_done(
-        self,
-        queue: QueueClient,
-        progress: _Progress,
-        emit: _Emitter,
-        should_stop: ShouldStop | None,
-        queue_timeout: float | None,
-        deadline: float | None,
-    ) -> str | None:
-        """Wait for COMPLETED. Returns None when done, or why we stopped waiting: stop/queue/total."""
-        follower = asyncio.ensure_future(self._follow(queue, progress))
-        try:
-            while True:
-                done, _ = await asyncio.wait({follower}, timeout=STOP_TICK)
-                now = time.monotonic()
-                event = progress.event_if_due(now, self.event_interval)
-                if event is not None:
-                    emit(event)
-                if done:
-                    follower.result()
-                    return None
-                if should_stop is not None and should_stop():
-                    return "stop"
-                if deadline is not None and now > deadline:
-                    return "total"
-                if queue_timeout and not progress.was_running and now - progress.submitted_at > queue_timeout:
-                    return "queue"
-        finally:
-            if not follower.done():
-                follower.cancel()
-            await asyncio.gather(follower, return_exceptions=True)
-
-    async def _follow(self, queue: QueueClient, progress: _Progress) -> None:
-        """Keep ``progress`` current until COMPLETED: stream first, poll while the stream is unavailable."""
-        handle = progress.handle
-        stream_failures = 0
-        polls_since_stream = 0
-        interval = self.poll_interval
-        try_stream = True
-        while True:
-            if try_stream:
-                got_events = False
-                try:
-                    async with aclosing(queue.stream_status(handle)) as updates:
-                        async for status in updates:
-                            got_events = True
-                            progress.update(status)
-                            if status["status"] == COMPLETED:
-                                return
-                    log.debug("status stream of %s ended before completion", handle.request_id)
-                except StatusStreamFailed as exc:
-                    log.info("status stream of %s unavailable (%s); polling", handle.request_id, exc)
-                stream_failures = 0 if got_events else stream_failures + 1
-                polls_since_stream = 0
-                interval = self.poll_interval
-            status = await queue.status(handle, logs=True)
-            progress.update(status)
-            if status["status"] == COMPLETED:
-                return
-            polls_since_stream += 1
-            # Go back to the stream after a few polls unless it keeps failing outright.
-            try_stream = stream_failures < self.stream_retries and polls_since_stream >= 3
-            await asyncio.sleep(interval)
-            interval = min(interval * 1.5, self.max_poll_interval)
-
-    async def _cancel(self, queue: QueueClient, handle: RequestHandle) -> str:
-        """PUT cancel; returns fal's answer or a short note of why it could not be sent."""
-        try:
-            return await asyncio.wait_for(queue.cancel(handle), timeout=self.cancel_timeout)
-        except asyncio.TimeoutError:
-            return "no answer to the cancel call"
-        except FalError as exc:
-            log.warning("cancel of %s failed: %s", handle.request_id, exc)
-            return f"cancel call failed: {type(exc).__name__}"
-
-    async def _abandon(
-        self,
-        queue: QueueClient,
-        progress: _Progress,
-        reason: str,
-        queue_timeout: float | None,
-        total_timeout: float | None,
-    ) -> FalError:
-        handle = progress.handle
-        rid = handle.request_id
-        answer = await self._cancel(queue, handle)
-        cancel_failed = answer not in ("CANCELLATION_REQUESTED", "ALREADY_COMPLETED", "OK")
-        if answer == "ALREADY_COMPLETED":
-            progress.started_at = progress.started_at or time.monotonic()
-        running = progress.was_running
-        if running:
-            fate = (
-                f"it had already started on fal, so fal may finish it and bill it; its result can still be "
-                f"fetched with request id {rid}."
-            )
-        elif cancel_failed:
-            fate = f"it was still queued, but the cancel did not go through ({answer}): check {DASHBOARD}."
-        else:
-            fate = "it was still waiting in fal's queue, so fal removed it and it is not billed."
-        if reason == "stop":
-            return RequestCancelled(f"Stopped request {rid}: {fate}", was_running=running, request_id=rid)
-        if reason == "queue":
-            return QueueTimeout(
-                f"Request {rid} waited in fal's queue for more than {queue_timeout:g} s without starting "
-                f"and was cancelled; {fate} A request that never starts often means the fal account has "
-                f"no credit left (check {BILLING_URL}) or fal is very busy.",
-                request_id=rid,
-            )
-        return RunTimeout(
-            f"Request {rid} took longer than the {total_timeout:g} s limit and a cancel was sent; {fate}",
-            request_id=rid,
-        )
-
     # -- fetch by id --
 
-    async def fetch_result(self, endpoint_id: str, request_id: str) -> dict[str, Any]:
+    async def fetch_result(
+        self, endpoint_id: str, request_id: str, *, deadline: Deadline | None = None
+    ) -> dict[str, Any]:
         """Read the result of an earlier request (e.g. to get fresh media URLs)."""
         config = self.config
         config.require_credentials()
         async with create_client(config) as client:
             queue = QueueClient(client, config.hosts, retry=self.retry)
-            return await queue.result(queue.handle_for(endpoint_id, request_id))
+            handle = queue.handle_for(endpoint_id, request_id)
+            try:
+                return await run_stoppable(queue.result(handle, deadline=deadline), None, deadline)
+            except DeadlineReached:
+                raise finished_but_late(handle, "reading its result again", deadline or Deadline.none()) from None
 
     # -- uploads --
 
@@ -422,11 +205,12 @@ class FalRunner:
         on_event: EventCallback | None = None,
         should_stop: ShouldStop | None = None,
         concurrency: int = 4,
+        deadline: Deadline | None = None,
     ) -> list[str]:
         """Upload all ``items`` (at most ``concurrency`` at once); URLs come back in the same order."""
         config = self.config
         credentials = config.require_credentials()
-        emit = _Emitter(on_event)
+        emit = Emitter(on_event)
         total = len(items)
         total_bytes = sum(len(i.data) for i in items)
         if not items:
@@ -458,12 +242,17 @@ class FalRunner:
 
             report()
             try:
-                return await run_stoppable(_all_or_nothing(one, items), should_stop)
+                return await run_stoppable(_all_or_nothing(one, items), should_stop, deadline)
             except StopRequested:
                 raise RequestCancelled(
                     f"Stopped while uploading inputs ({counts['done']} of {total} done). Nothing was "
                     "submitted to fal, so nothing is billed.",
                     was_running=False,
+                ) from None
+            except DeadlineReached:
+                raise RunTimeout(
+                    f"Uploading the inputs ({counts['done']} of {total} done) passed "
+                    f"{limit_text(deadline or Deadline.none())}. Nothing was submitted to fal, so nothing is billed."
                 ) from None
 
     # -- downloads --
@@ -477,11 +266,14 @@ class FalRunner:
         on_event: EventCallback | None = None,
         should_stop: ShouldStop | None = None,
         request_id: str | None = None,
+        deadline: Deadline | None = None,
+        response_url: str | None = None,
     ) -> Path:
-        """Stream ``url`` to ``dest`` with "Downloading x of y MB" events. Never sends the key."""
+        """Stream ``url`` to ``dest`` with "Downloading x of y MB" events. Never sends the key, wherever
+        ``url`` points. ``request_id`` and ``response_url`` name the request in stop and limit messages."""
         from .download import download_file
 
-        emit = _Emitter(on_event)
+        emit = Emitter(on_event)
         last = {"t": 0.0}
 
         def on_progress(done: int, total: int | None) -> None:
@@ -500,16 +292,21 @@ class FalRunner:
                     on_progress=on_progress,
                     should_stop=should_stop,
                     retry=self.retry,
+                    deadline=deadline,
                 )
             except StopRequested:
                 where = f" of request {request_id}" if request_id else ""
+                again = f"; {where_to_find(request_id, response_url)}." if request_id else " and can be fetched again."
                 raise RequestCancelled(
-                    f"Stopped while downloading the result{where}. fal already finished it (and billed it); "
-                    "the result can be fetched again"
-                    + (f" with request id {request_id}." if request_id else "."),
+                    f"Stopped while downloading the result{where}. fal already finished it (and billed it)" + again,
                     was_running=True,
                     request_id=request_id,
                 ) from None
+            except DeadlineReached:
+                if request_id:
+                    handle = RequestHandle(request_id, "", response_url or "", "", "")
+                    raise finished_but_late(handle, "downloading its result", deadline or Deadline.none()) from None
+                raise RunTimeout(f"Downloading passed {limit_text(deadline or Deadline.none())}.") from None
 
 
 async def _all_or_nothing(work: Callable[[Any], Awaitable[Any]], items: Sequence[Any]) -> list[Any]:

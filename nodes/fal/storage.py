@@ -207,6 +207,9 @@ class Storage:
             action=f"uploading {file_name}",
             content=data,
             timeout=TRANSFER_TIMEOUT,
+            # A signed upload URL authorises itself (its query carries the signature) and may be on any
+            # storage host: it never gets the key, wherever fal's answer points it.
+            auth=None,
             headers={"Content-Type": content_type},
         )
         return str(file_url)

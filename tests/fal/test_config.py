@@ -24,10 +24,11 @@ from nodes.fal.errors import (
     InputRejected,
     MissingKeyError,
     NoCreditError,
+    UnsafeUrl,
     error_from_response,
 )
 from nodes.fal.events import FalEvent
-from nodes.fal.http import FalKeyAuth, redacted_headers
+from nodes.fal.http import FalKeyAuth, key_may_go_to, redacted_headers, require_key_origin
 from nodes.fal.keyfile import delete_key_file, read_key_file, write_key_file
 from tests.fal.support import TEST_KEY
 
@@ -59,39 +60,84 @@ def test_credentials_never_show_the_key() -> None:
 
 
 @pytest.mark.parametrize(
-    "host,allowed",
+    "url,allowed",
     [
-        ("queue.fal.run", True),
-        ("rest.fal.ai", True),
-        ("v3.fal.media", True),
-        ("queue.falrun.com", True),
-        ("falrun.com", True),
-        ("fal.run", True),
-        ("evil-fal.ai", False),
-        ("fal.ai.evil.com", False),
-        ("storage.googleapis.com", False),
-        ("127.0.0.1", False),
-        ("example.com", False),
+        ("https://queue.fal.run/x", True),
+        ("https://rest.fal.ai/storage", True),
+        ("https://v3.fal.media/files/a", True),
+        ("https://queue.falrun.com/x", True),
+        ("https://falrun.com/x", True),
+        ("https://fal.run/x", True),
+        ("https://QUEUE.Fal.Run./x", True),
+        ("https://queue.fal.run:443/x", True),
+        # plain http, or another port, on a fal host: never the key, whatever an answer says
+        ("http://queue.fal.run/x", False),
+        ("http://v3.fal.media/files/a", False),
+        ("https://queue.fal.run:8443/x", False),
+        ("https://evil-fal.ai/x", False),
+        ("https://fal.ai.evil.com/x", False),
+        ("https://evil.com\\@queue.fal.run.evil.com/x", False),
+        ("https://storage.googleapis.com/signed", False),
+        ("http://127.0.0.1:8765/x", False),
+        ("https://example.com/x", False),
+        ("ftp://queue.fal.run/x", False),
+        ("queue.fal.run/x", False),
+        ("https://queue.fal.run:notaport/x", False),
     ],
 )
-def test_key_goes_only_to_fal_hosts(host: str, allowed: bool) -> None:
-    assert Hosts().may_receive_key(host) is allowed
+def test_key_goes_only_to_fal_origins(url: str, allowed: bool) -> None:
+    assert Hosts().may_receive_key(url) is allowed
 
 
-def test_base_url_points_everything_at_one_server_and_may_receive_the_key() -> None:
+@pytest.mark.parametrize(
+    "url,allowed",
+    [
+        ("http://127.0.0.1:9999/luma/agent/requests/1/status", True),
+        ("http://127.0.0.1:9999", True),
+        ("HTTP://127.0.0.1:9999/x", True),
+        ("http://127.0.0.1:9998/x", False),  # another port of the same host: another origin
+        ("http://127.0.0.1/x", False),
+        ("https://127.0.0.1:9999/x", False),  # another scheme
+        ("http://localhost:9999/x", False),  # another host name for the same machine
+        ("http://127.0.0.2:9999/x", False),
+        ("https://queue.fal.run/x", True),  # fal's own hosts stay allowed over https
+        ("http://queue.fal.run/x", False),
+    ],
+)
+def test_with_a_base_url_the_key_goes_to_its_exact_origin(url: str, allowed: bool) -> None:
+    hosts = FalConfig.from_env(env={"LUMA_FAL_BASE_URL": "http://127.0.0.1:9999/"}).hosts
+    assert hosts.may_receive_key(url) is allowed
+    assert key_may_go_to(url, hosts) is allowed
+
+
+def test_base_url_points_everything_at_one_server() -> None:
     hosts = FalConfig.from_env(env={"LUMA_FAL_BASE_URL": "http://127.0.0.1:9999/"}).hosts
     assert hosts.queue == hosts.rest == hosts.cdn == "http://127.0.0.1:9999"
-    assert hosts.may_receive_key("127.0.0.1") and not hosts.may_receive_key("127.0.0.2")
-    with pytest.raises(ValueError, match="LUMA_FAL_BASE_URL"):
-        FalConfig.from_env(env={"LUMA_FAL_BASE_URL": "ftp://x"})
+    assert hosts.key_origins == {"http://127.0.0.1:9999"}
+    assert Hosts.from_base_url("https://relay.example.com").key_origins == {"https://relay.example.com:443"}
+    for bad in ("ftp://x", "http://queue.fal.run", "http://rest.fal.ai:80", "http://127.0.0.1:99999"):
+        with pytest.raises(ValueError, match="LUMA_FAL_BASE_URL"):
+            FalConfig.from_env(env={"LUMA_FAL_BASE_URL": bad})
+
+
+def test_refusal_names_the_origin_never_the_key_or_the_token() -> None:
+    hosts = FalConfig.from_env(env={"LUMA_FAL_BASE_URL": "http://127.0.0.1:9999"}).hosts
+    url = "http://user:pw@127.0.0.1:7777/luma/agent/requests/r-9/status?token=sekrit"
+    with pytest.raises(UnsafeUrl) as caught:
+        require_key_origin(url, hosts, what="status URL", request_id="r-9")
+    text = str(caught.value)
+    assert "http://127.0.0.1:7777" in text and "r-9" in text and "status URL" in text
+    assert "sekrit" not in text and "pw" not in text and TEST_KEY not in text
+    assert require_key_origin("http://127.0.0.1:9999/a", hosts, what="x") == "http://127.0.0.1:9999/a"
 
 
 def test_auth_header_attached_by_host() -> None:
     auth = FalKeyAuth(Credentials(TEST_KEY, "env"), Hosts())
     fal = next(auth.auth_flow(httpx.Request("GET", "https://queue.fal.run/x")))
     other = next(auth.auth_flow(httpx.Request("GET", "https://storage.googleapis.com/signed")))
+    clear = next(auth.auth_flow(httpx.Request("GET", "http://queue.fal.run/x")))
     assert fal.headers["Authorization"] == f"Key {TEST_KEY}"
-    assert "Authorization" not in other.headers
+    assert "Authorization" not in other.headers and "Authorization" not in clear.headers
     assert redacted_headers(fal.headers)["authorization"] == "<redacted>"
 
 

@@ -20,6 +20,12 @@ class SandboxConfig:
     required_key: str | None = None
     # fal sends an SSE comment every 15 s.
     keepalive_seconds: float = 15.0
+    # Where returned URLs point (an origin, scheme://host:port); None = this server, as fal does. Tests set
+    # them to another origin to check a client never sends its key where a server's answer points it:
+    # status/response/cancel URLs, result file URLs, signed upload URLs (REST initiate).
+    queue_urls_at: str | None = None
+    file_urls_at: str | None = None
+    upload_urls_at: str | None = None
     # Extra fields are kept for forward compatibility of the control API.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -58,6 +64,10 @@ def _checked(name: str, value: Any) -> Any:
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return list(value)
         raise ValueError("log_lines must be an integer >= 0 or a list of strings")
+    if name in ("queue_urls_at", "file_urls_at", "upload_urls_at"):
+        if value is None or (isinstance(value, str) and value.startswith(("http://", "https://"))):
+            return value.rstrip("/") if value else None
+        raise ValueError(f"{name} must be null or a URL like http://127.0.0.1:9999")
     if name == "required_key":
         if value is None or (isinstance(value, str) and value):
             return value

@@ -77,6 +77,14 @@ async def call_log(request: web.Request) -> web.Response:
     return json_reply(200, {"calls": request.app[STATE].calls.entries()})
 
 
+async def second_origin(request: web.Request) -> web.Response:
+    """Open (once) a second port serving this sandbox: ``{"url": "http://HOST:PORT"}``, another origin."""
+    opener = request.app[STATE].open_second_origin
+    if opener is None:
+        return json_reply(501, {"detail": "this sandbox was not started by its server runner"})
+    return json_reply(200, {"url": await opener()})
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/_sandbox/health", health)
     app.router.add_post("/_sandbox/reset", reset)
@@ -86,3 +94,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/_sandbox/faults", add_faults)
     app.router.add_delete("/_sandbox/faults", clear_faults)
     app.router.add_get("/_sandbox/log", call_log)
+    app.router.add_post("/_sandbox/second_origin", second_origin)

@@ -19,6 +19,8 @@ KIND_POINTS: dict[str, tuple[str, ...]] = {
     "http": POINTS,
     "no_credit": POINTS,
     "drop": POINTS,
+    "slow": POINTS,
+    "redirect": POINTS,
     "stop_midway": ("stream",),
     "stuck_in_queue": ("submit",),
     "completed_with_error": ("submit",),
@@ -28,7 +30,7 @@ KIND_POINTS: dict[str, tuple[str, ...]] = {
     "truncated": ("download",),
 }
 # Kinds answered at the gateway before any handler logic runs.
-GATEWAY_KINDS = ("http", "no_credit", "drop")
+GATEWAY_KINDS = ("http", "no_credit", "drop", "slow", "redirect")
 # Kinds that decide how a submitted request ends.
 OUTCOME_KINDS = ("stuck_in_queue", "completed_with_error", "result_500", "moderation")
 
@@ -51,6 +53,10 @@ class Fault:
     mode: str | None = None
     # download drop/truncated: fraction of the body that is sent (0..1).
     fraction: float = 0.5
+    # slow: seconds before the answer (download: the body trickles in over this time).
+    seconds: float | None = None
+    # redirect: the origin (scheme://host:port) a 307 sends the call to; the path and query are kept.
+    location: str | None = None
     # Optional narrowing: only calls for this endpoint id / whose path contains this text.
     endpoint_id: str | None = None
     path_contains: str | None = None
@@ -93,6 +99,12 @@ def parse_fault(raw: Any) -> Fault:
         raise ValueError("mode must be 'short' or 'drop'")
     if not 0 <= fault.fraction < 1:
         raise ValueError("fraction must be in [0, 1)")
+    if kind == "slow" and (isinstance(fault.seconds, bool) or not isinstance(fault.seconds, (int, float))
+                           or fault.seconds <= 0):
+        raise ValueError("kind 'slow' needs seconds > 0")
+    if kind == "redirect" and not (isinstance(fault.location, str)
+                                   and fault.location.startswith(("http://", "https://"))):
+        raise ValueError("kind 'redirect' needs a location like http://127.0.0.1:9999")
     return fault
 
 

@@ -3,11 +3,12 @@ download faults (expired URL, truncated body, connection dropped mid-body)."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from aiohttp import web
 
-from .gateway import DOWNLOAD_DROP, ENTRY, flush_then_close
+from .gateway import DOWNLOAD_DROP, DOWNLOAD_SLOW, ENTRY, flush_then_close
 from .replies import json_reply
 from .state import STATE
 from .store import StoredFile, etag_of
@@ -54,6 +55,9 @@ async def serve_file(request: web.Request) -> web.StreamResponse:
     if request.method == "HEAD":
         headers["Content-Length"] = str(len(body))
         return web.Response(status=status, headers=headers)
+    slow = request.get(DOWNLOAD_SLOW)
+    if slow is not None:
+        return await _trickle(request, status, headers, body, slow.seconds or 0.0)
     cut = _truncation(request, stored, len(body))
     if cut is None:
         return web.Response(status=status, body=body, headers=headers)
@@ -66,6 +70,28 @@ async def serve_file(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     await response.write(body[:keep])
     await flush_then_close(request)
+    return response
+
+
+async def _trickle(request: web.Request, status: int, headers: dict[str, str], body: bytes,
+                  seconds: float) -> web.StreamResponse:
+    """The whole body, honestly announced, but sent in small pieces spread over ``seconds``: a slow link
+    that never stalls long enough for a read timeout."""
+    response = web.StreamResponse(status=status, headers=headers)
+    response.content_length = len(body)
+    await response.prepare(request)
+    pieces = max(1, int(seconds / 0.25))
+    size = -(-len(body) // pieces) or 1
+    try:
+        for start in range(0, len(body), size):
+            if request.transport is None or request.transport.is_closing():
+                break  # the client gave up
+            await response.write(body[start:start + size])
+            await asyncio.sleep(seconds / pieces)
+        else:
+            await response.write_eof()
+    except ConnectionError:
+        pass
     return response
 
 

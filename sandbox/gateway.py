@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 ENTRY: web.RequestKey[dict[str, Any]] = web.RequestKey("call_entry", dict)
 DOWNLOAD_DROP: web.RequestKey[Fault] = web.RequestKey("download_drop", Fault)
+DOWNLOAD_SLOW: web.RequestKey[Fault] = web.RequestKey("download_slow", Fault)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Calls that need "Authorization: Key ...": the queue, and the REST storage endpoints. Signed upload
@@ -77,8 +78,9 @@ async def gateway(request: web.Request, handler: Handler) -> web.StreamResponse:
     request[ENTRY] = entry
     route = parse_queue_path(request.path) if point in _KEY_POINTS else None
     endpoint_id = _endpoint_of(state, route)
+    # host: which origin the call reached (the sandbox may listen on a second port, another origin).
     entry.update(endpoint_id=endpoint_id, request_id=route.request_id if route else None,
-                 auth=key_status(request, state))
+                 auth=key_status(request, state), host=request.host)
     for header in ("X-Fal-Queue-Priority", "X-Fal-Runner-Hint", "X-Fal-Request-Timeout",
                    "X-Fal-Request-Start-Timeout", "X-Fal-No-Retry", "X-Fal-Object-Lifecycle-Preference"):
         if header in request.headers:
@@ -98,6 +100,13 @@ async def _answer(request: web.Request, handler: Handler, state: SandboxState, p
         elif fault.kind == "drop":
             await request.read()
             return drop_connection(request)
+        elif fault.kind == "slow" and point == "download":
+            request[DOWNLOAD_SLOW] = fault  # the file handler trickles the body
+        elif fault.kind == "slow":
+            await asyncio.sleep(fault.seconds or 0.0)  # then answer as usual, late
+        elif fault.kind == "redirect":
+            location = f"{(fault.location or '').rstrip('/')}{request.path_qs}"
+            return web.Response(status=307, headers={"Location": location})
         else:
             return fault_reply(fault, route.request_id if route else None)
     if point in _KEY_POINTS or request.path.rstrip("/") in _KEY_PATHS:

@@ -36,7 +36,7 @@ async def queue_dispatch(request: web.Request) -> web.StreamResponse:
             return json_reply(404, {"status": "NOT_FOUND"})
         return json_reply(404, {"detail": f"Request {route.request_id} not found"})
     if route.operation == "status":
-        return _status(request, job)
+        return _status(request, state, job)
     if route.operation == "stream":
         return await _stream(request, state, job)
     if route.operation == "result":
@@ -73,15 +73,21 @@ async def _submit(request: web.Request, state: SandboxState, route: QueueRoute) 
     request[ENTRY]["request_id"] = request_id
     outcome = state.faults.take("submit", OUTCOME_KINDS, endpoint_id, request.path)
     job = Job(request_id=request_id, endpoint_id=endpoint_id, owner_app=route.owner_app or "",
-              payload=payload, cdn_base=cdn_base(request), outcome=outcome, start_timeout=start_timeout)
+              payload=payload, cdn_base=state.config.file_urls_at or cdn_base(request), outcome=outcome,
+              start_timeout=start_timeout)
     state.jobs.submit(job)
-    body = {"status": "IN_QUEUE", "request_id": request_id, **job.urls(own_base(request)),
+    body = {"status": "IN_QUEUE", "request_id": request_id, **job.urls(_queue_base(request, state)),
             "queue_position": job.queue_position}
     return json_reply(200, body, request_id=request_id)
 
 
-def _status(request: web.Request, job: Job) -> web.Response:
-    body = job.status_body(own_base(request), _wants_logs(request))
+def _queue_base(request: web.Request, state: SandboxState) -> str:
+    """Where status/response/cancel URLs point: this server unless the config says otherwise."""
+    return state.config.queue_urls_at or own_base(request)
+
+
+def _status(request: web.Request, state: SandboxState, job: Job) -> web.Response:
+    body = job.status_body(_queue_base(request, state), _wants_logs(request))
     return json_reply(200 if job.state == COMPLETED else 202, body, request_id=job.request_id)
 
 
@@ -109,7 +115,7 @@ async def _stream(request: web.Request, state: SandboxState, job: Job) -> web.St
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                                            REQUEST_ID_HEADER: job.request_id})
     await response.prepare(request)
-    base, with_logs = own_base(request), _wants_logs(request)
+    base, with_logs = _queue_base(request, state), _wants_logs(request)
     keepalive = state.config.keepalive_seconds
     seen = -1
     try:

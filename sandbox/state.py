@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -25,6 +26,9 @@ class SandboxState:
     # Host names this sandbox has been called by; URLs on them count as its own files.
     own_hosts: set[str] = field(default_factory=set)
     cdn_tokens: set[str] = field(default_factory=set)
+    # Set by the server runner: opens (once) a second listener serving this same app on another port of
+    # the same host, and returns its base URL. Another origin for tests of where a client sends its key.
+    open_second_origin: Callable[[], Awaitable[str]] | None = None
     jobs: JobBook = field(init=False)
     models: LumaModels = field(init=False)
 

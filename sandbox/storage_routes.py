@@ -61,9 +61,11 @@ async def initiate(request: web.Request) -> web.Response:
     parsed = await _initiate_body(request)
     if isinstance(parsed, web.Response):
         return parsed
-    upload_id, path = request.app[STATE].store.reserve(*parsed)
+    state = request.app[STATE]
+    upload_id, path = state.store.reserve(*parsed)
     signature = secrets.token_hex(8)
-    return json_reply(200, {"upload_url": f"{own_base(request)}/storage/put/{upload_id}?X-Signature={signature}",
+    base = state.config.upload_urls_at or own_base(request)
+    return json_reply(200, {"upload_url": f"{base}/storage/put/{upload_id}?X-Signature={signature}",
                             "file_url": cdn_base(request) + path})
 
 

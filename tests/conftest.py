@@ -3,7 +3,7 @@
 - ``sandbox_server`` (session): ``python -m sandbox --port 0`` in a subprocess (port 0 = the OS picks a
   free one; the server prints the URL it bound), stderr to test-output/sandbox-<pid>.log.
 - ``sandbox`` (function): the same server, reset before the test; ``.url``, ``.configure(**cfg)``,
-  ``.inject(*faults)``, ``.log()``, ``.get(path)``.
+  ``.inject(*faults)``, ``.log()``, ``.get(path)``, ``.second_origin()``.
 """
 
 from __future__ import annotations
@@ -60,6 +60,12 @@ class Sandbox:
 
     def log(self) -> list[dict[str, Any]]:
         return self._http.get("/_sandbox/log").json()["calls"]
+
+    def second_origin(self) -> str:
+        """Base URL of a second port serving this same sandbox: another origin (scheme://host:port)."""
+        response = self._http.post("/_sandbox/second_origin")
+        response.raise_for_status()
+        return str(response.json()["url"])
 
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         """GET a sandbox path or absolute URL (e.g. a returned file URL)."""

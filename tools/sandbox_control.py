@@ -33,6 +33,10 @@ class SandboxControl:
     def inject(self, *faults: dict[str, Any]) -> Any:
         return self._post("faults", {"faults": list(faults)})
 
+    def second_origin(self) -> str:
+        """The base URL of a second port serving this sandbox: the same server at another origin."""
+        return str(self._post("second_origin", {})["url"])
+
     def log(self) -> Any:
         reply = httpx.get(f"{self.url}/_sandbox/log", timeout=self._timeout)
         reply.raise_for_status()

@@ -144,45 +144,54 @@ async def run_request_on_fal(
     queue_wait: float,
     total_time: float,
 ) -> FalOutcome:
-    """Upload, submit, follow and download one request; every phase stops within a second of Cancel."""
+    """Upload, submit, follow and download one request; every phase stops within a second of Cancel.
+
+    ``total_time`` (the node's max_total_time) is one deadline for all of it, uploads to last byte.
+    Once fal has accepted the request, any failure leaves naming its request id (``naming_request``),
+    so a paid result can always be found again.
+    """
     from ..fal.config import FalConfig
-    from ..fal.errors import DownloadFailed, FalError, RequestCancelled, ResultExpired, StopRequested
+    from ..fal.deadline import Deadline
+    from ..fal.errors import DownloadFailed, FalError, RequestCancelled, ResultExpired, StopRequested, naming_request
     from ..fal.runner import FalRunner
     from ..fal.upload_cache import UploadCache
 
     config = FalConfig.from_env(key_file=key_file_path())
     config.require_credentials()  # a missing key fails here, before anything is encoded or sent
+    deadline = Deadline(total_time)
     runner = FalRunner(config)
     reporter = NodeReporter(node_id, run_kind(endpoint_id, payload))
     started = time.monotonic()
     reserved: list[Path] = []
     try:
-        urls = await _upload_all(runner, config.hosts.rest, uploads, UploadCache(upload_cache_path()), reporter)
+        urls = await _upload_all(runner, config.hosts.rest, uploads, UploadCache(upload_cache_path()), reporter,
+                                 deadline)
         completed = await runner.run(
             endpoint_id, substitute(payload, urls), on_event=reporter, should_stop=host.interrupted,
-            queue_timeout=queue_wait, total_timeout=max(1.0, total_time - (time.monotonic() - started)),
+            queue_timeout=queue_wait, deadline=deadline,
         )
-        result = completed.result
-        files: dict[str, list[Path]] = {}
-        for index, (name, url, ext, size) in enumerate(output_files(result, output_kind)):
-            dest = host.new_output_path(stem, ext, completed.request_id)
-            reserved.append(dest)
-            try:
-                await runner.download(url, dest, expected_size=size, on_event=reporter,
-                                      should_stop=host.interrupted, request_id=completed.request_id)
-            except ResultExpired:
-                # The media URL lapsed while we waited: fal still holds the result, so ask for fresh URLs once.
-                result = await runner.fetch_result(endpoint_id, completed.request_id)
-                _, url, _, size = output_files(result, output_kind)[index]
-                await runner.download(url, dest, expected_size=size, on_event=reporter,
-                                      should_stop=host.interrupted, request_id=completed.request_id)
-            except DownloadFailed as exc:
-                # The run is paid for: say where the result still is, so it is not lost with this error.
-                raise DownloadFailed(
-                    f"{exc}\nfal finished request {completed.request_id} (billed); its {name} can still be "
-                    f"downloaded for a while from {url}", request_id=completed.request_id,
-                ) from exc
-            files.setdefault(name, []).append(dest)
+        rid, response_url = completed.request_id, completed.handle.response_url
+        with naming_request(rid, response_url):
+            result = completed.result
+            files: dict[str, list[Path]] = {}
+            for index, (name, url, ext, size) in enumerate(output_files(result, output_kind)):
+                dest = host.new_output_path(stem, ext, rid)
+                reserved.append(dest)
+                fetch = {"on_event": reporter, "should_stop": host.interrupted, "request_id": rid,
+                         "deadline": deadline, "response_url": response_url}
+                try:
+                    await runner.download(url, dest, expected_size=size, **fetch)
+                except ResultExpired:
+                    # The media URL lapsed while we waited: fal still holds the result, so ask for fresh URLs once.
+                    result = await runner.fetch_result(endpoint_id, rid, deadline=deadline)
+                    _, url, _, size = output_files(result, output_kind)[index]
+                    await runner.download(url, dest, expected_size=size, **fetch)
+                except DownloadFailed as exc:
+                    # The direct media link is the quickest way back to a paid result: say it too.
+                    exc.message = f"{exc.message}\nIts {name} can still be downloaded for a while from {url}"
+                    exc.args = (exc.message,)
+                    raise
+                files.setdefault(name, []).append(dest)
     except (RequestCancelled, StopRequested) as exc:
         _discard(reserved)
         reporter.finish("cancelled", str(exc))
@@ -196,8 +205,8 @@ async def run_request_on_fal(
         reporter.finish("error", f"{type(exc).__name__}: {exc}")
         raise
     seconds = time.monotonic() - started
-    reporter.finish("done", f"Done in {seconds:.0f} s · request {completed.request_id}")
-    return FalOutcome(completed.request_id, result, files)
+    reporter.finish("done", f"Done in {seconds:.0f} s · request {rid}")
+    return FalOutcome(rid, result, files)
 
 
 def _discard(paths: list[Path]) -> None:
@@ -211,7 +220,7 @@ def _discard(paths: list[Path]) -> None:
 
 
 async def _upload_all(runner: Any, storage_base: str, uploads: Sequence[tuple[str, str, Callable[[], UploadItem]]],
-                      cache: Any, reporter: NodeReporter) -> dict[str, str]:
+                      cache: Any, reporter: NodeReporter, deadline: Any = None) -> dict[str, str]:
     if not uploads:
         return {}
     # Encoding (JPEG/PNG, or H.264 for frame sources) is CPU work: keep it off the event loop.
@@ -232,7 +241,7 @@ async def _upload_all(runner: Any, storage_base: str, uploads: Sequence[tuple[st
 
         sent = await runner.upload_many(
             [FalUpload(item.data, item.content_type, item.file_name) for item in unique.values()],
-            on_event=reporter, should_stop=host.interrupted,
+            on_event=reporter, should_stop=host.interrupted, deadline=deadline,
         )
         for sha, url in zip(unique, sent, strict=True):
             cache.put(storage_base, sha, url)

@@ -192,7 +192,8 @@ async def _attempt(
         return await client.request(method, url, **kwargs)
     deadline.check()
     timeout = kwargs.get("timeout", client.timeout)
-    kwargs = {**kwargs, "timeout": deadline.clip(timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout))}
+    timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+    kwargs = {**kwargs, "timeout": deadline.clip(timeout)}
     # httpx's timeouts bound each read, not the whole answer: a body trickling in would outlast them.
     try:
         return await asyncio.wait_for(client.request(method, url, **kwargs), timeout=deadline.remaining())

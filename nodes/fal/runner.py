@@ -18,6 +18,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from .errors import (
     RequestCancelled,
     RunTimeout,
     StopRequested,
+    naming_request,
     where_to_find,
 )
 from .events import EventCallback, FalEvent
@@ -282,31 +284,36 @@ class FalRunner:
                 last["t"] = now
                 emit(FalEvent("downloading", request_id=request_id, bytes_done=done, bytes_total=total))
 
+        # Once a request id is known, any failure names it (the result is paid for).
+        named = naming_request(request_id, response_url) if request_id else nullcontext()
         async with create_client(self.config, with_key=False, follow_redirects=True) as client:
-            try:
-                return await download_file(
-                    client,
-                    url,
-                    dest,
-                    expected_size=expected_size,
-                    on_progress=on_progress,
-                    should_stop=should_stop,
-                    retry=self.retry,
-                    deadline=deadline,
-                )
-            except StopRequested:
-                where = f" of request {request_id}" if request_id else ""
-                again = f"; {where_to_find(request_id, response_url)}." if request_id else " and can be fetched again."
-                raise RequestCancelled(
-                    f"Stopped while downloading the result{where}. fal already finished it (and billed it)" + again,
-                    was_running=True,
-                    request_id=request_id,
-                ) from None
-            except DeadlineReached:
-                if request_id:
-                    handle = RequestHandle(request_id, "", response_url or "", "", "")
-                    raise finished_but_late(handle, "downloading its result", deadline or Deadline.none()) from None
-                raise RunTimeout(f"Downloading passed {limit_text(deadline or Deadline.none())}.") from None
+            with named:
+                try:
+                    return await download_file(
+                        client,
+                        url,
+                        dest,
+                        expected_size=expected_size,
+                        on_progress=on_progress,
+                        should_stop=should_stop,
+                        retry=self.retry,
+                        deadline=deadline,
+                    )
+                except StopRequested:
+                    where = f" of request {request_id}" if request_id else ""
+                    again = f"; {where_to_find(request_id, response_url)}." if request_id else " and can be fetched again."
+                    raise RequestCancelled(
+                        f"Stopped while downloading the result{where}. fal already finished it (and billed it)"
+                        + again,
+                        was_running=True,
+                        request_id=request_id,
+                    ) from None
+                except DeadlineReached:
+                    if request_id:
+                        handle = RequestHandle(request_id, "", response_url or "", "", "")
+                        late = finished_but_late(handle, "downloading its result", deadline or Deadline.none())
+                        raise late from None
+                    raise RunTimeout(f"Downloading passed {limit_text(deadline or Deadline.none())}.") from None
 
 
 async def _all_or_nothing(work: Callable[[Any], Awaitable[Any]], items: Sequence[Any]) -> list[Any]:

@@ -155,10 +155,11 @@ class DeadlineReached(Exception):
 # --- failures after fal accepted a request ------------------------------------------------------------
 
 
-def where_to_find(request_id: str, response_url: str | None = None) -> str:
+def where_to_find(request_id: str, response_url: str | None = None, *, name_id: bool = True) -> str:
     """How to find a paid result again: its request id, its result URL and fal's request list."""
     url = f" from {response_url}" if response_url else ""
-    return f"its result can still be fetched with request id {request_id}{url} (see {REQUESTS_URL})"
+    by_id = f" with request id {request_id}" if name_id else ""
+    return f"its result can still be fetched{by_id}{url} (see {REQUESTS_URL})"
 
 
 def after_acceptance(exc: BaseException, request_id: str, response_url: str | None = None) -> FalError:
@@ -168,7 +169,8 @@ def after_acceptance(exc: BaseException, request_id: str, response_url: str | No
     a FalError keeps its type and gets the request id appended unless its message already names it;
     anything else (a stop or limit signal that slipped through, a bug, an OS error) is wrapped.
     """
-    note = f"fal accepted request {request_id}, so it may be billed; {where_to_find(request_id, response_url)}."
+    found = where_to_find(request_id, response_url, name_id=response_url is None)
+    note = f"fal accepted this request (request id {request_id}), so it may be billed; {found}."
     if isinstance(exc, FalError):
         exc.request_id = exc.request_id or request_id
         if request_id not in exc.message:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import platform
 import ssl
-from collections.abc import Generator
+from collections.abc import Awaitable, Callable, Generator
 
 import httpx
 
@@ -68,13 +68,14 @@ def require_key_origin(url: str, hosts: Hosts, *, what: str, request_id: str | N
     about = f" for request {request_id}" if request_id else ""
     raise UnsafeUrl(
         f"Refused the {what}{about}: fal's answer points it at {origin}, where the fal key may not go. "
-        f"The key goes only to {allowed} and to https://*.fal.run, *.fal.ai, *.fal.media (fal's own hosts). "
+        f"The key goes only to {allowed} and over https to fal's own hosts (*.fal.run, *.fal.ai, *.fal.media, "
+        "*.falrun.com). "
         "Nothing was sent there.",
         request_id=request_id,
     )
 
 
-def _key_guard(hosts: Hosts, credentials: Credentials):  # type: ignore[no-untyped-def]
+def _key_guard(hosts: Hosts, credentials: Credentials) -> Callable[[httpx.Request], Awaitable[None]]:
     """A request hook: the last check before bytes leave. It sees every request, redirects included
     (``auth_flow`` runs only once per call), and strips our key from any going to another origin."""
 
@@ -130,7 +131,7 @@ def create_client(
     """
     config = config or FalConfig.from_env()
     auth = FalKeyAuth(config.credentials, config.hosts) if with_key and config.credentials else None
-    on_request = [_log_request]
+    on_request: list[Callable[[httpx.Request], Awaitable[None]]] = [_log_request]
     if config.credentials is not None:
         on_request.insert(0, _key_guard(config.hosts, config.credentials))
     return httpx.AsyncClient(

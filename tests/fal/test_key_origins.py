@@ -170,6 +170,24 @@ def test_a_client_that_follows_redirects_still_drops_the_key_at_the_origin_bound
     assert answer.status_code == 401  # the other origin is a keyed API: without the key it refuses
 
 
+def test_the_last_check_strips_the_key_from_any_request_for_another_origin(fal_env: Any) -> None:
+    """Even a request built by hand with the key in it (or a redirect httpx would let keep it) leaves without it."""
+    other = fal_env.second_origin()
+    config = FalConfig.from_env()
+    assert config.credentials is not None
+
+    async def scenario() -> None:
+        async with create_client(config) as client:
+            for base in (other, fal_env.url):
+                request = client.build_request("GET", f"{base}/luma/agent/requests/x/status",
+                                               headers={"Authorization": config.credentials.authorization})
+                await client.send(request)
+
+    asyncio.run(scenario())
+    seen = {(c["host"], c["auth"]) for c in calls(fal_env, "status")}
+    assert seen == {(_host(other), "missing"), (_host(fal_env.url), "valid")}
+
+
 def test_key_reaches_the_configured_origin_on_every_normal_call(fal_env: Any, runner: FalRunner) -> None:
     fal_env.configure(queue_seconds=0.1, run_seconds=0.2)
     asyncio.run(runner.run(T2V, {"prompt": "a fox"}))

@@ -3,6 +3,7 @@ every failure after fal accepted a request names its request id in the error Com
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -127,7 +128,7 @@ def test_cancel_after_fal_finished_names_the_request(comfy, comfy_sandbox, fault
     node_id, _ = node_of_type(prompt, T2V)
     run = comfy.submit(prompt)
     run.wait_for_event(_phase("completed") if point == "download" else _phase("running"), timeout=60)
-    comfy_sandbox_wait_for(comfy_sandbox, point)
+    _wait_for_call(comfy_sandbox, point)
     comfy.interrupt()
     result = run.wait(timeout=60)
     assert result.status == "interrupted", result.describe()
@@ -136,10 +137,8 @@ def test_cancel_after_fal_finished_names_the_request(comfy, comfy_sandbox, fault
     assert final["phase"] == "cancelled" and request_id in final["text"] and "billed" in final["text"], final
 
 
-def comfy_sandbox_wait_for(sandbox: Any, point: str, timeout: float = 60.0) -> None:
+def _wait_for_call(sandbox: Any, point: str, timeout: float = 60.0) -> None:
     """Wait until the sandbox has received a call at ``point`` (the run reached that phase)."""
-    import time
-
     until = time.monotonic() + timeout
     while not calls_at(sandbox.log(), point):
         assert time.monotonic() < until, f"no {point} call within {timeout} s"

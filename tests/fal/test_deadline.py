@@ -121,6 +121,18 @@ def test_one_deadline_spans_the_run_and_the_download(fal_env: Any, runner: FalRu
     assert deadline.expired()
 
 
+def test_a_slow_upload_ends_at_the_limit_and_nothing_is_submitted(fal_env: Any, runner: FalRunner) -> None:
+    from nodes.fal.runner import UploadItem
+
+    fal_env.inject({"point": "upload", "kind": "slow", "seconds": 60, "times": 10})
+
+    with pytest.raises(RunTimeout) as caught:
+        asyncio.run(runner.upload_many([UploadItem(b"\x89PNG fake", "image/png", "ref.png")], deadline=Deadline(2.0)))
+
+    assert "nothing is billed" in str(caught.value) and "max_total_time" in str(caught.value)
+    assert calls(fal_env, "submit") == []
+
+
 def test_stop_during_a_slow_result_read_names_the_request(fal_env: Any, runner: FalRunner) -> None:
     fal_env.configure(queue_seconds=0.0, run_seconds=0.1)
     fal_env.inject({"point": "result", "kind": "slow", "seconds": 60})

@@ -92,7 +92,8 @@ def widget_problem(spec: WidgetSpec, value: Any) -> str | None:
         ok = isinstance(value, str)
         expected = "text (a string)"
     elif spec.kind == "COMBO":
-        ok = isinstance(value, str) and value in spec.options
+        # Same value and same type: True == 1 and 1.0 == 1 in Python, but not in a dropdown.
+        ok = any(type(value) is type(option) and value == option for option in spec.options)
         expected = _one_of(spec.options)
     else:
         return None

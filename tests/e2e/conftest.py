@@ -22,11 +22,9 @@ from tests.support.comfy_fixtures import (  # noqa: F401  (imported fixtures reg
     comfy_new_frontend,
     comfy_sandbox,
 )
+from tests.e2e.pack_helpers import EXTRA_READ_DIR, TEST_ONLY_NODES
 from tools.harness import ComfyHost
-from tools.layout import REPO, TEST_OUTPUT
-
-TEST_ONLY_NODES = REPO / "tests" / "e2e" / "test_only_nodes"
-EXTRA_READ_DIR = TEST_OUTPUT / "comfy" / "extra-read-dir"
+from tools.layout import TEST_OUTPUT
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from nodes.media.video_encode import encode_mp4
-from tests.e2e.conftest import EXTRA_READ_DIR
+from tests.e2e.pack_helpers import EXTRA_READ_DIR
 from tools.layout import TEST_OUTPUT
 
 FRAMES = 6

@@ -188,7 +188,9 @@ def test_odd_neighbours_do_not_hide_a_wrong_type(comfy, comfy_sandbox) -> None:
     prompt[node_id]["inputs"]["hdr"] = "true"
     prompt[node_id]["_meta"] = {"title": "renamed by the user"}
     prompt[node_id]["inputs"]["not_an_input"] = "ignored"
-    prompt["7"] = {"class_type": "LumaFalRay32TextToVideo"}  # no inputs at all: core reports it
+    # Another pack node with every input missing: core reports it. (Its "inputs" key stays: without one,
+    # ComfyUI 0.3.75 queues the prompt when another output is valid, and its prompt worker then dies.)
+    prompt["7"] = {"class_type": "LumaFalRay32TextToVideo", "inputs": {}, "is_changed": None}
 
     status, answer = post(comfy, {"prompt": prompt})
 

@@ -290,7 +290,9 @@ class ComfyClient:
         return reply.json()
 
     def post_json(self, path: str, body: Any) -> httpx.Response:
-        return self._http.post(path, json=body)
+        # Python's own JSON writer, not httpx's: it writes NaN/Infinity, which scripts send and servers
+        # must cope with (the pack's prompt type check is tested with them).
+        return self._http.post(path, content=json.dumps(body), headers={"Content-Type": "application/json"})
 
     def object_info(self, node_id: str | None = None) -> dict[str, Any]:
         return self.get_json(f"/object_info/{node_id}" if node_id else "/object_info")

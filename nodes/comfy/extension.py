@@ -11,9 +11,24 @@ log = logging.getLogger(__name__)
 _routes_registered = False
 
 
+def pack_nodes() -> list[type[io.ComfyNode]]:
+    from .frames_node import NODES as FRAME_NODES
+    from .ray32_nodes import NODES as RAY_NODES
+    from .uni1_nodes import NODES as UNI_NODES
+
+    return [*RAY_NODES, *UNI_NODES, *FRAME_NODES]
+
+
 def register_routes_once() -> None:
-    """Add the pack's routes to ComfyUI's server, once (0.3.75 never calls ``on_load``; newer hosts do)."""
+    """Add the pack's routes and its prompt type check to ComfyUI's server, once each (0.3.75 never
+    calls ``on_load``; newer hosts call it as well as the entry point)."""
     global _routes_registered
+    from .prompt_check import register_prompt_check
+
+    try:
+        register_prompt_check()  # guards itself against a second registration
+    except Exception:  # the nodes must still load when the hook cannot be added
+        log.exception("comfyui-luma-fal: could not register its prompt type check")
     if _routes_registered:
         return
     from .routes import register_routes
@@ -30,8 +45,4 @@ class LumaFalExtension(ComfyExtension):
         register_routes_once()
 
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        from .frames_node import NODES as FRAME_NODES
-        from .ray32_nodes import NODES as RAY_NODES
-        from .uni1_nodes import NODES as UNI_NODES
-
-        return [*RAY_NODES, *UNI_NODES, *FRAME_NODES]
+        return pack_nodes()

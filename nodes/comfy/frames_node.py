@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,8 @@ class LumaFalVideoToFrames(io.ComfyNode):
             inputs=[
                 io.Video.Input("video", optional=True, tooltip="Any core VIDEO (or give a path instead)."),
                 io.String.Input("path", default="", optional=True,
-                                tooltip="Path of a video file, e.g. the path output of a Luma (fal) video node."),
+                                tooltip=("Path of a video file inside ComfyUI's input, output or temp folder, e.g. "
+                                         "the path output of a Luma (fal) video node, or 'clip.mp4 [input]'.")),
                 io.Int.Input("start_frame", default=0, min=0, max=1_000_000, tooltip="First frame to keep."),
                 io.Int.Input("frame_cap", default=0, min=0, max=1_000_000, tooltip="Most frames to keep (0 = all)."),
                 io.Int.Input("every_nth", default=1, min=1, max=1000, tooltip="Keep every n-th frame."),
@@ -59,9 +59,12 @@ def _source_path(video: Any, path: str, tmp: Path) -> Path:
     if video is not None and path:
         raise ValueError("Video to Frames: connect a video or give a path, not both.")
     if path:
-        if not os.path.isfile(path):
-            raise ValueError(f"Video to Frames: path: no file at {path!r}.")
-        return Path(path)
+        from .readable_paths import PathRefused, readable_file
+
+        try:
+            return readable_file("path", path)
+        except PathRefused as exc:
+            raise ValueError(f"Video to Frames: {exc}") from None
     if video is None:
         raise ValueError("Video to Frames: connect a video or give a path.")
     from .video_sources import file_path_of, save_as_mp4

@@ -46,6 +46,22 @@ def user_directory() -> Path:
     return Path(folder_paths.get_user_directory())
 
 
+def file_folders() -> list[Path]:
+    """ComfyUI's input, output and temp folders: where its users' files live."""
+    import folder_paths
+
+    return [Path(folder_paths.get_input_directory()), Path(folder_paths.get_output_directory()),
+            Path(folder_paths.get_temp_directory())]
+
+
+def annotated_path(name: str) -> str:
+    """A file name as core's loaders read it: ``x.mp4 [output]`` in the output folder (likewise
+    ``[input]``, ``[temp]``), a relative name in the input folder, an absolute path as it is."""
+    import folder_paths
+
+    return folder_paths.get_annotated_filepath(name)
+
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 

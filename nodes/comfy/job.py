@@ -89,18 +89,20 @@ class FalJob:
     # -- inputs that become uploads -------------------------------------------------------------
 
     def single_image(self, input_name: str, image: Any) -> str:
-        if image.ndim != 4 or image.shape[0] != 1:
-            count = image.shape[0] if image.ndim == 4 else "?"
-            raise NothingSent(self.node_name, f"{input_name}: expects one image, got a batch of {count}. "
+        self._check_image(input_name, image)
+        if image.shape[0] != 1:
+            raise NothingSent(self.node_name, f"{input_name}: expects one image, got a batch of {image.shape[0]}. "
                                               "Pick one image from the batch (e.g. with ImageFromBatch).")
         return self._add_image(input_name, image[0])
 
     def image_batch(self, input_name: str, images: Any) -> list[str]:
+        self._check_image(input_name, images)
         return [self._add_image(f"{input_name}[{i}]", images[i]) for i in range(images.shape[0])]
 
     def keyframes(self, images: Any, positions_text: str, duration: str) -> tuple[list[str], list[int]]:
         from ..luma.keyframes import KeyframePositionsInvalid, parse_positions
 
+        self._check_image("keyframes", images)
         try:
             indexes = parse_positions(positions_text or "", images.shape[0], duration)
         except KeyframePositionsInvalid as exc:
@@ -117,11 +119,21 @@ class FalJob:
         elif frames is not None:
             from .video_sources import frames_upload
 
+            self._check_image("source_frames", frames)
             seconds, identity, produce = frames_upload(frames, fps)
         else:
             return None  # the catalogue reports the missing source with the other problems
         self._source_seconds = seconds
         return self._add("source video", identity, produce)
+
+    def _check_image(self, input_name: str, images: Any) -> None:
+        """Refuse a degenerate IMAGE (empty, zero-sized, NaN, odd channels) naming the input."""
+        from ..media.tensor_checks import ImageTensorInvalid, check_image_batch
+
+        try:
+            check_image_batch(images)
+        except ImageTensorInvalid as exc:
+            raise NothingSent(self.node_name, f"{input_name}: {exc}") from None
 
     def _add_image(self, label: str, image: Any) -> str:
         def produce() -> UploadItem:

@@ -48,7 +48,7 @@ def encode_reference(
     max_pixels: int = 16_777_216,
     prefer: Encoding | None = None,
 ) -> EncodedImage:
-    """Encode one IMAGE frame [H, W, C] (float 0..1, C = 1, 3 or 4) as JPEG or PNG for upload.
+    """Encode one IMAGE frame [H, W, C] (float 0..1, C = 1 to 4) as JPEG or PNG for upload.
 
     The image is scaled down (keeping its aspect ratio) when a side exceeds max_side or the area
     exceeds max_pixels. ``prefer`` forces an encoding; otherwise the choice is: flat graphics -> PNG,
@@ -57,8 +57,8 @@ def encode_reference(
     """
     from PIL import Image
 
-    if image.ndim != 3 or image.shape[-1] not in (1, 3, 4):
-        raise ValueError(f"image must be one frame [H, W, 1|3|4], got {list(image.shape)}")
+    if image.ndim != 3 or image.shape[-1] not in (1, 2, 3, 4):
+        raise ValueError(f"image must be one frame [H, W, 1-4], got {list(image.shape)}")
     if prefer is not None and prefer not in _FORMATS:
         raise ValueError(f"prefer must be 'jpeg', 'png' or None, got {prefer!r}")
     if max_side < 1 or max_pixels < 1:
@@ -133,9 +133,10 @@ def _to_rgb_uint8(image: torch.Tensor) -> np.ndarray:
 
     pixels = image.detach().to("cpu", torch.float32).clamp(0.0, 1.0)
     channels = pixels.shape[-1]
-    if channels == 1:
-        pixels = pixels.expand(-1, -1, 3)
-    elif channels == 4:
+    if channels in (1, 2):  # grey, or grey + alpha: the colour part becomes RGB, alpha is kept
+        pixels = torch.cat([pixels[..., :1].expand(-1, -1, 3), pixels[..., 1:]], dim=-1)
+        channels += 2
+    if channels == 4:
         alpha = pixels[..., 3:4]
         if bool((alpha < 1.0).any()):
             # Composite over white rather than dropping alpha: transparent pixels often hold black or

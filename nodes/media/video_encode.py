@@ -17,17 +17,17 @@ MAX_FPS = 240
 
 
 def encode_mp4(frames: torch.Tensor, fps: float | Fraction, path: str | Path, *, crf: int = 17) -> Path:
-    """Write float32 frames [N, H, W, 3|4] (0..1) as H.264 yuv420p; returns the path written.
+    """Write float32 frames [N, H, W, C] (0..1, C = 1 to 4) as H.264 yuv420p; returns the path written.
 
     Frames are converted to uint8 one at a time, so a long clip never exists twice in memory. Odd
     widths/heights are padded by repeating the last column/row (4:2:0 chroma needs even sizes, and a
-    repeated edge is invisible where a black bar would not be). An alpha channel is dropped: H.264
-    has none, and the colour under fully transparent pixels is whatever the source stored there.
+    repeated edge is invisible where a black bar would not be). Grey frames become grey RGB. An alpha
+    channel is dropped: H.264 has none, and the colour under fully transparent pixels is whatever the source stored there.
     """
     import av
 
-    if frames.ndim != 4 or frames.shape[-1] not in (3, 4):
-        raise ValueError(f"frames must be [N, H, W, 3] or [N, H, W, 4], got {list(frames.shape)}")
+    if frames.ndim != 4 or frames.shape[-1] not in (1, 2, 3, 4):
+        raise ValueError(f"frames must be [N, H, W, C] with C = 1 to 4, got {list(frames.shape)}")
     count, height, width = int(frames.shape[0]), int(frames.shape[1]), int(frames.shape[2])
     if count == 0:
         raise ValueError("frames is empty: a video needs at least one frame")
@@ -74,7 +74,8 @@ def _frame_to_rgb24(frame: torch.Tensor, even_w: int, even_h: int) -> np.ndarray
     import numpy as np
     import torch
 
-    rgb = frame[..., :3].clamp(0.0, 1.0).mul(255.0).round_().to(torch.uint8).numpy()
+    colour = frame[..., :3] if frame.shape[-1] >= 3 else frame[..., :1].expand(-1, -1, 3)
+    rgb = colour.clamp(0.0, 1.0).mul(255.0).round_().to(torch.uint8).numpy()
     height, width = rgb.shape[0], rgb.shape[1]
     if (width, height) != (even_w, even_h):
         rgb = np.pad(rgb, ((0, even_h - height), (0, even_w - width), (0, 0)), mode="edge")

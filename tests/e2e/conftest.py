@@ -5,7 +5,15 @@ Fixtures (defined in tests/support/comfy_fixtures.py, shared with the browser te
 - ``comfy_new_frontend`` (session): the same backend serving frontend 1.58.1.
 - ``comfy_factory`` (session): start further variants by name.
 - ``comfy_sandbox`` (function): the sandbox, reset for the test.
+Defined here:
+- ``comfy_guarded`` (session): a variant that also loads the test-only node pack and widens the read rule.
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
 
 from tests.support.comfy_fixtures import (  # noqa: F401  (imported fixtures register with pytest)
     comfy,
@@ -14,3 +22,19 @@ from tests.support.comfy_fixtures import (  # noqa: F401  (imported fixtures reg
     comfy_new_frontend,
     comfy_sandbox,
 )
+from tests.e2e.pack_helpers import EXTRA_READ_DIR, TEST_ONLY_NODES
+from tools.harness import ComfyHost
+from tools.layout import TEST_OUTPUT
+
+
+@pytest.fixture(scope="session")
+def comfy_guarded(comfy_factory: Callable[..., ComfyHost]) -> ComfyHost:
+    """A second ComfyUI that also loads the test-only node pack (tests/e2e/test_only_nodes: degenerate
+    IMAGE tensors), found through --extra-model-paths-config so it never sits in the shared
+    custom_nodes folder, and with ``LUMA_FAL_EXTRA_READ_DIRS`` set to ``EXTRA_READ_DIR``."""
+    EXTRA_READ_DIR.mkdir(parents=True, exist_ok=True)
+    config = TEST_OUTPUT / "comfy" / "test-only-nodes.yaml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f"luma_fal_tests:\n    custom_nodes: {TEST_ONLY_NODES}\n")
+    return comfy_factory("comfy-guarded", extra_args=["--extra-model-paths-config", str(config)],
+                         extra_env={"LUMA_FAL_EXTRA_READ_DIRS": str(EXTRA_READ_DIR)})

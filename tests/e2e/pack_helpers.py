@@ -8,6 +8,12 @@ from typing import Any
 
 import av
 
+from tools.layout import REPO, TEST_OUTPUT
+
+# The test-only node pack the ``comfy_guarded`` ComfyUI loads, and the folder its LUMA_FAL_EXTRA_READ_DIRS lists.
+TEST_ONLY_NODES = REPO / "tests" / "e2e" / "test_only_nodes"
+EXTRA_READ_DIR = TEST_OUTPUT / "comfy" / "extra-read-dir"
+
 
 def node_of_type(prompt: dict[str, Any], class_type: str) -> tuple[str, dict[str, Any]]:
     matches = [(nid, node) for nid, node in prompt.items() if node["class_type"] == class_type]

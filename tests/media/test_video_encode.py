@@ -74,7 +74,7 @@ def test_ntsc_rate_is_exact(tmp_path: Path) -> None:
     ("frames", "fps", "message"),
     [
         (torch.zeros(0, 8, 8, 3), 24, "empty"),
-        (torch.zeros(8, 8, 3), 24, r"\[N, H, W, 3\]"),
+        (torch.zeros(8, 8, 3), 24, r"\[N, H, W, C\]"),
         (torch.zeros(1, 8, 8, 3), 0, "fps"),
     ],
 )

@@ -138,6 +138,40 @@ class ComfyPage:
         self.page.evaluate("(wf) => window.app.loadGraphData(wf)", workflow)
         self.redraw()
 
+    def clear(self) -> None:
+        self.page.evaluate("() => window.app.graph.clear()")
+
+    def add_node(self, node_type: str, x: int, y: int) -> int:
+        """Add a node as the search box does (LiteGraph.createNode + graph.add); return its id."""
+        return self.page.evaluate(
+            """([type, x, y]) => {
+                const node = window.LiteGraph.createNode(type);
+                node.pos = [x, y];
+                window.app.graph.add(node);
+                return node.id;
+            }""",
+            [node_type, x, y],
+        )
+
+    def connect(self, source_id: int, output: str, target_id: int, input_name: str) -> None:
+        self.page.evaluate(
+            """([src, output, dst, input]) => {
+                const g = window.app.graph, a = g.getNodeById(src), b = g.getNodeById(dst);
+                const slot = b.inputs.findIndex(i => i.name === input);
+                if (slot < 0) throw new Error(`no input ${input} on ${b.type}`);
+                a.connect(a.outputs.findIndex(o => o.name === output), b, slot);
+            }""",
+            [source_id, output, target_id, input_name],
+        )
+
+    def serialize(self) -> dict[str, Any]:
+        """The workflow JSON the frontend saves (what "Save" and "Export" write: graph.serialize())."""
+        return self.page.evaluate("() => JSON.parse(JSON.stringify(window.app.graph.serialize()))")
+
+    def api_prompt(self) -> dict[str, Any]:
+        """The API prompt the frontend itself would queue for the current graph (app.graphToPrompt)."""
+        return self.page.evaluate("async () => (await window.app.graphToPrompt()).output")
+
     def redraw(self) -> None:
         self.page.evaluate("() => { window.app.graph.setDirtyCanvas(true, true); window.app.canvas?.draw?.(true, true); }")
 

@@ -214,11 +214,13 @@ class ComfyPage:
         """The ComfyUI version the page is served by."""
         return self.host.server.version
 
-    def screenshot(self, name: str) -> Path:
+    def screenshot(self, name: str, clip: dict[str, float] | None = None) -> Path:
+        """Save a screenshot (of ``clip``, page pixels, when given) to test-output/browser/, named with the
+        host version and the frontend."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         variant = f"comfyui-{self.version}-frontend-{self.frontend}"
         path = SCREENSHOTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}-{variant}.png"
-        self.page.screenshot(path=str(path))
+        self.page.screenshot(path=str(path), clip=clip)
         return path
 
 

@@ -1,5 +1,5 @@
-# comfyui-luma-fal developer commands. Everything runs in the project's own test host (.testhost/),
-# built by tools/testhost.sh from package registries; `make env` is quick once it exists.
+# comfyui-luma-fal developer commands. Everything runs in the project's own test hosts (.testhost/),
+# built by tools/testhost.sh; `make env` is quick once they exist.
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -8,20 +8,24 @@ PY := .testhost/venv/bin/python
 PORT ?= 8765
 # Default: the whole suite (pyproject's testpaths). E.g. make test PYTEST_ARGS="tests/e2e -x"
 PYTEST_ARGS ?= tests
+# The ComfyUI hosts to build and test on (e2e and browser suites run once per host). E.g. HOSTS=0.3.75
+HOSTS ?= 0.3.75 0.33.0
 BENCH_ARGS ?=
 
 .PHONY: help env sandbox demo test bench clean
 
 help:
-	@echo "make env      build/refresh the test host (.testhost/: venv, ComfyUI 0.3.75, frontend 1.58.1, chromium)"
+	@echo "make env      build/refresh the test hosts (.testhost/): ComfyUI 0.3.75 (+ frontend 1.58.1) and 0.33.0,"
+	@echo "              each with its own venv; chromium (HOSTS=... to build fewer; 0.3.75 always)"
 	@echo "make sandbox  run the local fal-compatible sandbox in the foreground (PORT=$(PORT))"
 	@echo "make demo     sandbox + ComfyUI, run example_workflows/luma_ray32_text_to_video.json, print the MP4"
-	@echo "make test     the whole test suite (PYTEST_ARGS=... to narrow it)"
+	@echo "make test     the whole test suite: unit suites once, e2e + browser on every host (HOSTS=\"$(HOSTS)\")"
+	@echo "              narrow it: make test HOSTS=0.3.75 PYTEST_ARGS=\"tests/e2e -x\""
 	@echo "make bench    benchmarks (BENCH_ARGS=...)"
 	@echo "make clean    remove test and bench outputs (keeps .testhost/; rm -rf .testhost for a full rebuild)"
 
 env:
-	@bash tools/testhost.sh
+	@TESTHOST_HOSTS="$(HOSTS)" bash tools/testhost.sh
 
 sandbox: env
 	$(PY) -m sandbox --host 127.0.0.1 --port $(PORT)
@@ -31,7 +35,7 @@ demo: env
 
 test: env
 	@mkdir -p test-output
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --hosts="$(HOSTS)" $(PYTEST_ARGS)
 
 bench: env
 	$(PY) bench/run.py $(BENCH_ARGS)

@@ -1,4 +1,4 @@
-"""Shared fixtures: the local fal-compatible sandbox server.
+"""Shared fixtures: the local fal-compatible sandbox server; the hooks that run ComfyUI tests on every host.
 
 - ``sandbox_server`` (session): ``python -m sandbox --port 0`` in a subprocess (port 0 = the OS picks a
   free one; the server prints the URL it bound), stderr to test-output/sandbox-<pid>.log.
@@ -20,6 +20,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from tests.support import host_params
 
 REPO = Path(__file__).resolve().parents[1]
 OUTPUT = REPO / "test-output"
@@ -137,8 +139,22 @@ def sandbox(sandbox_server: SandboxServer) -> Iterator[Sandbox]:
         handle.close()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    host_params.add_option(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    host_params.register_marker(config)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    host_params.parametrize(metafunc)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the browser tests last: Playwright's sync API keeps an event loop running on the main thread
-    for the rest of the session, and the transport tests call ``asyncio.run`` themselves."""
+    """Only the selected hosts' variants; then the browser tests last: Playwright's sync API keeps an event
+    loop running on the main thread for the rest of the session, and the transport tests call
+    ``asyncio.run`` themselves. (The sort is stable: pytest's grouping by host survives it.)"""
+    host_params.deselect_other_hosts(config, items)
     browser_dir = REPO / "tests" / "browser"
     items.sort(key=lambda item: Path(str(item.path)).is_relative_to(browser_dir))

@@ -1,13 +1,15 @@
-"""Where the test host lives and what the pack is expected to register.
+"""Where the test hosts live and what the pack is expected to register.
 
-Paths are derived from this file's location so that a fresh clone anywhere works; the test host itself is
-built by ``tools/testhost.sh`` under ``.testhost/`` in the repository.
+Paths are derived from this file's location so that a fresh clone anywhere works; the test hosts
+themselves are built by ``tools/testhost.sh`` under ``.testhost/`` in the repository.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -17,6 +19,46 @@ COMFY_HOME = TESTHOST / "comfyui"
 COMFY_VERSION = "0.3.75"
 NEW_FRONTEND_VERSION = "1.58.1"
 TEST_OUTPUT = REPO / "test-output"
+
+
+@dataclass(frozen=True)
+class Host:
+    """One ComfyUI version the pack is tested on: its tree, its venv, and the frontends it is tested with."""
+
+    version: str
+    home: Path  # the ComfyUI tree (main.py, custom_nodes/)
+    python: Path  # the interpreter of its venv
+    frontend: str  # the frontend its requirements pin, served without --front-end-root
+    extra_frontends: tuple[str, ...] = ()  # further frontends, served with --front-end-root (testhost.sh)
+
+    @property
+    def frontends(self) -> tuple[str, ...]:
+        return (self.frontend, *self.extra_frontends)
+
+    def frontend_root(self, frontend: str) -> Path | None:
+        """``--front-end-root`` for ``frontend``: None for the one the host ships."""
+        if frontend == self.frontend:
+            return None
+        if frontend not in self.extra_frontends:
+            raise ValueError(f"ComfyUI {self.version} is not tested with frontend {frontend}")
+        return frontend_root(frontend)
+
+
+# The supported hosts, oldest first; the first one's venv also runs pytest, the sandbox and the tools.
+HOSTS: dict[str, Host] = {
+    "0.3.75": Host("0.3.75", COMFY_HOME, VENV_PYTHON, "1.32.9", (NEW_FRONTEND_VERSION,)),
+    "0.33.0": Host("0.33.0", TESTHOST / "comfyui-0.33.0", TESTHOST / "venv-0.33.0" / "bin" / "python", "1.48.7"),
+}
+DEFAULT_HOST = COMFY_VERSION
+
+
+def parse_hosts(text: str | None) -> tuple[str, ...]:
+    """Host versions from a HOSTS-style list ("0.3.75 0.33.0", commas allowed); empty or None = all."""
+    wanted = tuple(v for v in re.split(r"[\s,]+", text or "") if v)
+    unknown = [v for v in wanted if v not in HOSTS]
+    if unknown:
+        raise ValueError(f"unknown ComfyUI host(s) {unknown}; known: {' '.join(HOSTS)}")
+    return tuple(v for v in HOSTS if v in wanted) if wanted else tuple(HOSTS)
 
 # The name ComfyUI knows the pack by: the folder (a symlink to the repo) under custom_nodes/.
 PACK_DIR_NAME = "comfyui-luma-fal"

@@ -1,9 +1,13 @@
 """Writes example_workflows/*.json (UI format, as the template browser loads them) from /object_info.
 
 Widget order and defaults come from the live server's node definitions, so the files stay right when
-a node gains an input. Run against a ComfyUI with the pack loaded:
+a node gains an input. Run against ComfyUI servers with the pack loaded, the oldest supported host first
+(its /object_info writes the files, so they load on it; newer hosts only append optional widgets):
 
-    python tools/make_examples.py http://127.0.0.1:8188
+    python tools/make_examples.py http://127.0.0.1:8188 [http://127.0.0.1:8189 ...]
+
+Every server's /object_info is checked: an example may only use nodes that every host has and that none
+marks ``deprecated`` (0.33.0 deprecates e.g. ImageBatch); the generator refuses anything else.
 """
 
 from __future__ import annotations
@@ -16,13 +20,52 @@ from typing import Any
 
 import httpx
 
+from tools.workflow_api import (
+    DYNAMIC_COMBO,
+    WIDGET_TYPES,
+    dynamic_combo_keys,
+    dynamic_combo_option,
+    ordered_inputs,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
-WIDGET_TYPES = {"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"}
+
+
+class ExampleNodeError(ValueError):
+    """An example uses a node some host lacks or marks deprecated."""
 
 
 def _is_widget(spec: list[Any]) -> bool:
     kind = spec[0]
-    return isinstance(kind, list) or kind in WIDGET_TYPES
+    options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+    widget_kind = isinstance(kind, list) or kind in WIDGET_TYPES or kind == DYNAMIC_COMBO
+    return widget_kind and not options.get("forceInput")
+
+
+def _default(spec: list[Any]) -> Any:
+    options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+    if spec[0] == DYNAMIC_COMBO:
+        return options.get("default", dynamic_combo_keys(spec)[0])
+    if "default" in options:
+        return options["default"]
+    choices = spec[0] if isinstance(spec[0], list) else options.get("options")
+    return choices[0] if choices else None
+
+
+def check_nodes(node_types: set[str], infos: list[dict[str, Any]]) -> None:
+    """Refuse node types missing from, or deprecated on, any host's /object_info."""
+    problems = []
+    for index, info in enumerate(infos):
+        for node_type in sorted(node_types):
+            if node_type not in info:
+                problems.append(f"{node_type} is not on host #{index + 1}")
+            elif info[node_type].get("deprecated"):
+                name = info[node_type].get("display_name")
+                problems.append(f"{node_type} ({name}) is deprecated on host #{index + 1}")
+    if problems:
+        raise ExampleNodeError(
+            "examples may only use nodes every host has, none deprecated: " + "; ".join(problems)
+        )
 
 
 @dataclass
@@ -49,26 +92,36 @@ class Graph:
         slot = names.index(output)
         self.links.append((len(self.links) + 1, src.id, slot, dst.id, input_name, self.info[src.type]["output"][slot]))
 
-    def _inputs(self, node_type: str) -> list[tuple[str, list[Any]]]:
-        spec = self.info[node_type]["input"]
-        order = self.info[node_type].get("input_order") or {k: list(v) for k, v in spec.items() if k != "hidden"}
-        return [(name, spec[group][name]) for group in ("required", "optional") for name in order.get(group, [])]
+    def _inputs(self, node: Node, declared: dict[str, Any], order: Any, prefix: str,
+                socket_inputs: list[dict[str, Any]], widgets: list[Any]) -> None:
+        """Widget values and socket inputs, in the frontend's order; a dynamic combo's chosen option
+        follows it (its widgets named ``<combo>.<input>``), as tools/workflow_api.py reads them."""
+        for name, spec in ordered_inputs(declared, order):
+            full = prefix + name
+            if _is_widget(spec):
+                options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+                value = node.values.get(full, _default(spec))
+                widgets.append(value)
+                if options.get("control_after_generate"):
+                    widgets.append("fixed")  # examples never re-bill on their own
+                if spec[0] == DYNAMIC_COMBO:
+                    option = dynamic_combo_option(spec, value)
+                    if option is None:
+                        keys = dynamic_combo_keys(spec)
+                        raise ExampleNodeError(f"{node.type}.{full} = {value!r}: not one of {keys}")
+                    self._inputs(node, option.get("inputs") or {}, None, full + ".", socket_inputs, widgets)
+            else:
+                link = next((l[0] for l in self.links if l[3] == node.id and l[4] == full), None)
+                socket_inputs.append({"name": full, "type": spec[0], "link": link})
 
     def to_ui(self) -> dict[str, Any]:
         nodes_json = []
         for order, node in enumerate(self.nodes):
-            socket_inputs, widgets = [], []
-            for name, spec in self._inputs(node.type):
-                if _is_widget(spec):
-                    options = spec[1] if len(spec) > 1 else {}
-                    default = options.get("default", spec[0][0] if isinstance(spec[0], list) else None)
-                    widgets.append(node.values.get(name, default))
-                    if options.get("control_after_generate"):
-                        widgets.append("fixed")  # examples never re-bill on their own
-                else:
-                    link = next((l[0] for l in self.links if l[3] == node.id and l[4] == name), None)
-                    socket_inputs.append({"name": name, "type": spec[0], "link": link})
+            socket_inputs: list[dict[str, Any]] = []
+            widgets: list[Any] = []
             info = self.info[node.type]
+            declared = {k: v for k, v in info["input"].items() if k != "hidden"}
+            self._inputs(node, declared, info.get("input_order"), "", socket_inputs, widgets)
             outputs = [{"name": out_name, "type": out_type, "slot_index": slot,
                         "links": [l[0] for l in self.links if l[1] == node.id and l[2] == slot]}
                        for slot, (out_name, out_type) in enumerate(zip(info["output_name"], info["output"]))]
@@ -112,17 +165,18 @@ def examples(info: dict[str, Any]) -> dict[str, Graph]:
     g.link(i2v, "video", save, "video")
     out["luma_ray32_image_to_video"] = g
 
+    # Two different keyframes from one picture with nodes every host has (ImageBatch is deprecated on 0.33.0
+    # and its replacement is missing on 0.3.75): the picture twice, each copy given its own film grain.
     g = Graph(info)
-    a = g.add("LoadImage", 50, 50, image="example.png")
-    b = g.add("ImageInvert", 50, 400)
-    batch = g.add("ImageBatch", 350, 200)
-    kf = g.add("LumaFalRay32ImageToVideo", 650, 50, prompt="Day turns into an inverted dream world",
+    img = g.add("LoadImage", 50, 50, image="example.png")
+    rep = g.add("RepeatImageBatch", 350, 50, amount=2)
+    grain = g.add("ImageAddNoise", 350, 300, seed=2024, strength=0.2)
+    kf = g.add("LumaFalRay32ImageToVideo", 650, 50, prompt="Grainy film stock flickers to life, the scene breathes",
                keyframe_positions="0, 5s")
     save = g.add("SaveVideo", 1050, 50, filename_prefix="luma-fal/ray32-keyframes")
-    g.link(a, "IMAGE", b, "image")
-    g.link(a, "IMAGE", batch, "image1")
-    g.link(b, "IMAGE", batch, "image2")
-    g.link(batch, "IMAGE", kf, "keyframes")
+    g.link(img, "IMAGE", rep, "image")
+    g.link(rep, "IMAGE", grain, "image")
+    g.link(grain, "IMAGE", kf, "keyframes")
     g.link(kf, "video", save, "video")
     out["luma_ray32_keyframes"] = g
 
@@ -180,14 +234,21 @@ def examples(info: dict[str, Any]) -> dict[str, Graph]:
     return out
 
 
-def main(base_url: str) -> None:
-    info = httpx.get(f"{base_url.rstrip('/')}/object_info", timeout=60).json()
+def render(infos: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The examples in UI format from the first /object_info, after checking every host's."""
+    graphs = examples(infos[0])
+    check_nodes({node.type for graph in graphs.values() for node in graph.nodes}, infos)
+    return {name: graph.to_ui() for name, graph in graphs.items()}
+
+
+def main(base_urls: list[str]) -> None:
+    infos = [httpx.get(f"{url.rstrip('/')}/object_info", timeout=60).json() for url in base_urls]
     folder = ROOT / "example_workflows"
     folder.mkdir(exist_ok=True)
-    for name, graph in examples(info).items():
-        (folder / f"{name}.json").write_text(json.dumps(graph.to_ui(), indent=1) + "\n")
+    for name, workflow in render(infos).items():
+        (folder / f"{name}.json").write_text(json.dumps(workflow, indent=1) + "\n")
         print(folder / f"{name}.json")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8188")
+    main(sys.argv[1:] or ["http://127.0.0.1:8188"])

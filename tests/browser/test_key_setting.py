@@ -1,5 +1,9 @@
 """The fal key setting: store, replace and remove the server-side key from ComfyUI's settings dialog,
-with the key never showing up in the page, the workflow, the settings file or anything the server sends."""
+with the key never showing up in the page, the workflow, the settings file or anything the server sends.
+
+Every action waits for the server's answer to THAT click (not for text that an earlier action may already
+have put on screen: a second "Key saved." looks like the first), then checks the state it must have left.
+"""
 
 from __future__ import annotations
 
@@ -31,9 +35,23 @@ def wait_state(root: Any, configured: bool, source: str) -> None:
     root.locator(selector).wait_for(timeout=20_000)
 
 
-def save(root: Any, key: str) -> None:
+def _answer_to(page: Any, method: str, click: Any) -> Any:
+    """Click, and return the server's answer to the key-route request that click made."""
+    with page.expect_response(
+        lambda r: r.url.endswith("/luma_fal/key") and r.request.method == method, timeout=20_000
+    ) as answer:
+        click()
+    return answer.value
+
+
+def save(comfy_page: Any, root: Any, key: str) -> int:
+    """Type ``key`` and press Save; return the HTTP status of the server's answer to this save."""
     root.locator(".luma-fal-key-input").fill(key)
-    root.locator(".luma-fal-key-save").click()
+    return _answer_to(comfy_page.page, "POST", root.locator(".luma-fal-key-save").click).status
+
+
+def remove(comfy_page: Any, root: Any) -> int:
+    return _answer_to(comfy_page.page, "DELETE", root.locator(".luma-fal-key-remove").click).status
 
 
 def assert_never_leaked(comfy_page: Any, keys: list[str], settings_file: Path) -> None:
@@ -61,24 +79,25 @@ def test_store_replace_remove_key_from_settings(keyless_page: Any, clean_key_fil
     wait_state(root, False, "")
     assert "No fal key configured" in root.locator(".luma-fal-key-state").inner_text()
 
-    save(root, first)
-    wait_state(root, True, "file")
+    assert save(comfy_page, root, first) == 200
+    # The server wrote the file before it answered; the page then shows the new state.
     assert clean_key_file.read_text().strip() == first
     assert stat.S_IMODE(clean_key_file.stat().st_mode) == 0o600
+    wait_state(root, True, "file")
     assert root.locator(".luma-fal-key-input").input_value() == ""
     comfy_page.screenshot("key-stored")
 
-    save(root, second)
-    root.locator(".luma-fal-key-message", has_text="Key saved.").wait_for(timeout=20_000)
+    assert save(comfy_page, root, second) == 200  # same state and message as before: only the answer tells
     assert clean_key_file.read_text().strip() == second
+    root.locator(".luma-fal-key-message", has_text="Key saved.").wait_for(timeout=20_000)
 
-    save(root, "not a key")  # refused by shape, with a message that names the rule
+    assert save(comfy_page, root, "not a key") == 400  # refused by shape, with a message that names the rule
     root.locator(".luma-fal-key-message", has_text="must not contain spaces").wait_for(timeout=20_000)
     assert clean_key_file.read_text().strip() == second
 
-    root.locator(".luma-fal-key-remove").click()
-    wait_state(root, False, "")
+    assert remove(comfy_page, root) == 200
     assert not clean_key_file.exists()
+    wait_state(root, False, "")
     comfy_page.screenshot("key-removed")
 
     settings_file = comfy_page.host.user_dir / "default" / "comfy.settings.json"

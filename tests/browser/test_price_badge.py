@@ -97,6 +97,9 @@ def test_badge_follows_widget_changes(comfy_page: Any, workflow: str, node_type:
                                       wanted: str) -> None:
     comfy_page.load_workflow(comfy_page.host.example_workflow(workflow))
     node_id = _node_of(comfy_page, node_type)["id"]
+    # The badge must change for the wait below to prove the change was drawn (not the old badge).
+    before = comfy_page.drawn_price(node_id, expected_badge(_node_of(comfy_page, node_type)))
+    assert before is not None and before != wanted, f"the badge already says {wanted!r} before the change"
     for name, value in changes.items():
         comfy_page.set_widget(node_id, name, value)
     _check(comfy_page, node_type, wanted)

@@ -81,7 +81,12 @@ def test_video_run_shows_status_then_plays_result(comfy_page: Any, comfy_sandbox
     playing = [v for v in state["videos"] if filename in v["src"]]
     assert playing, f"no <video> plays {filename}: {state['videos']}"
     assert all(v["muted"] and v["loop"] for v in playing)
-    comfy_page.page.wait_for_timeout(500)
+    # Playing, not just loaded: its clock moves (waited for, so the screenshot shows a frame).
+    comfy_page.page.wait_for_function(
+        "(name) => [...document.querySelectorAll('video')].some(v => (v.currentSrc || v.src).includes(name)"
+        " && v.currentTime > 0)",
+        arg=filename, timeout=20_000,
+    )
     comfy_page.screenshot("run-video-result")
     for url, body in comfy_page.recorder.bodies():
         assert TEST_FAL_KEY.encode() not in body, f"the server's fal key appears in {url}"

@@ -1,22 +1,23 @@
-"""Issue 3 end to end: every node and every example workflow in a real ComfyUI, the sandbox as fal."""
+"""Issue 3 end to end: every node and every example workflow in a real ComfyUI (each host), the sandbox as fal."""
 
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from tests.e2e.pack_helpers import calls_at, example_prompt, mp4_facts, node_of_type, preview_text
-from tools.layout import REPO
+from tests.support.comfy_fixtures import host_server
+from tools.layout import DEFAULT_HOST, PACK_DIR_NAME, REPO
+from tools.make_examples import render
 
 EXAMPLES = sorted(p.stem for p in (REPO / "example_workflows").glob("*.json"))
 
 
 def test_every_node_has_an_example() -> None:
-    import json
-
     used = {n["type"] for name in EXAMPLES
             for n in json.loads((REPO / "example_workflows" / f"{name}.json").read_text())["nodes"]}
     expected = {"LumaFalRay32TextToVideo", "LumaFalRay32ImageToVideo", "LumaFalRay32VideoToVideo",
@@ -24,8 +25,27 @@ def test_every_node_has_an_example() -> None:
     assert expected <= used, expected - used
 
 
+def test_examples_are_what_the_generator_makes_from_the_oldest_host(comfy, comfy_factory) -> None:
+    # tools/make_examples.py writes the files from the oldest host's /object_info (so they load there);
+    # with this host's /object_info beside it, it refuses any node this host lacks or deprecates.
+    oldest = host_server(comfy_factory, DEFAULT_HOST)
+    rendered = render([oldest.client.object_info(), comfy.client.object_info()])
+    assert sorted(rendered) == EXAMPLES
+    for name, workflow in rendered.items():
+        assert json.loads((REPO / "example_workflows" / f"{name}.json").read_text()) == workflow, (
+            f"example_workflows/{name}.json is stale: run tools/make_examples.py")
+
+
 @pytest.mark.parametrize("name", EXAMPLES)
-def test_example_runs_against_the_sandbox(comfy, comfy_sandbox, name) -> None:
+def test_example_loads_without_deprecated_nodes_and_runs_against_the_sandbox(comfy, comfy_sandbox, name) -> None:
+    # Loaded as the template browser loads it, from this server's template route.
+    listed = comfy.client.get_json("/api/workflow_templates")
+    assert name in listed[PACK_DIR_NAME], listed
+    workflow = comfy.client.get_json(f"/api/workflow_templates/{PACK_DIR_NAME}/{name}.json")
+    assert workflow == comfy.example_workflow(name)
+    object_info = comfy.client.object_info()
+    deprecated = sorted({n["type"] for n in workflow["nodes"] if object_info[n["type"]].get("deprecated")})
+    assert deprecated == [], f"{name} uses nodes ComfyUI {comfy.server.version} deprecates: {deprecated}"
     prompt = example_prompt(comfy, name)
     result = comfy.run(prompt)
     assert result.ok, result.describe()

@@ -1,4 +1,4 @@
-"""The test host itself: a real ComfyUI 0.3.75 comes up, loads the pack, and runs converted UI workflows."""
+"""The test hosts themselves: each supported ComfyUI comes up, loads the pack, and runs converted UI workflows."""
 
 from __future__ import annotations
 
@@ -12,29 +12,23 @@ import httpx
 import pytest
 from PIL import Image
 
+from tests.support.comfy_fixtures import host_server
 from tools.comfy_client import PromptRejected, decode_binary_frame
 from tools.harness import ComfyHost
-from tools.layout import (
-    COMFY_HOME,
-    COMFY_VERSION,
-    PACK_DIR_NAME,
-    PACK_NODE_IDS,
-    REPO,
-    TEST_OUTPUT,
-    frontend_root,
-)
+from tools.layout import HOSTS, PACK_DIR_NAME, PACK_NODE_IDS, REPO, TEST_OUTPUT
 from tools.procs import ComfyOptions, ServerStartError, import_problems_in, start_comfyui
 from tools.workflow_api import WorkflowConversionError, ui_to_api
 
 
-def test_server_is_comfyui_0_3_75_with_the_pack_linked(comfy: ComfyHost) -> None:
+def test_server_is_the_host_version_with_the_pack_linked(comfy: ComfyHost, comfy_version: str) -> None:
     stats = comfy.client.system_stats()
-    assert stats["system"]["comfyui_version"] == COMFY_VERSION
+    assert stats["system"]["comfyui_version"] == comfy_version
+    assert comfy_version in HOSTS and comfy.server.home == HOSTS[comfy_version].home
     argv = comfy.server.process.popen.args
-    assert "--cpu" in argv
+    assert "--cpu" in argv and argv[0] == str(HOSTS[comfy_version].python)
     # Saved files land where tests can read them.
     assert comfy.output_dir.is_relative_to(TEST_OUTPUT) and comfy.user_dir.is_relative_to(TEST_OUTPUT)
-    assert (COMFY_HOME / "custom_nodes" / PACK_DIR_NAME).resolve() == REPO
+    assert (comfy.server.home / "custom_nodes" / PACK_DIR_NAME).resolve() == REPO
 
 
 def test_pack_loads_without_import_errors(comfy: ComfyHost) -> None:
@@ -208,7 +202,7 @@ def test_progress_text_frames_are_decoded() -> None:
     )
 
 
-def test_start_up_fails_when_a_custom_node_does_not_import(tmp_path) -> None:
+def test_start_up_fails_when_a_custom_node_does_not_import(tmp_path, comfy_version: str) -> None:
     # A second, short-lived server with an extra custom_nodes folder holding a package that raises on
     # import: start_comfyui must refuse it, naming the failure, and leave no process behind.
     broken = tmp_path / "extra_nodes" / "broken_pack"
@@ -218,6 +212,7 @@ def test_start_up_fails_when_a_custom_node_does_not_import(tmp_path) -> None:
     config.write_text(f"harness_check:\n  custom_nodes: {broken.parent}\n")
     options = ComfyOptions(
         name=f"broken-{uuid.uuid4().hex[:6]}",
+        host=comfy_version,
         fal_base_url="http://127.0.0.1:9",
         output_dir=tmp_path / "out",
         input_dir=tmp_path / "in",
@@ -252,11 +247,26 @@ def test_comfyui_uses_the_sandbox_as_its_fal(comfy: ComfyHost, comfy_sandbox) ->
     assert httpx.get(f"{comfy.sandbox.url}/_sandbox/health", timeout=10).status_code == 200
 
 
-def test_new_frontend_variant_serves_frontend_1_58_1(comfy_new_frontend: ComfyHost) -> None:
-    root = frontend_root("1.58.1")
-    assert comfy_new_frontend.server.front_end_root == root
-    page = comfy_new_frontend.client.get("/")
+def _bundled_frontend_static(version: str) -> Path:
+    """The static folder of the frontend package installed in a host's venv."""
+    venv = HOSTS[version].python.parent.parent
+    (static,) = venv.glob("lib/python3*/site-packages/comfyui_frontend_package/static")
+    return static
+
+
+def test_each_variant_serves_its_frontend(comfy_factory, comfy_version: str, frontend: str) -> None:
+    # One (host, frontend) pair per run: 0.3.75 with 1.32.9 and 1.58.1, 0.33.0 with 1.48.7.
+    host = HOSTS[comfy_version]
+    server = host_server(comfy_factory, comfy_version, frontend)
+    root = host.frontend_root(frontend)
+    assert server.server.front_end_root == root
+    if root is None:  # the frontend the host ships, from its own venv
+        root = _bundled_frontend_static(comfy_version)
+    # The package behind that folder is the version this variant claims to test.
+    (metadata,) = root.parent.parent.glob("comfyui_frontend_package-*.dist-info/METADATA")
+    assert f"\nVersion: {frontend}\n" in metadata.read_text()
+    page = server.client.get("/")
     assert page.status_code == 200
     assert page.text == (root / "index.html").read_text()
-    # Same backend, same pack: the node definitions the new frontend will draw are there.
-    assert set(PACK_NODE_IDS) <= set(comfy_new_frontend.client.object_info())
+    # Same backend, same pack: the node definitions the frontend will draw are there.
+    assert set(PACK_NODE_IDS) <= set(server.client.object_info())

@@ -10,8 +10,9 @@ EXAMPLE = "luma_ray32_text_to_video"
 T2V = "LumaFalRay32TextToVideo"
 
 
-def _phase(phase: str):
-    return lambda e: e.type == "luma_fal.status" and e.data.get("phase") == phase
+def _phase(phase: str, node_id: str):
+    """This node's status event of ``phase`` (not another node's, nor an earlier prompt's)."""
+    return lambda e: e.type == "luma_fal.status" and e.data.get("phase") == phase and e.data.get("node") == node_id
 
 
 def _final_status(result, node_id: str) -> dict:
@@ -25,7 +26,7 @@ def test_cancel_while_queued_cancels_at_fal_and_says_not_billed(comfy, comfy_san
     prompt = example_prompt(comfy, EXAMPLE)
     node_id, _ = node_of_type(prompt, T2V)
     run = comfy.submit(prompt)
-    run.wait_for_event(_phase("in_queue"), timeout=60)
+    run.wait_for_event(_phase("in_queue", node_id), timeout=60)
     comfy.interrupt()
     result = run.wait(timeout=60)
     assert result.status == "interrupted", result.describe()
@@ -42,7 +43,7 @@ def test_cancel_while_running_cancels_at_fal_and_says_where_the_result_is(comfy,
     prompt = example_prompt(comfy, EXAMPLE)
     node_id, _ = node_of_type(prompt, T2V)
     run = comfy.submit(prompt)
-    running = run.wait_for_event(_phase("running"), timeout=60)
+    running = run.wait_for_event(_phase("running", node_id), timeout=60)
     comfy.interrupt()
     result = run.wait(timeout=60)
     assert result.status == "interrupted", result.describe()

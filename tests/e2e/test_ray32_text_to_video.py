@@ -1,4 +1,4 @@
-"""Issue 2's slice end to end: the text-to-video example in a real ComfyUI 0.3.75, the sandbox as fal."""
+"""Issue 2's slice end to end: the text-to-video example in a real ComfyUI (each host), the sandbox as fal."""
 
 from __future__ import annotations
 
@@ -94,6 +94,9 @@ def test_frames_are_not_decoded_when_the_frames_output_is_unconnected(comfy, com
     assert again.ok, again.describe()
     assert preview_text(again, "91") == "121"
     assert len(calls_at(comfy_sandbox.log(), "submit")) == submits_before
+    # The decode is logged by the time its run ends: so the unchanged count above means "not decoded",
+    # not "not logged yet".
+    assert comfy.log_text().count("luma-fal: decoded ") == before + 1
 
 
 @pytest.mark.parametrize(

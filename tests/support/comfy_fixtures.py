@@ -1,8 +1,14 @@
-"""Session fixtures for tests that need a real ComfyUI 0.3.75 with the pack loaded (e2e, browser).
+"""Session fixtures for tests that need a real ComfyUI with the pack loaded (e2e, browser), on every host.
 
 Import the fixtures into a folder's conftest.py (``from tests.support.comfy_fixtures import comfy, ...``).
 Servers are kept in one module-level registry, so folders that import these fixtures share one server per
-variant in a session instead of starting their own.
+variant (host, frontend, key or not) in a session instead of starting their own.
+
+Hosts: a test that uses ``comfy`` (or ``comfy_version``) runs once per supported ComfyUI (tools.layout.HOSTS),
+its id showing the host: ``test_x[0.33.0]``. A browser test that uses ``frontend`` runs once per (host,
+frontend): ``test_x[0.3.75-frontend-1.58.1]``. ``--hosts`` / ``HOSTS`` (see tests/conftest.py) deselects the
+others; ``@pytest.mark.hosts("0.33.0")`` limits a test to the hosts it is about. The parametrization itself
+is done by tests/conftest.py (``parametrize_hosts``).
 
 ComfyUI always talks to a loopback fal: the sandbox (``sandbox_server`` from tests/conftest.py when it is
 defined, else one started here), so no test can reach the real fal.ai. Start-up is strict: a custom-node
@@ -17,7 +23,7 @@ from typing import Any
 import pytest
 
 from tools.harness import ComfyHost, start_host
-from tools.layout import TEST_OUTPUT, frontend_root
+from tools.layout import DEFAULT_HOST, HOSTS, NEW_FRONTEND_VERSION, TEST_OUTPUT
 from tools.procs import ComfyOptions, SandboxProcess, start_sandbox
 from tools.sandbox_control import SandboxControl
 
@@ -30,6 +36,15 @@ class _Sandbox:
     def __init__(self, url: str) -> None:
         self.url = url
         self.control = SandboxControl(url)
+
+
+def server_name(version: str, frontend: str | None = None, *, keyless: bool = False) -> str:
+    """The registry name (and log/output folder name) of one server variant."""
+    host = HOSTS[version]
+    name = f"comfy-{version}"
+    if frontend is not None and frontend != host.frontend:
+        name += f"-frontend-{frontend}"
+    return f"{name}-keyless" if keyless else name
 
 
 @pytest.fixture(scope="session")
@@ -51,8 +66,8 @@ def comfy_fal(request: pytest.FixtureRequest) -> Iterator[_Sandbox]:
 
 @pytest.fixture(scope="session")
 def comfy_factory(comfy_fal: _Sandbox) -> Iterator[Callable[..., ComfyHost]]:
-    """``comfy_factory(name, front_end_root=None, **ComfyOptions fields) -> ComfyHost``; one server per name,
-    started on first use, stopped at the end of the session."""
+    """``comfy_factory(name, front_end_root=None, host=DEFAULT_HOST, **ComfyOptions fields) -> ComfyHost``;
+    one server per name, started on first use, stopped at the end of the session."""
 
     def get(name: str, front_end_root: Any = None, **options: Any) -> ComfyHost:
         if name not in _hosts:
@@ -67,15 +82,31 @@ def comfy_factory(comfy_fal: _Sandbox) -> Iterator[Callable[..., ComfyHost]]:
 
 
 @pytest.fixture(scope="session")
-def comfy(comfy_factory: Callable[..., ComfyHost]) -> ComfyHost:
-    """ComfyUI 0.3.75 with its bundled frontend (1.32.9), the pack loaded, the sandbox as fal."""
-    return comfy_factory("comfy")
+def comfy_version(request: pytest.FixtureRequest) -> str:
+    """The ComfyUI version under test; tests/conftest.py parametrizes it (one run per host)."""
+    return getattr(request, "param", DEFAULT_HOST)
+
+
+def host_server(
+    factory: Callable[..., ComfyHost], version: str, frontend: str | None = None, **options: Any
+) -> ComfyHost:
+    """The shared server of ``version`` serving ``frontend`` (default: the one the host ships)."""
+    host = HOSTS[version]
+    frontend = frontend or host.frontend
+    name = server_name(version, frontend, keyless=options.get("fal_key", "") is None)
+    return factory(name, front_end_root=host.frontend_root(frontend), host=version, **options)
+
+
+@pytest.fixture(scope="session")
+def comfy(comfy_factory: Callable[..., ComfyHost], comfy_version: str) -> ComfyHost:
+    """ComfyUI ``comfy_version`` with the frontend it ships, the pack loaded, the sandbox as fal."""
+    return host_server(comfy_factory, comfy_version)
 
 
 @pytest.fixture(scope="session")
 def comfy_new_frontend(comfy_factory: Callable[..., ComfyHost]) -> ComfyHost:
-    """The same backend serving the newest frontend (1.58.1) via --front-end-root, for browser tests."""
-    return comfy_factory("comfy-frontend-1.58.1", front_end_root=frontend_root("1.58.1"))
+    """ComfyUI 0.3.75 serving the newest frontend (1.58.1) via --front-end-root."""
+    return host_server(comfy_factory, DEFAULT_HOST, NEW_FRONTEND_VERSION)
 
 
 @pytest.fixture

@@ -61,6 +61,13 @@ class Sandbox:
     def log(self) -> list[dict[str, Any]]:
         return self._http.get("/_sandbox/log").json()["calls"]
 
+    def expire(self, request_id: str | None = None) -> list[str]:
+        """Forget a request (or every finished one) as fal does once its retention has passed."""
+        body = {} if request_id is None else {"request_id": request_id}
+        response = self._http.post("/_sandbox/expire", json=body)
+        response.raise_for_status()
+        return response.json()["expired"]
+
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         """GET a sandbox path or absolute URL (e.g. a returned file URL)."""
         return self._http.get(path, **kwargs)

@@ -33,6 +33,11 @@ class SandboxControl:
     def inject(self, *faults: dict[str, Any]) -> Any:
         return self._post("faults", {"faults": list(faults)})
 
+    def expire(self, request_id: str | None = None) -> list[str]:
+        """Make fal "forget" a request (or every finished one) as when its retention has passed."""
+        body = {} if request_id is None else {"request_id": request_id}
+        return list(self._post("expire", body)["expired"])
+
     def log(self) -> Any:
         reply = httpx.get(f"{self.url}/_sandbox/log", timeout=self._timeout)
         reply.raise_for_status()

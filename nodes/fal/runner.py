@@ -27,6 +27,7 @@ from .errors import (
     FalError,
     QueueTimeout,
     RequestCancelled,
+    ResultExpired,
     RunTimeout,
     StopRequested,
 )
@@ -201,7 +202,10 @@ class FalRunner:
         queue_timeout: float | None = None,
         total_timeout: float | None = None,
         headers: Mapping[str, str] | None = None,
+        on_submitted: Callable[[RequestHandle], None] | None = None,
     ) -> Completed:
+        """Submit, follow and fetch the result. ``on_submitted(handle)`` runs synchronously the moment
+        fal returns the request id, before any waiting, so a caller can record it durably first."""
         config = self.config
         config.require_credentials()
         check_endpoint_id(endpoint_id)
@@ -212,36 +216,88 @@ class FalRunner:
                 queue = QueueClient(client, config.hosts, retry=self.retry)
                 emit(FalEvent("submitting"))
                 handle = await self._submit(queue, endpoint_id, payload, headers, should_stop, deadline)
-                progress = _Progress(handle)
-                reason = await self._follow_until_done(
-                    queue, progress, emit, should_stop, queue_timeout, deadline
-                )
-                if reason is not None:
-                    raise await self._abandon(queue, progress, reason, queue_timeout, total_timeout)
+                if on_submitted is not None:
+                    try:
+                        on_submitted(handle)
+                    except Exception:  # a failed record must not orphan a paid request: keep following it
+                        log.exception("on_submitted callback failed for request %s", handle.request_id)
+                return await self._to_result(queue, handle, emit, should_stop, queue_timeout, total_timeout, deadline)
+
+    async def follow(
+        self,
+        endpoint_id: str,
+        request_id: str,
+        *,
+        on_event: EventCallback | None = None,
+        should_stop: ShouldStop | None = None,
+        queue_timeout: float | None = None,
+        total_timeout: float | None = None,
+    ) -> Completed:
+        """Follow a request submitted earlier (e.g. before a restart) to its result, with the same
+        status stream, limits and cancel as ``run``. A request fal no longer knows (its retention
+        passed) raises ``ResultExpired`` naming the request id."""
+        config = self.config
+        config.require_credentials()
+        check_endpoint_id(endpoint_id)
+        emit = _Emitter(on_event)
+        deadline = time.monotonic() + total_timeout if total_timeout else None
+        async with request_slot(should_stop, lambda: emit(FalEvent("waiting_for_slot"))):
+            async with create_client(config) as client:
+                queue = QueueClient(client, config.hosts, retry=self.retry)
+                handle = queue.handle_for(endpoint_id, request_id)
                 try:
-                    result = await run_stoppable(queue.result(handle), should_stop)
-                except StopRequested:
-                    raise RequestCancelled(
-                        f"Stopped after fal finished request {handle.request_id}; it is billed and its "
-                        "result can still be fetched with that request id.",
-                        was_running=True,
-                        request_id=handle.request_id,
-                    ) from None
-                now = time.monotonic()
-                metrics = dict((progress.final or {}).get("metrics") or {})
-                metrics.update(
-                    queue_seconds=round(progress.queue_seconds(now), 3),
-                    run_seconds=round(progress.run_seconds(now) or 0.0, 3),
-                )
-                emit(
-                    FalEvent(
-                        "completed",
-                        request_id=handle.request_id,
-                        elapsed_in_queue=progress.queue_seconds(now),
-                        elapsed_running=progress.run_seconds(now),
-                    )
-                )
-                return Completed(request_id=handle.request_id, handle=handle, result=result, metrics=metrics)
+                    return await self._to_result(queue, handle, emit, should_stop, queue_timeout, total_timeout,
+                                                 deadline)
+                except FalError as exc:
+                    if exc.status_code in (404, 410) and not isinstance(exc, ResultExpired):
+                        raise ResultExpired(
+                            f"fal no longer has request {request_id} (HTTP {exc.status_code}): its result was "
+                            f"kept for a limited time only (6 minutes to 1 hour after it finished). Check "
+                            f"{DASHBOARD}.", request_id=request_id, status_code=exc.status_code,
+                        ) from exc
+                    raise
+
+    async def _to_result(
+        self,
+        queue: QueueClient,
+        handle: RequestHandle,
+        emit: _Emitter,
+        should_stop: ShouldStop | None,
+        queue_timeout: float | None,
+        total_timeout: float | None,
+        deadline: float | None,
+    ) -> Completed:
+        """Follow ``handle`` until COMPLETED (cancelling on stop or a limit), then read the result."""
+        progress = _Progress(handle)
+        reason = await self._follow_until_done(
+            queue, progress, emit, should_stop, queue_timeout, deadline
+        )
+        if reason is not None:
+            raise await self._abandon(queue, progress, reason, queue_timeout, total_timeout)
+        try:
+            result = await run_stoppable(queue.result(handle), should_stop)
+        except StopRequested:
+            raise RequestCancelled(
+                f"Stopped after fal finished request {handle.request_id}; it is billed and its "
+                "result can still be fetched with that request id.",
+                was_running=True,
+                request_id=handle.request_id,
+            ) from None
+        now = time.monotonic()
+        metrics = dict((progress.final or {}).get("metrics") or {})
+        metrics.update(
+            queue_seconds=round(progress.queue_seconds(now), 3),
+            run_seconds=round(progress.run_seconds(now) or 0.0, 3),
+        )
+        emit(
+            FalEvent(
+                "completed",
+                request_id=handle.request_id,
+                elapsed_in_queue=progress.queue_seconds(now),
+                elapsed_running=progress.run_seconds(now),
+            )
+        )
+        return Completed(request_id=handle.request_id, handle=handle, result=result, metrics=metrics)
 
     async def _submit(
         self,

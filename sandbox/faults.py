@@ -19,6 +19,7 @@ KIND_POINTS: dict[str, tuple[str, ...]] = {
     "http": POINTS,
     "no_credit": POINTS,
     "drop": POINTS,
+    "delay": POINTS,
     "stop_midway": ("stream",),
     "stuck_in_queue": ("submit",),
     "completed_with_error": ("submit",),
@@ -28,7 +29,7 @@ KIND_POINTS: dict[str, tuple[str, ...]] = {
     "truncated": ("download",),
 }
 # Kinds answered at the gateway before any handler logic runs.
-GATEWAY_KINDS = ("http", "no_credit", "drop")
+GATEWAY_KINDS = ("http", "no_credit", "drop", "delay")
 # Kinds that decide how a submitted request ends.
 OUTCOME_KINDS = ("stuck_in_queue", "completed_with_error", "result_500", "moderation")
 
@@ -51,6 +52,8 @@ class Fault:
     mode: str | None = None
     # download drop/truncated: fraction of the body that is sent (0..1).
     fraction: float = 0.5
+    # delay: seconds to wait before the call is handled as usual (a slow upload, submit or download).
+    seconds: float = 0.0
     # Optional narrowing: only calls for this endpoint id / whose path contains this text.
     endpoint_id: str | None = None
     path_contains: str | None = None
@@ -91,6 +94,8 @@ def parse_fault(raw: Any) -> Fault:
         raise ValueError("style must be 'json' or 'nginx'")
     if fault.mode not in (None, "short", "drop"):
         raise ValueError("mode must be 'short' or 'drop'")
+    if isinstance(fault.seconds, bool) or not isinstance(fault.seconds, (int, float)) or fault.seconds < 0:
+        raise ValueError("seconds must be a number >= 0")
     if not 0 <= fault.fraction < 1:
         raise ValueError("fraction must be in [0, 1)")
     return fault

@@ -166,6 +166,38 @@ def test_killed_at_each_point_then_requeued_pays_once_and_delivers(crashable: Cr
         assert states[:3] == ["preparing", "submitting", "queued"] and states[-2:] == ["completed", "done"], states
 
 
+@pytest.mark.parametrize("then", ["finish", "cancel"])
+def test_a_requeued_node_joins_the_start_up_follower(crashable: Crashable, sandbox: Any, then: str) -> None:
+    host = crashable.host
+    # Long enough to still be queued once ComfyUI is back (a restart takes 10-30 s on a busy machine).
+    sandbox.configure(queue_seconds=50 if then == "finish" else 120, run_seconds=1)
+    prompt = example_prompt(host, EXAMPLE)
+    node_id, _ = node_of_type(prompt, I2V)
+    run = host.submit(prompt)
+    request_id = run.wait_for_event(_phase("in_queue"), timeout=60).data["request_id"]
+    crashable.host.kill()
+    crashable.host = host = crashable.host.restarted()
+
+    again = host.submit(prompt)
+    shown = again.wait_for_event(_phase("in_queue"), timeout=60)  # the follower's progress, on this node
+    assert shown.data["request_id"] == request_id and shown.data["node"] == node_id
+    assert "already being followed; waiting for it" in host.log_text()
+    if then == "cancel":
+        host.interrupt()
+    result = again.wait(timeout=120)
+
+    assert len(_submits(sandbox)) == 1
+    if then == "finish":
+        assert result.ok, result.describe()
+        assert len(calls_at(sandbox.log(), "download")) == 1  # one download, shared
+        assert crashable.entry(request_id).state == "done"
+    else:
+        assert result.status == "interrupted", result.describe()
+        cancels = calls_at(sandbox.log(), "cancel")
+        assert len(cancels) == 1 and cancels[0]["cancel"]["state_before"] == "IN_QUEUE", cancels
+        assert crashable.entry(request_id).state == "cancelled"
+
+
 def test_a_kill_mid_submit_is_never_sent_again(crashable: Crashable, sandbox: Any) -> None:
     host = crashable.host
     prompt = example_prompt(host, EXAMPLE)

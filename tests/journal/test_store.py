@@ -6,7 +6,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -84,15 +83,24 @@ def test_claim_is_compare_and_set(store: SqliteJournal) -> None:
     assert store.get(entry.id).owner == "you"
 
 
+def _age(store: SqliteJournal, entry_id: int, days: float) -> None:
+    """Pretend the entry was last changed ``days`` ago."""
+    conn = sqlite3.connect(store.path)
+    with conn:
+        conn.execute("UPDATE journal_entries SET updated_at = updated_at - ? WHERE id = ?", (days * 86400, entry_id))
+    conn.close()
+
+
 def test_prune_removes_only_old_finished_entries(store: SqliteJournal) -> None:
     old_done = store.create(_new("a"))
     store.update(old_done.id, state=states.DONE)
     old_running = store.create(_new("b"))
     store.update(old_running.id, state=states.RUNNING)
-    time.sleep(0.05)
     fresh = store.create(_new("c"))
     store.update(fresh.id, state=states.FAILED)
-    assert store.prune(0.04) == 1
+    _age(store, old_done.id, 31)
+    _age(store, old_running.id, 31)
+    assert store.prune(30 * 86400) == 1
     assert store.get(old_done.id) is None and store.events(old_done.id) == []
     assert store.get(old_running.id) is not None and store.get(fresh.id) is not None
 
@@ -102,8 +110,9 @@ def test_open_journal_prunes_at_start_and_reads_its_settings(tmp_path: Path) -> 
     first = open_journal(url)
     entry = first.create(_new())
     first.update(entry.id, state=states.CANCELLED)
-    time.sleep(0.02)
-    assert open_journal(url, prune_days=0.01 / 86400).get(entry.id) is None
+    _age(first, entry.id, 3)  # type: ignore[arg-type]
+    assert open_journal(url, prune_days=5).get(entry.id) is not None
+    assert open_journal(url, prune_days=2).get(entry.id) is None
     assert journal_url(tmp_path, {}) == f"sqlite:///{(tmp_path / 'journal.sqlite3').resolve()}"
     assert journal_url(tmp_path, {"LUMA_FAL_JOURNAL_URL": "sqlite:////x/y.db"}) == "sqlite:////x/y.db"
     assert retention_days({}) == 30.0 and retention_days({"LUMA_FAL_JOURNAL_DAYS": "2.5"}) == 2.5

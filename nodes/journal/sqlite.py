@@ -28,7 +28,9 @@ class SqliteJournal(SqlJournal):
         self.moved_aside: Path | None = None
         try:
             self._check_and_migrate()
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.OperationalError:
+            raise  # locked, unreadable, disk full: the file may be fine, so it is never moved aside for that
+        except sqlite3.DatabaseError as exc:  # not a database, or a damaged one
             self.moved_aside = self._move_aside(exc)
             self._check_and_migrate()
 

@@ -8,7 +8,8 @@ WEB_DIRECTORY = "./web"
 
 
 async def comfy_entrypoint():
-    from .nodes.comfy.extension import LumaFalExtension, register_routes_once
+    from .nodes.comfy.extension import LumaFalExtension, register_routes_once, start_background_work_once
 
     register_routes_once()
+    start_background_work_once()
     return LumaFalExtension()

@@ -1,4 +1,4 @@
-"""The sandbox's own control API under /_sandbox/: health, reset, config, faults, call log."""
+"""The sandbox's own control API under /_sandbox/: health, reset, config, faults, call log, expiry."""
 
 from __future__ import annotations
 
@@ -73,6 +73,16 @@ async def clear_faults(request: web.Request) -> web.Response:
     return json_reply(200, {"pending": []})
 
 
+async def expire(request: web.Request) -> web.Response:
+    body = await _json_object(request)
+    if isinstance(body, web.Response):
+        return body
+    request_id = body.get("request_id")
+    if request_id is not None and not isinstance(request_id, str):
+        return json_reply(400, {"detail": "request_id must be a string or absent"})
+    return json_reply(200, {"expired": request.app[STATE].jobs.expire(request_id)})
+
+
 async def call_log(request: web.Request) -> web.Response:
     return json_reply(200, {"calls": request.app[STATE].calls.entries()})
 
@@ -95,3 +105,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_delete("/_sandbox/faults", clear_faults)
     app.router.add_get("/_sandbox/log", call_log)
     app.router.add_post("/_sandbox/second_origin", second_origin)
+    app.router.add_post("/_sandbox/expire", expire)

@@ -21,6 +21,7 @@ KIND_POINTS: dict[str, tuple[str, ...]] = {
     "drop": POINTS,
     "slow": POINTS,
     "redirect": POINTS,
+    "delay": POINTS,
     "stop_midway": ("stream",),
     "stuck_in_queue": ("submit",),
     "completed_with_error": ("submit",),
@@ -30,7 +31,7 @@ KIND_POINTS: dict[str, tuple[str, ...]] = {
     "truncated": ("download",),
 }
 # Kinds answered at the gateway before any handler logic runs.
-GATEWAY_KINDS = ("http", "no_credit", "drop", "slow", "redirect")
+GATEWAY_KINDS = ("http", "no_credit", "drop", "slow", "redirect", "delay")
 # Kinds that decide how a submitted request ends.
 OUTCOME_KINDS = ("stuck_in_queue", "completed_with_error", "result_500", "moderation")
 
@@ -53,7 +54,8 @@ class Fault:
     mode: str | None = None
     # download drop/truncated: fraction of the body that is sent (0..1).
     fraction: float = 0.5
-    # slow: seconds before the answer (download: the body trickles in over this time).
+    # slow: seconds before the answer (download: the body trickles in over this time);
+    # delay: seconds to wait before the call is handled as usual (a slow upload, submit or download).
     seconds: float | None = None
     # redirect: the origin (scheme://host:port) a 307 sends the call to; the path and query are kept.
     location: str | None = None
@@ -97,6 +99,9 @@ def parse_fault(raw: Any) -> Fault:
         raise ValueError("style must be 'json' or 'nginx'")
     if fault.mode not in (None, "short", "drop"):
         raise ValueError("mode must be 'short' or 'drop'")
+    if fault.seconds is not None and (isinstance(fault.seconds, bool) or not isinstance(fault.seconds, (int, float))
+                                      or fault.seconds < 0):
+        raise ValueError("seconds must be a number >= 0")
     if not 0 <= fault.fraction < 1:
         raise ValueError("fraction must be in [0, 1)")
     if kind == "slow" and (isinstance(fault.seconds, bool) or not isinstance(fault.seconds, (int, float))

@@ -95,7 +95,9 @@ async def _answer(request: web.Request, handler: Handler, state: SandboxState, p
     fault = state.faults.take(point, GATEWAY_KINDS, endpoint_id, request.path) if point else None
     if fault is not None:
         entry["fault"] = fault.kind
-        if fault.kind == "drop" and point == "download":
+        if fault.kind == "delay":
+            await asyncio.sleep(fault.seconds or 0.0)
+        elif fault.kind == "drop" and point == "download":
             request[DOWNLOAD_DROP] = fault  # the file handler sends part of the body first
         elif fault.kind == "drop":
             await request.read()

@@ -136,6 +136,22 @@ class JobBook:
             job.task.cancel()
         return True
 
+    def expire(self, request_id: str | None = None) -> list[str]:
+        """Forget finished requests as fal does once their retention passes (status/result then 404).
+
+        ``request_id`` names one request (finished or not); None expires every finished one."""
+        if request_id is not None:
+            job = self.jobs.pop(request_id, None)
+            if job is None:
+                return []
+            if job.task is not None:
+                job.task.cancel()
+            return [request_id]
+        gone = [rid for rid, job in self.jobs.items() if job.state == COMPLETED]
+        for rid in gone:
+            del self.jobs[rid]
+        return gone
+
     def clear(self) -> None:
         for job in self.jobs.values():
             if job.task is not None:

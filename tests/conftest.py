@@ -69,6 +69,13 @@ class Sandbox:
         response.raise_for_status()
         return str(response.json()["url"])
 
+    def expire(self, request_id: str | None = None) -> list[str]:
+        """Forget a request (or every finished one) as fal does once its retention has passed."""
+        body = {} if request_id is None else {"request_id": request_id}
+        response = self._http.post("/_sandbox/expire", json=body)
+        response.raise_for_status()
+        return response.json()["expired"]
+
     def get(self, path: str, **kwargs: Any) -> httpx.Response:
         """GET a sandbox path or absolute URL (e.g. a returned file URL)."""
         return self._http.get(path, **kwargs)

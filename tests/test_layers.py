@@ -1,6 +1,6 @@
 """The layers' import rules, checked on the source: imports point one way, downward.
 
-fal (transport) and media know nothing of ComfyUI; luma (catalogue) knows nothing of HTTP or ComfyUI;
+fal (transport), media and journal know nothing of ComfyUI; journal knows nothing of HTTP either; luma (catalogue) knows nothing of HTTP or ComfyUI;
 nothing the pack loads imports the sandbox; everything under nodes/ imports its siblings relatively,
 because inside ComfyUI the top-level name ``nodes`` is ComfyUI's own module.
 """
@@ -21,6 +21,8 @@ RULES = {
     "fal": (COMFY_MODULES | {"torch", "numpy", "PIL", "av", "sandbox"}, {"comfy", "luma", "media"}),
     "media": (COMFY_MODULES | HTTP_MODULES | {"sandbox"}, {"comfy", "fal", "luma"}),
     "luma": (COMFY_MODULES | HTTP_MODULES | {"torch", "av", "sandbox"}, {"comfy", "fal", "media"}),
+    "journal": (COMFY_MODULES | HTTP_MODULES | {"torch", "numpy", "PIL", "av", "sandbox"},
+                {"comfy", "fal", "luma", "media"}),
     "comfy": ({"sandbox"}, set()),
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ class ComfyHost:
     server: ComfyServer
     client: ComfyClient
     sandbox: Any | None  # the sandbox fixture's server object, or a SandboxProcess; has ``.url``
+    options: ComfyOptions | None = None  # how it was started (``restarted`` reuses them)
 
     # -- where things are -----------------------------------------------------------------------------
     @property
@@ -90,10 +92,22 @@ class ComfyHost:
         self.client.close()
         self.server.stop()
 
+    def kill(self) -> None:
+        """SIGKILL ComfyUI (and its children) at this instant, like a crash: nothing is cleaned up."""
+        self.client.close()
+        self.server.kill()
+
+    def restarted(self) -> ComfyHost:
+        """A new ComfyUI on the SAME output, input, user and temp folders (after ``kill`` or ``stop``)."""
+        assert self.options is not None, "this host was not started by start_host"
+        options = dataclasses.replace(self.options, port=None, output_dir=self.output_dir, input_dir=self.input_dir,
+                                      user_dir=self.user_dir, temp_dir=self.server.temp_dir)
+        return start_host(options, sandbox=self.sandbox)
+
 
 def start_host(options: ComfyOptions, sandbox: Any | None = None) -> ComfyHost:
     """Start ComfyUI with ``options`` (its fal base URL pointed at ``sandbox.url`` when given)."""
     if sandbox is not None:
         options.fal_base_url = sandbox.url
     server = start_comfyui(options)
-    return ComfyHost(server=server, client=ComfyClient(server.url), sandbox=sandbox)
+    return ComfyHost(server=server, client=ComfyClient(server.url), sandbox=sandbox, options=options)

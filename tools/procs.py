@@ -113,6 +113,14 @@ class ManagedProcess:
         except subprocess.TimeoutExpired:
             log.error("%s (pid %d) did not exit after SIGKILL", self.name, self.pid)
 
+    def kill(self) -> None:
+        """SIGKILL the whole group at once, as a crash or ``kill -9`` would: no clean-up runs."""
+        self._signal_group(signal.SIGKILL)
+        try:
+            self.popen.wait(STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            log.error("%s (pid %d) did not exit after SIGKILL", self.name, self.pid)
+
     def _signal_group(self, sig: signal.Signals) -> None:
         try:
             os.killpg(self.pid, sig)  # the group id equals the leader's pid (start_new_session)
@@ -239,6 +247,9 @@ class ComfyServer:
 
     def stop(self) -> None:
         self.process.stop()
+
+    def kill(self) -> None:
+        self.process.kill()
 
 
 def ensure_pack_link(comfy_home: Path = COMFY_HOME) -> Path:

@@ -37,6 +37,11 @@ class SandboxControl:
         """The base URL of a second port serving this sandbox: the same server at another origin."""
         return str(self._post("second_origin", {})["url"])
 
+    def expire(self, request_id: str | None = None) -> list[str]:
+        """Make fal "forget" a request (or every finished one) as when its retention has passed."""
+        body = {} if request_id is None else {"request_id": request_id}
+        return list(self._post("expire", body)["expired"])
+
     def log(self) -> Any:
         reply = httpx.get(f"{self.url}/_sandbox/log", timeout=self._timeout)
         reply.raise_for_status()

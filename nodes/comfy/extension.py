@@ -1,4 +1,4 @@
-"""The pack as a ComfyUI extension: its node list and its server routes."""
+"""The pack as a ComfyUI extension: its node list, its server routes, and its start-up recovery."""
 
 from __future__ import annotations
 
@@ -40,9 +40,20 @@ def register_routes_once() -> None:
         log.exception("comfyui-luma-fal: could not register its server routes")
 
 
+def start_background_work_once() -> None:
+    """Follow requests left in flight by a stopped ComfyUI, in a thread of its own (never awaited)."""
+    from .recovery import start_recovery_once
+
+    try:
+        start_recovery_once()
+    except Exception:  # the nodes must still load
+        log.exception("comfyui-luma-fal: could not start following in-flight requests")
+
+
 class LumaFalExtension(ComfyExtension):
     async def on_load(self) -> None:
         register_routes_once()
+        start_background_work_once()
 
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         return pack_nodes()

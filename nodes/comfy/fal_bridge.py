@@ -1,5 +1,9 @@
 """The glue between a node and the fal runner: key, uploads, the run, downloads, and what the user sees.
 
+``submit_and_save`` and ``follow_and_save`` are a follower's work (see followers.py): they record
+every step in the journal (journaling.RunRecorder), save the files with provenance tags and a JSON
+receipt, and report progress to whoever waits. ``wait_for_outcome`` is a node's side of that wait.
+
 Progress and Cancel cross into the transport as plain callables (``on_event``, ``should_stop``), so
 the transport never imports ComfyUI; this module decides how they show on the node.
 """
@@ -12,9 +16,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import host
+
+if TYPE_CHECKING:
+    from .followers import Follower
+    from .journaling import RunRecorder
 
 log = logging.getLogger(__name__)
 
@@ -132,19 +140,41 @@ def _extension(item: dict[str, Any], name: str) -> str:
             "application/zip": "zip", "image/x-exr": "exr"}.get(content_type, "mp4" if name == "video" else "bin")
 
 
-async def run_request_on_fal(
+def check_key() -> None:
+    """Raise ``MissingKeyError`` (saying how to set a key) before anything is journaled, encoded or sent."""
+    from ..fal.config import FalConfig
+
+    FalConfig.from_env(key_file=key_file_path()).require_credentials()
+
+
+def _runner() -> Any:
+    from ..fal.config import FalConfig
+    from ..fal.runner import FalRunner
+
+    config = FalConfig.from_env(key_file=key_file_path())
+    config.require_credentials()
+    return FalRunner(config)
+
+
+def _both(*callbacks: Callable[[Any], None]) -> Callable[[Any], None]:
+    def call(event: Any) -> None:
+        for callback in callbacks:
+            callback(event)
+
+    return call
+
+
+async def submit_and_save(
     *,
     endpoint_id: str,
     payload: dict[str, Any],
     uploads: Sequence[tuple[str, str, Callable[[], UploadItem]]],
-    output_kind: str,
-    stem: str,
-    node_id: str | None,
-    node_name: str,
+    recorder: RunRecorder,
+    follower: Follower,
     queue_wait: float,
     total_time: float,
 ) -> FalOutcome:
-    """Upload, submit, follow and download one request; every phase stops within a second of Cancel.
+    """Upload, submit, follow and save one request, recording each step in the journal first.
 
     ``total_time`` (the node's max_total_time) is one deadline for all of it, uploads to last byte.
     Once fal has accepted the request, any failure leaves naming its request id (``naming_request``),
@@ -152,39 +182,79 @@ async def run_request_on_fal(
     """
     from ..fal.config import FalConfig
     from ..fal.deadline import Deadline
-    from ..fal.errors import DownloadFailed, FalError, RequestCancelled, ResultExpired, StopRequested, naming_request
-    from ..fal.runner import FalRunner
     from ..fal.upload_cache import UploadCache
 
-    config = FalConfig.from_env(key_file=key_file_path())
-    config.require_credentials()  # a missing key fails here, before anything is encoded or sent
+    runner = _runner()
     deadline = Deadline(total_time)
-    runner = FalRunner(config)
-    reporter = NodeReporter(node_id, run_kind(endpoint_id, payload))
+    try:
+        storage = FalConfig.from_env(key_file=key_file_path()).hosts.rest
+        urls = await _upload_all(runner, storage, uploads, UploadCache(upload_cache_path()), follower, deadline)
+        if urls:
+            recorder.uploaded(urls)
+        sent = substitute(payload, urls)
+        completed = await runner.run(
+            endpoint_id, sent, on_event=_both(recorder.on_event, follower.emit), should_stop=follower.should_stop,
+            queue_timeout=queue_wait, deadline=deadline, on_submitted=recorder.submitted,
+        )
+        recorder.completed(completed.result, completed.metrics)
+        return await _save(runner, recorder, completed.result, sent, follower, deadline,
+                           completed.handle.response_url)
+    except BaseException as exc:
+        recorder.failed(exc)
+        raise
+
+
+async def follow_and_save(*, recorder: RunRecorder, follower: Follower, queue_wait: float | None,
+                          total_time: float) -> FalOutcome:
+    """Follow a journaled request fal already has (after a restart, or a re-queue) and save its result."""
+    from ..fal.deadline import Deadline
+    from ..journal.states import COMPLETED
+
+    runner = _runner()
+    deadline = Deadline(total_time)
+    entry = recorder.entry
+    assert entry.request_id, "only requests fal accepted can be followed"
+    sent = substitute(entry.payload, {ph: info["url"] for ph, info in entry.inputs.items() if info.get("url")})
+    recorder.following()
+    try:
+        result = entry.result
+        if entry.state != COMPLETED or result is None:
+            completed = await runner.follow(
+                entry.endpoint_id, entry.request_id, on_event=_both(recorder.on_event, follower.emit),
+                should_stop=follower.should_stop, queue_timeout=queue_wait, deadline=deadline,
+            )
+            recorder.completed(completed.result, completed.metrics)
+            result = completed.result
+        return await _save(runner, recorder, result, sent, follower, deadline, None)
+    except BaseException as exc:
+        recorder.failed(exc)
+        raise
+
+
+async def _save(runner: Any, recorder: RunRecorder, result: dict[str, Any], sent: dict[str, Any],
+                follower: Follower, deadline: Any, response_url: str | None) -> FalOutcome:
+    """Download every file of a finished request, tag it, record it, and write its receipt."""
+    from ..fal.errors import DownloadFailed, ResultExpired, naming_request
+
+    entry = recorder.entry
+    request_id, endpoint_id = str(entry.request_id), entry.endpoint_id
     started = time.monotonic()
     reserved: list[Path] = []
+    files: dict[str, list[Path]] = {}
     try:
-        urls = await _upload_all(runner, config.hosts.rest, uploads, UploadCache(upload_cache_path()), reporter,
-                                 deadline)
-        completed = await runner.run(
-            endpoint_id, substitute(payload, urls), on_event=reporter, should_stop=host.interrupted,
-            queue_timeout=queue_wait, deadline=deadline,
-        )
-        rid, response_url = completed.request_id, completed.handle.response_url
-        with naming_request(rid, response_url):
-            result = completed.result
-            files: dict[str, list[Path]] = {}
-            for index, (name, url, ext, size) in enumerate(output_files(result, output_kind)):
-                dest = host.new_output_path(stem, ext, rid)
+        with naming_request(request_id, response_url):
+            for index, (name, url, ext, size) in enumerate(output_files(result, entry.output_kind)):
+                dest = host.new_output_path(entry.stem, ext, request_id)
                 reserved.append(dest)
-                fetch = {"on_event": reporter, "should_stop": host.interrupted, "request_id": rid,
+                fetch = {"on_event": follower.emit, "should_stop": follower.should_stop, "request_id": request_id,
                          "deadline": deadline, "response_url": response_url}
                 try:
                     await runner.download(url, dest, expected_size=size, **fetch)
                 except ResultExpired:
-                    # The media URL lapsed while we waited: fal still holds the result, so ask for fresh URLs once.
-                    result = await runner.fetch_result(endpoint_id, rid, deadline=deadline)
-                    _, url, _, size = output_files(result, output_kind)[index]
+                    # The media URL lapsed while we waited: fal may still hold the result, so ask for fresh URLs once.
+                    result = await runner.fetch_result(endpoint_id, request_id, deadline=deadline)
+                    recorder.set(note="media URL expired; fetched fresh URLs", result=result)
+                    _, url, _, size = output_files(result, entry.output_kind)[index]
                     await runner.download(url, dest, expected_size=size, **fetch)
                 except DownloadFailed as exc:
                     # The direct media link is the quickest way back to a paid result: say it too.
@@ -192,21 +262,59 @@ async def run_request_on_fal(
                     exc.args = (exc.message,)
                     raise
                 files.setdefault(name, []).append(dest)
-    except (RequestCancelled, StopRequested) as exc:
+    except BaseException:
         _discard(reserved)
+        raise
+    await asyncio.to_thread(_tag_files, files, endpoint_id, request_id)
+    recorder.saved(files, time.monotonic() - started)
+    await asyncio.to_thread(_write_receipts, recorder.entry, files, sent)
+    return FalOutcome(request_id, result, files)
+
+
+def _tag_files(files: dict[str, list[Path]], endpoint_id: str, request_id: str) -> None:
+    from ..media.metadata import tag_file
+
+    tags = {"fal_endpoint": endpoint_id, "fal_request_id": request_id,
+            "comment": f"Luma via fal.ai: {endpoint_id}, request {request_id}"}
+    for path in (p for paths in files.values() for p in paths):
+        try:
+            tag_file(path, tags)
+        except Exception:  # provenance is a courtesy: the receipt still says it, the paid file stays
+            log.warning("luma-fal: could not write provenance tags into %s", path, exc_info=True)
+
+
+def _write_receipts(entry: Any, files: dict[str, list[Path]], sent: dict[str, Any]) -> None:
+    from ..journal.receipts import build_receipt, write_receipt
+    from .journaling import pack_version
+
+    named = {name: [str(p) for p in paths] for name, paths in files.items()}
+    receipt = build_receipt(entry, named, sent_payload=sent, pack_version=pack_version())
+    for path in (p for paths in files.values() for p in paths):
+        try:
+            write_receipt(path, receipt)
+        except OSError:
+            log.warning("luma-fal: could not write the receipt next to %s", path, exc_info=True)
+
+
+async def wait_for_outcome(follower: Follower, reporter: NodeReporter) -> FalOutcome:
+    """A node's wait for a (possibly shared) follower: its status line, its Cancel, its final message."""
+    from ..fal.errors import FalError, RequestCancelled, StopRequested
+
+    started = time.monotonic()
+    try:
+        outcome: FalOutcome = await follower.wait(reporter, host.interrupted)
+    except (RequestCancelled, StopRequested) as exc:
         reporter.finish("cancelled", str(exc))
         raise host.interrupt_exception(str(exc)) from None
     except FalError as exc:
-        _discard(reserved)
         reporter.finish("error", str(exc))
         raise
     except BaseException as exc:
-        _discard(reserved)
         reporter.finish("error", f"{type(exc).__name__}: {exc}")
         raise
-    seconds = time.monotonic() - started
-    reporter.finish("done", f"Done in {seconds:.0f} s · request {rid}")
-    return FalOutcome(rid, result, files)
+    reporter.request_id = outcome.request_id
+    reporter.finish("done", f"Done in {time.monotonic() - started:.0f} s · request {outcome.request_id}")
+    return outcome
 
 
 def _discard(paths: list[Path]) -> None:
@@ -220,7 +328,7 @@ def _discard(paths: list[Path]) -> None:
 
 
 async def _upload_all(runner: Any, storage_base: str, uploads: Sequence[tuple[str, str, Callable[[], UploadItem]]],
-                      cache: Any, reporter: NodeReporter, deadline: Any = None) -> dict[str, str]:
+                      cache: Any, follower: Follower, deadline: Any = None) -> dict[str, str]:
     if not uploads:
         return {}
     # Encoding (JPEG/PNG, or H.264 for frame sources) is CPU work: keep it off the event loop.
@@ -241,7 +349,7 @@ async def _upload_all(runner: Any, storage_base: str, uploads: Sequence[tuple[st
 
         sent = await runner.upload_many(
             [FalUpload(item.data, item.content_type, item.file_name) for item in unique.values()],
-            on_event=reporter, should_stop=host.interrupted, deadline=deadline,
+            on_event=follower.emit, should_stop=follower.should_stop, deadline=deadline,
         )
         for sha, url in zip(unique, sent, strict=True):
             cache.put(storage_base, sha, url)

@@ -4,21 +4,20 @@ A node describes its request with fal's field names; where a file goes, it asks 
 placeholder (``single_image``, ``image_batch``, ``keyframes``, ``video_source``). ``run`` then, in
 this order: validates the whole request with the catalogue (nothing is encoded, uploaded or sent
 before that), checks the key, encodes and uploads the files, and hands the request to the fal
-runner, which submits, follows and downloads. Results are remembered for the life of the process,
-so re-running a node with the same inputs and seed (e.g. to decode frames it skipped) never pays twice.
+runner, which submits, follows and downloads. Every request is journaled before it is sent (see
+runs.py): re-running a node with the same inputs and seed reuses the saved result, or follows the
+request fal already has, in this process or after a restart, and never pays twice.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .fal_bridge import UploadItem, run_request_on_fal
+from .fal_bridge import UploadItem
 from .identity import content_identity
 
 log = logging.getLogger(__name__)
@@ -63,8 +62,6 @@ class Generated:
     files: dict[str, list[Path]]
     from_memory: bool = False
 
-
-_MEMORY: dict[str, Generated] = {}
 
 # fal's field names where a node's input has another name (fields not listed keep their name).
 _WIDGET_NAMES = {
@@ -173,33 +170,23 @@ class FalJob:
         return f"{field}: {problem.message}" if field else problem.message
 
     async def run(self, fields: dict[str, Any], limits: Limits) -> Generated:
+        from ..journal.identity import request_identity
+        from ..luma.prices import PRICES_PATH, price_of_request
+        from .fal_bridge import check_key
+        from .runs import RunSpec, run_once
+
         request = self.validate(fields)
+        check_key()  # a missing key fails here, before anything is journaled, encoded or sent
         payload = request.to_payload()
-        memo_key = self._memo_key(request.endpoint_id, payload)
-        remembered = _MEMORY.get(memo_key)
-        if remembered is not None and all(p.exists() for paths in remembered.files.values() for p in paths):
-            log.info("%s: same inputs and seed as request %s; reusing its saved result (not billed again)",
-                     self.node_name, remembered.request_id)
-            return Generated(remembered.endpoint_id, remembered.request_id, remembered.result, remembered.files,
-                             from_memory=True)
-
-        generated = await run_request_on_fal(
-            endpoint_id=request.endpoint_id,
-            payload=payload,
-            uploads=[(u.placeholder, u.label, u.produce) for u in self._uploads],
-            output_kind=request.output_kind,
-            stem=self.stem,
-            node_id=self.node_id,
-            node_name=self.node_name,
-            queue_wait=limits.queue_wait,
-            total_time=limits.total,
+        price = price_of_request(request)
+        spec = RunSpec(
+            identity=request_identity(request.endpoint_id, payload, {u.placeholder: u.identity for u in self._uploads},
+                                      self.seed),
+            endpoint_id=request.endpoint_id, payload=payload,
+            uploads=[(u.placeholder, u.label, u.identity, u.produce) for u in self._uploads],
+            output_kind=request.output_kind, stem=self.stem, seed=self.seed, node_id=self.node_id,
+            node_name=self.node_name, price_usd=price.usd, price_source=f"{PRICES_PATH.name}: {price.label}",
+            queue_wait=limits.queue_wait, total_time=limits.total,
         )
-        result = Generated(request.endpoint_id, generated.request_id, generated.result, generated.files)
-        _MEMORY[memo_key] = result
-        return result
-
-    def _memo_key(self, endpoint_id: str, payload: dict[str, Any]) -> str:
-        blob = json.dumps({"endpoint": endpoint_id, "payload": payload, "seed": self.seed,
-                           "uploads": {u.placeholder: u.identity for u in self._uploads}},
-                          sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()
+        outcome, reused = await run_once(spec)
+        return Generated(request.endpoint_id, outcome.request_id, outcome.result, outcome.files, from_memory=reused)

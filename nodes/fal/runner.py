@@ -28,7 +28,9 @@ from .deadline import Deadline
 from .errors import (
     REQUESTS_URL,
     DeadlineReached,
+    FalError,
     RequestCancelled,
+    ResultExpired,
     RunTimeout,
     StopRequested,
     naming_request,
@@ -116,10 +118,13 @@ class FalRunner:
         total_timeout: float | None = None,
         headers: Mapping[str, str] | None = None,
         deadline: Deadline | None = None,
+        on_submitted: Callable[[RequestHandle], None] | None = None,
     ) -> Completed:
         """Submit, follow and read the result. ``deadline`` (or ``total_timeout`` seconds from now) bounds it all.
 
-        Any failure after fal accepted the request names its request id.
+        ``on_submitted(handle)`` runs synchronously the moment fal returns the request id, before any
+        waiting, so a caller can record it durably first. Any failure after fal accepted the request
+        names its request id.
         """
         config = self.config
         config.require_credentials()
@@ -131,9 +136,50 @@ class FalRunner:
                 queue = QueueClient(client, config.hosts, retry=self.retry)
                 emit(FalEvent("submitting"))
                 handle = await self._submit(queue, endpoint_id, payload, headers, should_stop, deadline)
+                if on_submitted is not None:
+                    try:
+                        on_submitted(handle)
+                    except Exception:  # a failed record must not orphan a paid request: keep following it
+                        log.exception("on_submitted callback failed for request %s", handle.request_id)
                 return await follow_to_result(
                     queue, handle, emit, should_stop, queue_timeout, deadline, self.follow_settings
                 )
+
+    async def follow(
+        self,
+        endpoint_id: str,
+        request_id: str,
+        *,
+        on_event: EventCallback | None = None,
+        should_stop: ShouldStop | None = None,
+        queue_timeout: float | None = None,
+        total_timeout: float | None = None,
+        deadline: Deadline | None = None,
+    ) -> Completed:
+        """Follow a request submitted earlier (e.g. before a restart) to its result, with the same
+        status stream, limits and cancel as ``run``. A request fal no longer knows (its retention
+        passed) raises ``ResultExpired`` naming the request id."""
+        config = self.config
+        config.require_credentials()
+        check_endpoint_id(endpoint_id)
+        emit = Emitter(on_event)
+        deadline = deadline if deadline is not None else Deadline(total_timeout)
+        async with request_slot(should_stop, lambda: emit(FalEvent("waiting_for_slot"))):
+            async with create_client(config) as client:
+                queue = QueueClient(client, config.hosts, retry=self.retry)
+                handle = queue.handle_for(endpoint_id, request_id)
+                try:
+                    return await follow_to_result(
+                        queue, handle, emit, should_stop, queue_timeout, deadline, self.follow_settings
+                    )
+                except FalError as exc:
+                    if exc.status_code in (404, 410) and not isinstance(exc, ResultExpired):
+                        raise ResultExpired(
+                            f"fal no longer has request {request_id} (HTTP {exc.status_code}): its result was "
+                            f"kept for a limited time only (6 minutes to 1 hour after it finished). Check "
+                            f"{REQUESTS_URL}.", request_id=request_id, status_code=exc.status_code,
+                        ) from exc
+                    raise
 
     async def _submit(
         self,

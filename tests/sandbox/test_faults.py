@@ -161,3 +161,33 @@ def test_download_drops_mid_body(api: httpx.Client, sandbox: Any, rule: dict[str
     # Resuming with a Range completes the file.
     rest = api.get(url, headers={"Range": f"bytes={len(received)}-"})
     assert rest.status_code == 206 and bytes(received) + rest.content == data
+
+
+def test_delay_holds_a_call_then_answers_it_as_usual(api: httpx.Client, sandbox: Any) -> None:
+    import threading
+
+    sandbox.inject({"point": "submit", "kind": "delay", "seconds": 1.5})
+    answers: list[httpx.Response] = []
+    sender = threading.Thread(target=lambda: answers.append(api.post(f"/{T2I}", json={"prompt": "x"})))
+    sender.start()
+    held = None
+    for _ in range(200):
+        held = [c for c in sandbox.log() if c.get("point") == "submit"]
+        if held:
+            break
+        threading.Event().wait(0.02)
+    assert held and "status" not in held[0] and held[0]["fault"] == "delay"  # arrived, not answered yet
+    sender.join(30)
+    assert answers and answers[0].status_code == 200 and answers[0].json()["request_id"]
+    assert sandbox.log()[0]["status"] == 200
+
+
+def test_expire_forgets_a_request_as_fal_does_after_its_retention(api: httpx.Client, sandbox: Any) -> None:
+    submitted = api.post(f"/{T2I}", json={"prompt": "x"}).json()
+    wait_completed(api, submitted["status_url"])
+    assert api.get(submitted["response_url"]).status_code == 200
+    assert sandbox.expire(submitted["request_id"]) == [submitted["request_id"]]
+    assert api.get(submitted["status_url"]).status_code == 404
+    assert api.get(submitted["response_url"]).status_code == 404
+    assert sandbox.expire("no-such-request") == []
+    assert httpx.post(f"{sandbox.url}/_sandbox/expire", json={"request_id": 5}).status_code == 400

@@ -71,6 +71,10 @@ def comfy_factory(comfy_fal: _Sandbox) -> Iterator[Callable[..., ComfyHost]]:
 
     def get(name: str, front_end_root: Any = None, **options: Any) -> ComfyHost:
         if name not in _hosts:
+            # Each session starts with an empty request journal: a saved result of an earlier session must not
+            # answer a run of this one (the user folder, with the key file, is otherwise kept).
+            for stale in (TEST_OUTPUT / "comfy" / name / "user" / "comfyui-luma-fal").glob("journal.sqlite3*"):
+                stale.unlink()
             settings: dict[str, Any] = {"log_dir": TEST_OUTPUT / "logs", **options}
             opts = ComfyOptions(name=name, front_end_root=front_end_root, **settings)
             _hosts[name] = start_host(opts, sandbox=comfy_fal)

@@ -1,0 +1,67 @@
+"""Where the journal lives and how long it keeps finished entries (environment settings).
+
+* ``LUMA_FAL_JOURNAL_URL``: ``sqlite:///absolute/path.sqlite3`` (the default is
+  ``<ComfyUI user folder>/comfyui-luma-fal/journal.sqlite3``). ``postgresql://...`` is reserved for a
+  shared journal of several workers and is refused clearly until that store exists.
+* ``LUMA_FAL_JOURNAL_DAYS``: finished entries older than this many days are pruned at start (default 30).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from urllib.parse import urlparse
+
+from .store import JournalStore
+
+log = logging.getLogger(__name__)
+
+URL_ENV = "LUMA_FAL_JOURNAL_URL"
+DAYS_ENV = "LUMA_FAL_JOURNAL_DAYS"
+DEFAULT_DAYS = 30.0
+FILE_NAME = "journal.sqlite3"
+
+
+class JournalSettingInvalid(ValueError):
+    """LUMA_FAL_JOURNAL_URL or LUMA_FAL_JOURNAL_DAYS cannot be used; the message names the variable."""
+
+
+def retention_days(environ: dict[str, str] | None = None) -> float:
+    raw = (environ if environ is not None else os.environ).get(DAYS_ENV, "").strip()
+    if not raw:
+        return DEFAULT_DAYS
+    try:
+        days = float(raw)
+    except ValueError:
+        raise JournalSettingInvalid(f"{DAYS_ENV}={raw!r} is not a number of days") from None
+    if days <= 0:
+        raise JournalSettingInvalid(f"{DAYS_ENV}={raw!r} must be more than 0 days")
+    return days
+
+
+def journal_url(default_folder: Path, environ: dict[str, str] | None = None) -> str:
+    raw = (environ if environ is not None else os.environ).get(URL_ENV, "").strip()
+    return raw or f"sqlite:///{(default_folder / FILE_NAME).resolve()}"
+
+
+def open_journal(url: str, *, prune_days: float | None = None) -> JournalStore:
+    """The store behind ``url``, migrated; finished entries older than ``prune_days`` are removed."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        from .sqlite import SqliteJournal
+
+        path = url[len("sqlite://"):]
+        if not path or path == "/":
+            raise JournalSettingInvalid(f"{URL_ENV}={url!r} names no file (write sqlite:////abs/path.sqlite3)")
+        store: JournalStore = SqliteJournal(path)
+    elif parsed.scheme in ("postgresql", "postgres"):
+        raise JournalSettingInvalid(f"{URL_ENV}: a PostgreSQL journal is not available yet; unset it to use "
+                                    "the SQLite file in the ComfyUI user folder")
+    else:
+        raise JournalSettingInvalid(f"{URL_ENV}={url!r}: expected sqlite:///path")
+    if prune_days is not None:
+        removed = store.prune(prune_days * 86400.0)
+        if removed:
+            log.info("comfyui-luma-fal: pruned %d finished journal entries older than %g days", removed, prune_days)
+    return store

@@ -33,6 +33,10 @@ class SandboxControl:
     def inject(self, *faults: dict[str, Any]) -> Any:
         return self._post("faults", {"faults": list(faults)})
 
+    def release(self, request_id: str) -> bool:
+        """Let a queued request start now (hold it with a long queue_seconds, then let it go)."""
+        return bool(self._post("release", {"request_id": request_id})["released"])
+
     def expire(self, request_id: str | None = None) -> list[str]:
         """Make fal "forget" a request (or every finished one) as when its retention has passed."""
         body = {} if request_id is None else {"request_id": request_id}

@@ -83,6 +83,16 @@ async def expire(request: web.Request) -> web.Response:
     return json_reply(200, {"expired": request.app[STATE].jobs.expire(request_id)})
 
 
+async def release(request: web.Request) -> web.Response:
+    body = await _json_object(request)
+    if isinstance(body, web.Response):
+        return body
+    request_id = body.get("request_id")
+    if not isinstance(request_id, str):
+        return json_reply(400, {"detail": "request_id must be a string"})
+    return json_reply(200, {"released": request.app[STATE].jobs.release(request_id)})
+
+
 async def call_log(request: web.Request) -> web.Response:
     return json_reply(200, {"calls": request.app[STATE].calls.entries()})
 
@@ -106,3 +116,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/_sandbox/log", call_log)
     app.router.add_post("/_sandbox/second_origin", second_origin)
     app.router.add_post("/_sandbox/expire", expire)
+    app.router.add_post("/_sandbox/release", release)

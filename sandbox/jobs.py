@@ -55,6 +55,7 @@ class Job:
     error: str | None = None
     error_type: str | None = None
     version: int = 0
+    released: bool = False  # leave the queue now, whatever queue_seconds says (POST /_sandbox/release)
     task: asyncio.Task[None] | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -136,6 +137,14 @@ class JobBook:
             job.task.cancel()
         return True
 
+    def release(self, request_id: str) -> bool:
+        """Let a queued request start now (tests hold a request in the queue, then let it go)."""
+        job = self.jobs.get(request_id)
+        if job is None or job.state != IN_QUEUE:
+            return False
+        job.released = True
+        return True
+
     def expire(self, request_id: str | None = None) -> list[str]:
         """Forget finished requests as fal does once their retention passes (status/result then 404).
 
@@ -183,7 +192,7 @@ class JobBook:
                                        **{"X-Fal-Request-Timeout-Type": "user"}),
                            "Request timed out", "request_timeout")
                 return False
-            if not stuck and elapsed >= cfg.queue_seconds:
+            if not stuck and (elapsed >= cfg.queue_seconds or job.released):
                 return True
             if not stuck:
                 step = cfg.queue_seconds / start_positions

@@ -69,6 +69,12 @@ class Sandbox:
         response.raise_for_status()
         return str(response.json()["url"])
 
+    def release(self, request_id: str) -> bool:
+        """Let a queued request start now (hold it with a long queue_seconds, then let it go)."""
+        response = self._http.post("/_sandbox/release", json={"request_id": request_id})
+        response.raise_for_status()
+        return response.json()["released"]
+
     def expire(self, request_id: str | None = None) -> list[str]:
         """Forget a request (or every finished one) as fal does once its retention has passed."""
         body = {} if request_id is None else {"request_id": request_id}

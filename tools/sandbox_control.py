@@ -37,6 +37,10 @@ class SandboxControl:
         """The base URL of a second port serving this sandbox: the same server at another origin."""
         return str(self._post("second_origin", {})["url"])
 
+    def release(self, request_id: str) -> bool:
+        """Let a queued request start now (hold it with a long queue_seconds, then let it go)."""
+        return bool(self._post("release", {"request_id": request_id})["released"])
+
     def expire(self, request_id: str | None = None) -> list[str]:
         """Make fal "forget" a request (or every finished one) as when its retention has passed."""
         body = {} if request_id is None else {"request_id": request_id}

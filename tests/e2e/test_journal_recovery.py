@@ -34,10 +34,9 @@ NAME = "journal-crash"
 class Crashable:
     """One ComfyUI that tests kill and restart on the same folders."""
 
-    def __init__(self, sandbox_url: str) -> None:
-        shutil.rmtree(TEST_OUTPUT / "comfy" / NAME, ignore_errors=True)
-        self.sandbox = type("S", (), {"url": sandbox_url})()
-        self.host: ComfyHost = start_host(ComfyOptions(name=NAME, log_dir=TEST_OUTPUT / "logs"), sandbox=self.sandbox)
+    def __init__(self, fal: Any) -> None:
+        shutil.rmtree(TEST_OUTPUT / "comfy" / NAME, ignore_errors=True)  # folders (and journal) of this module only
+        self.host: ComfyHost = start_host(ComfyOptions(name=NAME, log_dir=TEST_OUTPUT / "logs"), sandbox=fal)
 
     @property
     def journal_path(self) -> Path:
@@ -57,7 +56,7 @@ class Crashable:
 
 @pytest.fixture(scope="module")
 def crashable(comfy_fal: Any) -> Iterator[Crashable]:
-    holder = Crashable(comfy_fal.url)
+    holder = Crashable(comfy_fal)
     try:
         yield holder
     finally:
@@ -94,7 +93,7 @@ def _wait_until_done_at_fal(sandbox: Any, request_id: str, timeout: float = 60.0
 
 
 def _saved_video(host: ComfyHost, result: Any, node_id: str) -> Path:
-    """The node's own saved MP4 (its ``path`` output), from the journal-free view: the node's preview."""
+    """The node's own saved MP4, as its preview names it."""
     files = [host.output_path(f) for f in result.files(node_id)]
     assert len(files) == 1, result.describe()
     return files[0]
@@ -169,8 +168,7 @@ def test_killed_at_each_point_then_requeued_pays_once_and_delivers(crashable: Cr
 @pytest.mark.parametrize("then", ["finish", "cancel"])
 def test_a_requeued_node_joins_the_start_up_follower(crashable: Crashable, sandbox: Any, then: str) -> None:
     host = crashable.host
-    # Long enough to still be queued once ComfyUI is back (a restart takes 10-30 s on a busy machine).
-    sandbox.configure(queue_seconds=50 if then == "finish" else 120, run_seconds=1)
+    sandbox.configure(queue_seconds=900, run_seconds=1)  # held in the queue until the test lets it go
     prompt = example_prompt(host, EXAMPLE)
     node_id, _ = node_of_type(prompt, I2V)
     run = host.submit(prompt)
@@ -184,6 +182,8 @@ def test_a_requeued_node_joins_the_start_up_follower(crashable: Crashable, sandb
     assert "already being followed; waiting for it" in host.log_text()
     if then == "cancel":
         host.interrupt()
+    else:
+        assert sandbox.release(request_id)
     result = again.wait(timeout=120)
 
     assert len(_submits(sandbox)) == 1

@@ -191,3 +191,12 @@ def test_expire_forgets_a_request_as_fal_does_after_its_retention(api: httpx.Cli
     assert api.get(submitted["response_url"]).status_code == 404
     assert sandbox.expire("no-such-request") == []
     assert httpx.post(f"{sandbox.url}/_sandbox/expire", json={"request_id": 5}).status_code == 400
+
+
+def test_release_lets_a_held_request_start(api: httpx.Client, sandbox: Any) -> None:
+    sandbox.configure(queue_seconds=900, run_seconds=0.2)
+    submitted = api.post(f"/{T2I}", json={"prompt": "x"}).json()
+    assert api.get(submitted["status_url"]).json()["status"] == "IN_QUEUE"
+    assert sandbox.release(submitted["request_id"])
+    assert wait_completed(api, submitted["status_url"])["status"] == "COMPLETED"
+    assert not sandbox.release(submitted["request_id"])  # only a queued request can be released

@@ -41,8 +41,9 @@ class LumaFalExtension(ComfyExtension):
         start_background_work_once()
 
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        from .by_id_node import NODES as BY_ID_NODES
         from .frames_node import NODES as FRAME_NODES
         from .ray32_nodes import NODES as RAY_NODES
         from .uni1_nodes import NODES as UNI_NODES
 
-        return [*RAY_NODES, *UNI_NODES, *FRAME_NODES]
+        return [*RAY_NODES, *UNI_NODES, *FRAME_NODES, *BY_ID_NODES]

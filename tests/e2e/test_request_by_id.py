@@ -14,7 +14,16 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.pack_helpers import calls_at, example_prompt, mp4_facts, node_of_type, preview_text
+from tests.e2e.pack_helpers import (
+    calls_at,
+    example_prompt,
+    generate_video,
+    journal_row,
+    mp4_facts,
+    node_of_type,
+    preview_text,
+    remove_result_files,
+)
 from tools.layout import TEST_FAL_KEY
 
 NODE = "LumaFalRequestById"
@@ -33,23 +42,6 @@ def by_id_prompt(endpoint: str, request_id: str, *, frames: bool = False, path: 
         prompt["3"] = {"class_type": "GetImageSize", "inputs": {"image": ["1", 1]}}
         prompt["4"] = {"class_type": "PreviewAny", "inputs": {"source": ["3", 2]}}
     return prompt
-
-
-def generate_video(comfy: Any) -> tuple[str, list[Path]]:
-    """Run the text-to-video example; its fal request id and the files the journal recorded for it."""
-    prompt = example_prompt(comfy, "luma_ray32_text_to_video")
-    node_id, _ = node_of_type(prompt, "LumaFalRay32TextToVideo")
-    result = comfy.run(prompt)
-    assert result.ok, result.describe()
-    request_id = next(s["request_id"] for s in result.statuses if s.get("node") == node_id and s.get("request_id"))
-    return request_id, [comfy.output_path(f) for f in result.files(node_id)]
-
-
-def journal_row(comfy: Any, request_id: str) -> dict[str, Any]:
-    rows = comfy.client.get_json("/luma_fal/requests", limit=200)["entries"]
-    mine = [r for r in rows if r["request_id"] == request_id]
-    assert mine, f"request {request_id} is not in the inbox list"
-    return mine[0]
 
 
 def submit_direct(sandbox_url: str, endpoint: str, payload: dict[str, Any]) -> str:
@@ -71,15 +63,9 @@ def wait_until_completed(sandbox_url: str, request_id: str, timeout: float = 60.
     raise AssertionError(f"request {request_id} did not complete in {timeout} s")
 
 
-def remove(paths: list[Path]) -> None:
-    for path in paths:
-        path.unlink()
-        path.with_name(path.name + ".json").unlink(missing_ok=True)  # its receipt
-
-
 def test_finished_request_is_fetched_again_from_fal_after_its_files_were_deleted(comfy, comfy_sandbox) -> None:
     request_id, files = generate_video(comfy)
-    remove(files)
+    remove_result_files(files)
     result = comfy.run(by_id_prompt(T2V, request_id, frames=True))
     assert result.ok, result.describe()
     path = Path(preview_text(result, "2"))
@@ -155,7 +141,7 @@ def test_a_request_made_elsewhere_and_still_running_is_followed_live(comfy, comf
 
 def test_fal_forgot_the_result_but_its_media_is_still_downloadable(comfy, comfy_sandbox) -> None:
     request_id, files = generate_video(comfy)
-    remove(files)
+    remove_result_files(files)
     assert comfy_sandbox.expire(request_id) == [request_id]
     result = comfy.run(by_id_prompt(T2V, request_id))
     assert result.ok, result.describe()
@@ -165,7 +151,7 @@ def test_fal_forgot_the_result_but_its_media_is_still_downloadable(comfy, comfy_
 
 def test_an_expired_result_is_explained_with_fals_retention(comfy, comfy_sandbox) -> None:
     request_id, files = generate_video(comfy)
-    remove(files)
+    remove_result_files(files)
     assert comfy_sandbox.expire(request_id) == [request_id]
     comfy_sandbox.inject({"point": "download", "kind": "expired_url", "times": 5})
     result = comfy.run(by_id_prompt(T2V, request_id))

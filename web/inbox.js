@@ -184,7 +184,8 @@ class Inbox {
     const part = (label, total) => `${label} ${money(total?.usd ?? 0)} (${total?.requests ?? 0})`;
     const line = el("div", "luma-fal-inbox-spend",
       `Estimated spend: ${part("today", ledger.today)} · ${part("this session", ledger.session)}` +
-        (ledger.in_flight?.requests ? ` · in flight ${money(ledger.in_flight.usd)}` : ""));
+        (ledger.in_flight?.requests ? ` · in flight ${money(ledger.in_flight.usd)}` : "") +
+        (ledger.unpriced ? ` · ${ledger.unpriced} without a published price` : ""));
     const details = el("details");
     details.append(el("summary", null, "per endpoint"));
     for (const row of ledger.by_endpoint ?? []) {

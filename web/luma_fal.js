@@ -1,6 +1,7 @@
 // comfyui-luma-fal browser extension: price badge before a run, live status during it, the result
-// after it, the fal key setting, and the inbox of journaled requests. It touches only nodes whose type starts with "LumaFal", and every
-// server call is guarded, so a missing or older Python side leaves the rest of the graph alone.
+// after it, the fal key setting, and the inbox of journaled requests (inbox.js). It touches only nodes
+// whose type starts with "LumaFal", and every server call is guarded, so a missing or older Python side
+// leaves the rest of the graph alone.
 
 import { app, isLumaFalType } from "./comfy.js";
 import { drawPrice, loadPrices } from "./price.js";

@@ -37,8 +37,8 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 BY_ID_PREFIX = "by-id:"
 # Following a request someone else started: give up (and cancel at fal) only after a day.
 FOLLOW_LIMIT_S = 86_400.0
-RETENTION_TEXT = ("fal keeps a request's result for 6 minutes to 1 hour after it finishes (its media files up to "
-                  "30 days when payload storage is on)")
+RETENTION_TEXT = ("fal keeps a request's result for 6 minutes to 1 hour after it finishes (its media files "
+                  "up to 30 days when payload storage is on)")
 
 
 class FetchRefused(ValueError):
@@ -56,8 +56,8 @@ def parse_request_id(raw: Any, input_name: str = "request_id") -> str:
         shown = repr(raw) if len(repr(raw)) <= 80 else repr(raw)[:77] + "..."
         raise FetchRefused(
             f"{input_name}: {shown} is not a fal request id. fal's ids are UUIDs such as "
-            "3f2b6c1e-8d4a-4b7e-9c0d-1a2b3c4d5e6f: copy one from a node's request_id output, the Luma fal inbox "
-            f"or {DASHBOARD}.")
+            "3f2b6c1e-8d4a-4b7e-9c0d-1a2b3c4d5e6f: copy one from a node's request_id output, the Luma fal "
+            f"inbox or {DASHBOARD}.")
     return text.lower()
 
 
@@ -116,7 +116,8 @@ def _new_by_id_entry(store: JournalStore, endpoint_id: str, request_id: str, nod
         node_id=node_id, prompt_id=host.current_prompt_id(), price_source="unknown: fetched by request id",
         state=states.QUEUED,
     ))
-    return store.update(entry.id, note="fetching a request by its id (not submitted from here)", request_id=request_id)
+    return store.update(entry.id, note="fetching a request by its id (not submitted from here)",
+                        request_id=request_id)
 
 
 def start_fetch(endpoint_id: str, request_id: str, *, node_name: str, node_id: str | None = None,
@@ -189,7 +190,8 @@ async def _refetch(recorder: FetchRecorder, follower: followers.Follower, kind: 
             result = completed.result
             found = result_kind(result)
             if found is not None and found != kind:
-                message = (f"endpoint: request {entry.request_id} returned {'a video' if found == 'video' else 'images'}, "
+                returned = "a video" if found == "video" else "images"
+                message = (f"endpoint: request {entry.request_id} returned {returned}, "
                            f"but {entry.endpoint_id} makes {kind}; choose a "
                            f"{'Ray 3.2' if found == 'video' else 'Uni-1'} endpoint. Nothing was downloaded.")
                 recorder.set(states.FAILED if recorder._ended_as is None else None, message, message=message)
@@ -204,10 +206,10 @@ async def _refetch(recorder: FetchRecorder, follower: followers.Follower, kind: 
 
 
 def expired_text(node_name: str, request_id: str, entry: JournalEntry | None) -> str:
-    """Why fal answered 404: an expired result when this ComfyUI made the request, else expired or a wrong id."""
+    """Why fal answered 404: an expired result when this ComfyUI made the request, else that or a wrong id."""
     if entry is not None and not entry.identity.startswith(BY_ID_PREFIX):
-        return (f"{node_name}: request {request_id} ({entry.endpoint_id}, submitted {_when(entry.submitted_at)} by "
-                f"{entry.node_name}) can no longer be fetched: its saved files are gone and fal no longer has its "
-                f"result; {RETENTION_TEXT}. Look for it at {DASHBOARD}.")
+        return (f"{node_name}: request {request_id} ({entry.endpoint_id}, submitted {_when(entry.submitted_at)} "
+                f"by {entry.node_name}) can no longer be fetched: its saved files are gone and fal no longer has "
+                f"its result; {RETENTION_TEXT}. Look for it at {DASHBOARD}.")
     return (f"{node_name}: fal does not know request {request_id}: either the id is wrong or its result has "
             f"expired; {RETENTION_TEXT}. Check the id at {DASHBOARD}.")

@@ -33,12 +33,12 @@ def _outputs() -> list[io.Output]:
     image_only = " Image endpoints only (empty for Ray 3.2 endpoints)."
     return [
         io.Video.Output(display_name="video", tooltip="The result MP4 as ComfyUI's VIDEO." + video_only),
-        io.Image.Output(display_name="frames",
-                        tooltip="Every frame as IMAGE, decoded only when connected (see the frames_ options)." + video_only),
-        io.String.Output(display_name="path", tooltip="The saved MP4 under ComfyUI's output folder." + video_only),
+        io.Image.Output(display_name="frames", tooltip="Every frame as IMAGE, decoded only when connected (see the "
+                                                       "frames_ options)." + video_only),
+        io.String.Output(display_name="path", tooltip="The saved MP4 in ComfyUI's output folder." + video_only),
         io.Float.Output(display_name="fps", tooltip="Frames per second, read from the file." + video_only),
         io.String.Output(display_name="request_id", tooltip="fal's request id (the one fetched)."),
-        io.String.Output(display_name="exr_path", tooltip="The EXR export when the request made one, else empty."),
+        io.String.Output(display_name="exr_path", tooltip="The request's EXR export, if it made one, else empty."),
         io.Image.Output(display_name="images", tooltip="The result images (float32 RGB)." + image_only),
         io.String.Output(display_name="paths", tooltip="Saved image files, one per line." + image_only),
     ]
@@ -48,7 +48,10 @@ def _refuse_wrong_wires(hidden: Any, kind: str, endpoint: str) -> None:
     prompt, node_id = getattr(hidden, "prompt", None), getattr(hidden, "unique_id", None)
     if not prompt or node_id is None:
         return  # a host that does not pass the prompt: nothing to check, unused outputs stay empty
-    unused, use = (IMAGE_OUTPUTS, "video, frames, path, fps") if kind == "video" else (VIDEO_OUTPUTS, "images, paths")
+    if kind == "video":
+        unused, use = IMAGE_OUTPUTS, "video, frames, path, fps"
+    else:
+        unused, use = VIDEO_OUTPUTS, "images, paths"
     wired = [name for name in unused if output_is_linked(prompt, node_id, SLOTS[name])]
     if wired:
         what = "a video" if kind == "video" else "images"
@@ -63,13 +66,15 @@ class LumaFalRequestById(VideoNode):
             node_id=NODE_ID,
             display_name=DISPLAY_NAME,
             category=CATEGORY_UTIL,
-            description=("The outputs of an earlier fal request, by its request id: from the saved files when this "
-                         "ComfyUI has them (no network), else fetched from fal and saved. Never submits, never "
-                         "pays. A request still running is followed with live status; Cancel cancels it at fal."),
+            description=("The outputs of an earlier fal request, by its request id: from the saved files when "
+                         "this ComfyUI has them (no network), else fetched from fal and saved. Never submits, "
+                         "never pays. A request still running is followed with live status; Cancel cancels it "
+                         "at fal."),
             search_aliases=["fal", "request id", "result by id", "fetch result", "luma", "inbox"],
             inputs=[
                 io.Combo.Input("endpoint", options=list(C.ALL_ENDPOINTS), default=C.RAY32_TEXT_TO_VIDEO,
-                               tooltip="The fal endpoint the request was made on (Ray 3.2 gives a video, Uni-1 images)."),
+                               tooltip="The fal endpoint the request was made on (Ray 3.2: a video, Uni-1: "
+                                       "images)."),
                 io.String.Input("request_id", default="",
                                 tooltip="fal's request id (a UUID), e.g. from a node's request_id output or the "
                                         "Luma fal inbox."),
@@ -116,7 +121,8 @@ async def _wait(follower: Any, node_id: str | None, request_id: str) -> Any:
     try:
         return await wait_for_outcome(follower, NodeReporter(node_id))
     except ResultExpired:
-        raise RuntimeError(expired_text(DISPLAY_NAME, request_id, journal().get_by_request_id(request_id))) from None
+        entry = journal().get_by_request_id(request_id)
+        raise RuntimeError(expired_text(DISPLAY_NAME, request_id, entry)) from None
     except ResultKindMismatch as exc:
         raise RuntimeError(f"{DISPLAY_NAME}: {exc}") from None
     except (FalServerError, InputRejected, RequestFailed) as exc:  # fal's answer for the request itself

@@ -147,7 +147,8 @@ def _log_outcome(request_id: str, follower: Any) -> None:
             saved = ", ".join(str(p) for paths in future.result().files.values() for p in paths)
             log.info("comfyui-luma-fal: inbox: request %s saved again: %s", request_id, saved)
         else:
-            log.warning("comfyui-luma-fal: inbox: request %s could not be downloaded again: %s", request_id, error)
+            log.warning("comfyui-luma-fal: inbox: request %s could not be downloaded again: %s", request_id,
+                        error)
 
     follower.future.add_done_callback(done)
 
@@ -161,7 +162,8 @@ async def post_refetch(request: web.Request) -> web.Response:
     if isinstance(target, web.Response):
         return target
     try:
-        verdict = start_fetch(target.endpoint_id, str(target.request_id), node_name=target.node_name, force=True)
+        verdict = start_fetch(target.endpoint_id, str(target.request_id), node_name=target.node_name,
+                              force=True)
     except (FetchRefused, MissingKeyError) as exc:
         return _error(str(exc), 400)
     if isinstance(verdict, Saved):  # cannot happen with force=True; kept for a clear answer if it ever does
@@ -196,8 +198,8 @@ async def post_cancel(request: web.Request) -> web.Response:
     # Another live ComfyUI follows it and will record fal's outcome itself; otherwise record it here.
     elsewhere = target.owner != owner_token() and owner_alive(target.owner)
     if answer in ("CANCELLATION_REQUESTED", "OK") and not elsewhere:
-        entry = await asyncio.to_thread(store.update, target.id, state=states.CANCELLED, note=note, message=note,
-                                        finished_at=time.time())
+        entry = await asyncio.to_thread(store.update, target.id, state=states.CANCELLED, note=note,
+                                        message=note, finished_at=time.time())
     else:
         entry = await asyncio.to_thread(store.update, target.id, note=note)
     return _reply({"request_id": target.request_id, "state": entry.state, "fal_answer": answer})

@@ -54,8 +54,8 @@ def summarize(entries: list[JournalEntry], *, now: float, session_start: float) 
         "today": _total(e for e in billed if e.created_at >= midnight),
         "session": _total(e for e in billed if e.created_at >= session_start),
         "in_flight": _total(e for e in entries if e.state in IN_FLIGHT),
-        "by_endpoint": sorted(({"endpoint_id": endpoint, **_total(group)} for endpoint, group in by_endpoint.items()),
-                              key=lambda row: -row["usd"]),
+        "by_endpoint": sorted(({"endpoint_id": endpoint, **_total(group)}
+                               for endpoint, group in by_endpoint.items()), key=lambda row: -row["usd"]),
         "unpriced": sum(1 for e in billed if e.price_usd is None),
         "oldest_at": min((e.created_at for e in entries), default=None),
         "estimate": "from the pack's price table when each request ran; fal bills only successful outputs",
@@ -63,7 +63,7 @@ def summarize(entries: list[JournalEntry], *, now: float, session_start: float) 
 
 
 def read_all(store: JournalStore) -> list[JournalEntry]:
-    """Every entry the journal still keeps (it prunes finished ones after LUMA_FAL_JOURNAL_DAYS), newest first."""
+    """Every entry the journal keeps (it prunes finished ones after LUMA_FAL_JOURNAL_DAYS), newest first."""
     entries: list[JournalEntry] = []
     before: int | None = None
     while len(entries) < MAX_ENTRIES:

@@ -49,7 +49,8 @@ def wait_for_file(host: Any, request_id: str, timeout: float = 60.0) -> Path:
     raise AssertionError(f"no saved file for {request_id}: {journal_row(host, request_id)}")
 
 
-def test_a_queued_run_appears_goes_from_running_to_done_and_its_id_copies(comfy_page: Any, comfy_sandbox: Any) -> None:
+def test_a_queued_run_appears_goes_from_running_to_done_and_its_id_copies(comfy_page: Any,
+                                                                          comfy_sandbox: Any) -> None:
     comfy_sandbox.configure(queue_seconds=1.0, run_seconds=6.0)
     page, host = comfy_page.page, comfy_page.host
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=host.url)
@@ -100,12 +101,14 @@ def test_add_to_graph_gives_a_result_by_id_node_whose_run_yields_the_outputs(com
     node_id = page.wait_for_function(
         """(rid) => window.app.graph._nodes.find(n => n.type === 'LumaFalRequestById'
               && n.widgets.find(w => w.name === 'request_id')?.value === rid
-              && n.widgets.find(w => w.name === 'endpoint')?.value === 'luma/agent/ray/v3.2/text-to-video')?.id""",
+              && n.widgets.find(w => w.name === 'endpoint')?.value
+                 === 'luma/agent/ray/v3.2/text-to-video')?.id""",
         arg=request_id, timeout=TIMEOUT_MS,
     ).json_value()
     page.evaluate("() => window.app.queuePrompt(0, 1)")
     shown = page.wait_for_function(
-        "(id) => window.app.graph.getNodeById(id)?.lumaFal?.lastVideo?.filename", arg=node_id, timeout=TIMEOUT_MS,
+        "(id) => window.app.graph.getNodeById(id)?.lumaFal?.lastVideo?.filename", arg=node_id,
+        timeout=TIMEOUT_MS,
     ).json_value()
     assert shown == files[0].name  # the saved result of that request, shown on the new node
     comfy_page.screenshot("inbox-result-by-id")

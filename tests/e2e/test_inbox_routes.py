@@ -23,7 +23,8 @@ from tools.layout import TEST_FAL_KEY
 T2V = "LumaFalRay32TextToVideo"
 
 
-def wait_for_row(comfy: Any, request_id: str, done: Callable[[dict[str, Any]], bool], timeout: float = 60.0) -> dict:
+def wait_for_row(comfy: Any, request_id: str, done: Callable[[dict[str, Any]], bool],
+                 timeout: float = 60.0) -> dict[str, Any]:
     """The request's inbox row once ``done(row)`` holds (polled; fails with the last row seen)."""
     deadline = time.monotonic() + timeout
     row = journal_row(comfy, request_id)
@@ -35,7 +36,8 @@ def wait_for_row(comfy: Any, request_id: str, done: Callable[[dict[str, Any]], b
     return row
 
 
-def post_action(comfy: Any, request_id: str, verb: str, body: Any = None, content_type: str = "application/json"):
+def post_action(comfy: Any, request_id: str, verb: str, body: Any = None,
+                content_type: str = "application/json") -> Any:
     content = b"{}" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
     return comfy.client._http.post(f"/luma_fal/requests/{request_id}/{verb}", content=content,
                                    headers={"Content-Type": content_type})
@@ -93,8 +95,8 @@ def test_the_ledger_adds_a_finished_run_to_today_and_this_session(comfy, comfy_s
     ids=["bad-id", "not-json-type", "unexpected-body", "broken-json", "too-large", "unknown-id"],
 )
 @pytest.mark.parametrize("verb", ["refetch", "cancel"])
-def test_actions_refuse_bad_input_without_calling_fal(comfy, comfy_sandbox, verb, request_id, body, content_type,
-                                                       status) -> None:
+def test_actions_refuse_bad_input_without_calling_fal(comfy, comfy_sandbox, verb, request_id, body,
+                                                       content_type, status) -> None:
     reply = post_action(comfy, request_id, verb, body, content_type)
     assert reply.status_code == status, reply.text
     assert reply.json()["error"]
@@ -108,7 +110,8 @@ def test_download_again_saves_the_deleted_result_again(comfy, comfy_sandbox) -> 
     assert journal_row(comfy, request_id)["files"][0]["exists"] is False
     reply = post_action(comfy, request_id, "refetch")
     assert reply.status_code == 202, reply.text
-    row = wait_for_row(comfy, request_id, lambda r: r["state"] == "done" and any(f["exists"] for f in r["files"]))
+    row = wait_for_row(comfy, request_id,
+                       lambda r: r["state"] == "done" and any(f["exists"] for f in r["files"]))
     [file] = row["files"]
     saved = comfy.output_dir / file["subfolder"] / file["filename"]
     assert saved.is_file() and saved.stat().st_size == file["bytes"] > 0

@@ -71,6 +71,7 @@ def test_a_queued_run_appears_goes_from_running_to_done_and_its_id_copies(comfy_
     row.locator('.luma-fal-inbox-copy[data-copied="true"]').wait_for(timeout=TIMEOUT_MS)
     assert page.evaluate("() => navigator.clipboard.readText()") == running
     comfy_page.screenshot("inbox-done")
+    assert not [e for e in comfy_page.recorder.page_errors if "luma" in e.lower()], comfy_page.recorder.page_errors
     for url, body in comfy_page.recorder.bodies():
         assert TEST_FAL_KEY.encode() not in body, f"the server's fal key appears in {url}"
 

@@ -138,3 +138,19 @@ def test_cancel_from_the_inbox_cancels_a_running_request_at_fal(comfy, comfy_san
     assert request_id in (row["message"] or "")
     again = post_action(comfy, request_id, "cancel")
     assert again.status_code == 409 and "cancelled" in again.json()["error"]
+
+
+def test_the_list_never_shows_a_recorded_path_outside_the_output_folder(comfy, comfy_sandbox) -> None:
+    from nodes.journal.config import open_journal
+
+    request_id, files = generate_video(comfy)
+    store = open_journal(f"sqlite:///{comfy.user_dir / 'comfyui-luma-fal' / 'journal.sqlite3'}")
+    entry = store.get_by_request_id(request_id)
+    assert entry is not None
+    outside = [str(comfy.output_dir.parent / "elsewhere.mp4"), "/etc/passwd",
+               str(comfy.output_dir / "luma-fal" / ".." / ".." / "escape.mp4")]
+    store.update(entry.id, files={"video": [str(files[0]), *outside]})
+    row = journal_row(comfy, request_id)
+    assert [f["filename"] for f in row["files"]] == [files[0].name], row["files"]
+    text = comfy.client.get("/luma_fal/requests").text
+    assert "passwd" not in text and "elsewhere" not in text and "escape" not in text

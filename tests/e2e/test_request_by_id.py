@@ -175,3 +175,17 @@ def test_a_request_that_failed_at_fal_says_so(comfy, comfy_sandbox) -> None:
     assert result.status == "error", result.describe()
     message = result.error["exception_message"]
     assert f"request {request_id} failed at fal" in message, message
+
+
+def test_cancel_while_following_a_running_request_cancels_it_at_fal(comfy, comfy_sandbox) -> None:
+    comfy_sandbox.configure(queue_seconds=0.2, run_seconds=60)
+    request_id = submit_direct(comfy_sandbox.url, T2V, {"prompt": "cancel me"})
+    run = comfy.submit(by_id_prompt(T2V, request_id))
+    run.wait_for_event(lambda e: e.type == "luma_fal.status" and e.data.get("node") == "1"
+                       and e.data.get("phase") == "running", timeout=60)
+    comfy.interrupt()
+    result = run.wait(timeout=60)
+    assert result.status == "interrupted", result.describe()
+    cancels = calls_at(comfy_sandbox.log(), "cancel")
+    assert len(cancels) == 1 and cancels[0]["request_id"] == request_id, cancels
+    assert journal_row(comfy, request_id)["state"] == "cancelled"

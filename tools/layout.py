@@ -72,6 +72,7 @@ PACK_NODE_IDS: tuple[str, ...] = (
     "LumaFalUni1TextToImage",
     "LumaFalUni1ImageEdit",
     "LumaFalVideoToFrames",
+    "LumaFalRequestById",
 )
 
 # A key the sandbox accepts; it never leaves this machine.

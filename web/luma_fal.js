@@ -1,12 +1,14 @@
 // comfyui-luma-fal browser extension: price badge before a run, live status during it, the result
-// after it, and the fal key setting. It touches only nodes whose type starts with "LumaFal", and every
-// server call is guarded, so a missing or older Python side leaves the rest of the graph alone.
+// after it, the fal key setting, and the inbox of journaled requests (inbox.js). It touches only nodes
+// whose type starts with "LumaFal", and every server call is guarded, so a missing or older Python side
+// leaves the rest of the graph alone.
 
 import { app, isLumaFalType } from "./comfy.js";
 import { drawPrice, loadPrices } from "./price.js";
 import { drawStatus, listenForStatus } from "./status.js";
 import { onVideoExecuted } from "./preview.js";
 import { addLegacyKeySetting, keySetting } from "./settings.js";
+import { registerInbox } from "./inbox.js";
 
 function chain(proto, name, after) {
   const before = proto[name];
@@ -28,6 +30,11 @@ app?.registerExtension?.({
   async setup() {
     listenForStatus();
     addLegacyKeySetting();
+    try {
+      registerInbox();
+    } catch (error) {
+      console.warn("[comfyui-luma-fal] inbox:", error);
+    }
     await loadPrices();
     app.graph?.setDirtyCanvas?.(true, true);
   },

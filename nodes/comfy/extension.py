@@ -12,11 +12,12 @@ _routes_registered = False
 
 
 def pack_nodes() -> list[type[io.ComfyNode]]:
+    from .by_id_node import NODES as BY_ID_NODES
     from .frames_node import NODES as FRAME_NODES
     from .ray32_nodes import NODES as RAY_NODES
     from .uni1_nodes import NODES as UNI_NODES
 
-    return [*RAY_NODES, *UNI_NODES, *FRAME_NODES]
+    return [*RAY_NODES, *UNI_NODES, *FRAME_NODES, *BY_ID_NODES]
 
 
 def register_routes_once() -> None:

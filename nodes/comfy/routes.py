@@ -1,4 +1,4 @@
-"""HTTP routes the pack's browser extension talks to (price table, fal key status).
+"""HTTP routes the pack's browser extension talks to (price table, fal key status; the inbox in inbox_routes.py).
 
 Registered on ComfyUI's own route table, so ComfyUI also serves each under ``/api/...``. No route
 ever answers with the key: the browser learns only whether one is configured and where it comes from.
@@ -85,6 +85,9 @@ def add_routes(routes: web.RouteTableDef) -> None:
     routes.get("/luma_fal/key")(get_key)
     routes.post("/luma_fal/key")(post_key)
     routes.delete("/luma_fal/key")(delete_key)
+    from .inbox_routes import add_routes as add_inbox_routes
+
+    add_inbox_routes(routes)
 
 
 def register_routes() -> bool:

@@ -244,6 +244,16 @@ class FalRunner:
             except DeadlineReached:
                 raise finished_but_late(handle, "reading its result again", deadline or Deadline.none()) from None
 
+    async def cancel(self, endpoint_id: str, request_id: str) -> str:
+        """PUT fal's cancel for an earlier request (e.g. from the inbox). Returns fal's answer
+        (CANCELLATION_REQUESTED, ALREADY_COMPLETED, NOT_FOUND) or a short note of why it was not sent."""
+        config = self.config
+        config.require_credentials()
+        check_endpoint_id(endpoint_id)
+        async with create_client(config) as client:
+            queue = QueueClient(client, config.hosts, retry=self.retry)
+            return await self._cancel(queue, queue.handle_for(endpoint_id, request_id))
+
     # -- uploads --
 
     async def upload_many(

@@ -56,3 +56,28 @@ def calls_at(calls: list[dict[str, Any]], point: str) -> list[dict[str, Any]]:
     if point == "upload":  # uploads arrive through several storage routes; each records its "upload" facts
         return [c for c in calls if "upload" in c]
     return [c for c in calls if c.get("point") == point]
+
+
+def generate_video(comfy: Any, example: str = "luma_ray32_text_to_video",
+                   node_type: str = "LumaFalRay32TextToVideo") -> tuple[str, list[Path]]:
+    """Run an example (text-to-video unless told); its node's fal request id and the files it saved."""
+    prompt = example_prompt(comfy, example)
+    node_id, _ = node_of_type(prompt, node_type)
+    result = comfy.run(prompt)
+    assert result.ok, result.describe()
+    request_id = next(s["request_id"] for s in result.statuses if s.get("node") == node_id and s.get("request_id"))
+    return request_id, [comfy.output_path(f) for f in result.files(node_id)]
+
+
+def journal_row(comfy: Any, request_id: str) -> dict[str, Any]:
+    rows = comfy.client.get_json("/luma_fal/requests", limit=200)["entries"]
+    mine = [r for r in rows if r["request_id"] == request_id]
+    assert mine, f"request {request_id} is not in the inbox list"
+    return mine[0]
+
+
+def remove_result_files(paths: list[Path]) -> None:
+    """Delete saved results and their JSON receipts, as a person clearing the output folder would."""
+    for path in paths:
+        path.unlink()
+        path.with_name(path.name + ".json").unlink(missing_ok=True)  # its receipt

@@ -95,6 +95,13 @@ export function priceOf(prices, endpointId, params) {
   return { usd, label: money(usd) };
 }
 
+// Newer hosts (ComfyUI 0.33.0) declare the badge in the node definition (price_badge, generated from
+// the same table by nodes/comfy/price_badge.py) and the frontend draws it for API nodes. A frontend that
+// does not know the field drops it from the definition it hands extensions, so ours is drawn there.
+export function frontendDrawsPrice(nodeData) {
+  return Boolean(nodeData?.price_badge?.expr && nodeData?.api_node);
+}
+
 // --- reading a node -----------------------------------------------------------------------------
 function widgetValues(node) {
   const values = {};

@@ -10,6 +10,7 @@ import itertools
 from typing import Any
 
 from tests.comfy.badge_expect import PAID_NODES, badge_result, expected_badge
+from tests.e2e.pack_helpers import calls_at, preview_text
 from tools.harness import ComfyHost
 
 # What each host is expected to offer; written out, not detected, so a host that silently lost the
@@ -128,3 +129,21 @@ def test_limits_and_frame_options_are_advanced_where_the_host_supports_it(comfy:
         assert flagged == (ADVANCED & names if HAS_ADVANCED_INPUTS[comfy_version] else set()), nid
     if HAS_ADVANCED_INPUTS[comfy_version]:
         assert ADVANCED <= set(_pack_nodes(comfy)["LumaFalRay32TextToVideo"]["input_order"]["optional"])
+
+
+def test_text_to_video_runs_with_its_advanced_inputs_on_every_host(comfy: ComfyHost, comfy_sandbox: Any) -> None:
+    # An API prompt written by hand (no UI conversion): the advanced inputs still reach the node.
+    prompt = {
+        "1": {"class_type": "LumaFalRay32TextToVideo", "inputs": {
+            "prompt": "a lighthouse at dusk, advanced inputs", "aspect_ratio": "16:9", "resolution": "540p",
+            "duration": "5s", "loop": False, "hdr": False, "exr_export": False, "seed": 7,
+            "max_queue_wait": 300, "max_total_time": 900,
+            "frames_start": 1, "frames_cap": 0, "frames_every_nth": 4, "frames_height": 0}},
+        "2": {"class_type": "GetImageSize", "inputs": {"image": ["1", 1]}},
+        "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", 2]}},
+    }
+    result = comfy.run(prompt)
+    assert result.ok, result.describe()
+    assert preview_text(result, "3") == "30"  # frames 1..120 of 121, every 4th
+    submitted = calls_at(comfy_sandbox.log(), "submit")
+    assert [c["endpoint_id"] for c in submitted] == ["luma/agent/ray/v3.2/text-to-video"]

@@ -11,8 +11,6 @@ from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
-import jsonata
-
 from nodes.luma import constants as C
 from nodes.luma.prices import price_of
 
@@ -87,4 +85,8 @@ def badge_result(price_badge: Mapping[str, Any], widgets: Mapping[str, Any], lin
 
 @lru_cache(maxsize=64)
 def _compiled(expr: str) -> Any:
+    try:
+        import jsonata
+    except ImportError as exc:  # a missing test dependency fails loudly, never skips
+        raise ImportError("jsonata-python==0.7.1 is a test dependency (tools/testhost.sh TEST_PINS)") from exc
     return jsonata.Jsonata(expr)

@@ -3,7 +3,7 @@
 // server call is guarded, so a missing or older Python side leaves the rest of the graph alone.
 
 import { app, isLumaFalType } from "./comfy.js";
-import { drawPrice, frontendDrawsPrice, loadPrices } from "./price.js";
+import { drawPrice, loadPrices, ownBadgeWanted } from "./price.js";
 import { drawStatus, listenForStatus } from "./status.js";
 import { onVideoExecuted } from "./preview.js";
 import { addLegacyKeySetting, keySetting } from "./settings.js";
@@ -34,10 +34,9 @@ app?.registerExtension?.({
 
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (!isLumaFalType(nodeData?.name)) return;
-    // Never two badges: where the frontend draws the node's declared price badge, ours stays off.
-    const ownBadge = !frontendDrawsPrice(nodeData);
     chain(nodeType.prototype, "onDrawForeground", function (ctx) {
-      if (ownBadge) drawPrice(this, ctx);
+      // Never two badges: where the frontend draws the node's declared price badge, ours stays off.
+      if (ownBadgeWanted(this, nodeData)) drawPrice(this, ctx);
       drawStatus(this, ctx);
     });
     chain(nodeType.prototype, "onExecuted", function (output) {

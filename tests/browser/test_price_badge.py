@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
+from tests.browser.conftest import _make_page, _post_settings
 from tests.comfy.badge_expect import expected_badge
 from tools.harness import EXAMPLE_WORKFLOWS
-from tools.layout import TEST_OUTPUT
+from tools.layout import HOSTS, TEST_OUTPUT
 
 # Who draws the badge on each host (written out, not detected, so a lost feature fails here).
 DRAWN_BY = {"0.3.75": "pack", "0.33.0": "frontend"}
@@ -37,9 +38,10 @@ _SHOWN_BADGES = """(id) => {
 }"""
 
 
-def shown_badges(comfy_page: Any, node_id: int, expected: str | None, timeout: float = 10.0) -> list[dict[str, str]]:
+def shown_badges(comfy_page: Any, node_id: int, expected: str | None, timeout: float = 10.0, *,
+                 by: str | None = None) -> list[dict[str, str]]:
     """The price badges the node shows; waits (redrawing) until they are exactly the expected one."""
-    wanted = [] if expected is None else [{"by": DRAWN_BY[comfy_page.version], "text": expected}]
+    wanted = [] if expected is None else [{"by": by or DRAWN_BY[comfy_page.version], "text": expected}]
     deadline = time.monotonic() + timeout
     while True:
         comfy_page.redraw()
@@ -49,10 +51,22 @@ def shown_badges(comfy_page: Any, node_id: int, expected: str | None, timeout: f
         comfy_page.page.wait_for_timeout(100)
 
 
-def assert_one_badge(comfy_page: Any, node_id: int, expected: str | None, what: str = "") -> None:
-    wanted = [] if expected is None else [{"by": DRAWN_BY[comfy_page.version], "text": expected}]
-    shown = shown_badges(comfy_page, node_id, expected)
+# web/price.js waits this long for the frontend's own badge before drawing its own (see ownBadgeWanted).
+FRONTEND_GRACE_S = 2.0
+
+
+def assert_one_badge(comfy_page: Any, node_id: int, expected: str | None, what: str = "", *,
+                     drawn_by: str | None = None, settle: bool = False) -> None:
+    """Exactly one price badge, with the expected text; ``settle``: and still so after the pack's grace time."""
+    by = drawn_by or DRAWN_BY[comfy_page.version]
+    wanted = [] if expected is None else [{"by": by, "text": expected}]
+    shown = shown_badges(comfy_page, node_id, expected, by=by)
     assert shown == wanted, f"{what} node {node_id}: shows {shown}, price_of says {expected!r}"
+    if settle:
+        comfy_page.page.wait_for_timeout(int((FRONTEND_GRACE_S + 1.0) * 1000))
+        comfy_page.redraw()
+        shown = comfy_page.page.evaluate(_SHOWN_BADGES, node_id)
+        assert shown == wanted, f"{what} node {node_id}: after {FRONTEND_GRACE_S + 1} s shows {shown}"
 
 def example_paths() -> list[Path]:
     return sorted(EXAMPLE_WORKFLOWS.glob("*.json"))
@@ -64,8 +78,9 @@ def test_example_workflow_badges_match_price_of(comfy_page: Any, path: Path) -> 
     nodes = comfy_page.nodes()
     pack_nodes = [n for n in nodes if n["type"].startswith("LumaFal")]
     assert pack_nodes, f"{path.name} has no LumaFal node"
-    for node in pack_nodes:
-        assert_one_badge(comfy_page, node["id"], expected_badge(node), f"{path.name} {node['type']}")
+    for i, node in enumerate(pack_nodes):
+        assert_one_badge(comfy_page, node["id"], expected_badge(node), f"{path.name} {node['type']}",
+                         settle=i == len(pack_nodes) - 1)
     # Other nodes are left alone: the extension never attaches its state to them.
     foreign = comfy_page.page.evaluate(
         "() => window.app.graph._nodes.filter(n => !n.type.startsWith('LumaFal') && n.lumaFal).map(n => n.type)"
@@ -154,10 +169,25 @@ def test_text_to_video_shows_one_badge_that_follows_resolution_and_duration(comf
     for name, value in (("resolution", "1080p"), ("duration", "10s"), (None, None)):
         expected = expected_badge(_node_of(comfy_page, "LumaFalRay32TextToVideo"))
         assert expected and not expected.startswith("price unknown")
-        assert_one_badge(comfy_page, node_id, expected, "text-to-video")
+        assert_one_badge(comfy_page, node_id, expected, "text-to-video", settle=not texts)
         texts.append(expected)
         if name == "duration":
             node_screenshot(comfy_page, node_id, "t2v-badge")
         if name is not None:
             comfy_page.set_widget(node_id, name, value)
     assert len(set(texts)) == 3, f"each change should change the badge: {texts}"
+
+
+@pytest.mark.hosts("0.33.0")
+def test_old_frontend_on_a_new_host_gets_the_packs_badge(browser: Any, comfy_factory: Any, comfy_version: str) -> None:
+    """0.33.0 declares the badge, but a frontend that predates declared badges (1.32.9, started with
+    --front-end-root) cannot draw it: the pack's own badge shows instead, once."""
+    old = HOSTS["0.3.75"]
+    static = next(old.python.parent.parent.glob("lib/python3*/site-packages/comfyui_frontend_package/static"))
+    host = comfy_factory(f"{comfy_version}-old-frontend-{old.frontend}", front_end_root=static, host=comfy_version)
+    _post_settings(host.url)
+    for page in _make_page(browser, host, old.frontend):
+        page.load_workflow(page.host.example_workflow("luma_ray32_text_to_video"))
+        node = _node_of(page, "LumaFalRay32TextToVideo")
+        assert_one_badge(page, node["id"], expected_badge(node), "text-to-video", drawn_by="pack", settle=True)
+        node_screenshot(page, node["id"], "t2v-badge")

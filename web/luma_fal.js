@@ -4,7 +4,7 @@
 // leaves the rest of the graph alone.
 
 import { app, isLumaFalType } from "./comfy.js";
-import { drawPrice, loadPrices } from "./price.js";
+import { drawPrice, loadPrices, ownBadgeWanted } from "./price.js";
 import { drawStatus, listenForStatus } from "./status.js";
 import { onVideoExecuted } from "./preview.js";
 import { addLegacyKeySetting, keySetting } from "./settings.js";
@@ -42,7 +42,8 @@ app?.registerExtension?.({
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (!isLumaFalType(nodeData?.name)) return;
     chain(nodeType.prototype, "onDrawForeground", function (ctx) {
-      drawPrice(this, ctx);
+      // Never two badges: where the frontend draws the node's declared price badge, ours stays off.
+      if (ownBadgeWanted(this, nodeData)) drawPrice(this, ctx);
       drawStatus(this, ctx);
     });
     chain(nodeType.prototype, "onExecuted", function (output) {

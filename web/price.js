@@ -95,6 +95,33 @@ export function priceOf(prices, endpointId, params) {
   return { usd, label: money(usd) };
 }
 
+// Newer hosts (ComfyUI 0.33.0) declare the badge in the node definition (price_badge, generated from the
+// same table by nodes/comfy/price_badge.py) and a frontend that knows such declarations (1.48.7) draws it
+// as an icon badge whose text is the evaluated price; ours then stays off, so a node never shows two.
+// A frontend that predates them (e.g. 1.32.9 in front of 0.33.0) leaves that badge empty: since its
+// evaluation is asynchronous, ours waits FRONTEND_GRACE_MS for a text before it is drawn after all.
+const FRONTEND_GRACE_MS = 2000;
+
+function frontendShowsPrice(node) {
+  for (const item of node.badges ?? []) {
+    const badge = typeof item === "function" ? item() : item;
+    if (badge?.icon && badge.text) return true;
+  }
+  return false;
+}
+
+export function ownBadgeWanted(node, nodeData, now = Date.now()) {
+  if (!nodeData?.price_badge?.expr || !nodeData?.api_node) return true;
+  const state = (node.lumaFal ??= {});
+  if (state.frontendPriced || frontendShowsPrice(node)) {
+    state.frontendPriced = true;
+    state.drawnPrice = null;
+    return false;
+  }
+  state.firstDrawAt ??= now;
+  return now - state.firstDrawAt >= FRONTEND_GRACE_MS;
+}
+
 // --- reading a node -----------------------------------------------------------------------------
 function widgetValues(node) {
   const values = {};

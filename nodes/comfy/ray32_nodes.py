@@ -72,6 +72,7 @@ class LumaFalRay32TextToVideo(VideoNode):
     def define_schema(cls) -> io.Schema:
         return request_node_schema(
             node_id="LumaFalRay32TextToVideo",
+            endpoint=C.RAY32_TEXT_TO_VIDEO,
             display_name="Luma Ray 3.2 Text to Video (fal)",
             category=CATEGORY_VIDEO,
             description="Generate a video from a prompt with Luma Ray 3.2 on fal.ai, billed to your fal key.",
@@ -105,6 +106,7 @@ class LumaFalRay32ImageToVideo(VideoNode):
     def define_schema(cls) -> io.Schema:
         return request_node_schema(
             node_id="LumaFalRay32ImageToVideo",
+            endpoint=C.RAY32_IMAGE_TO_VIDEO,
             display_name="Luma Ray 3.2 Image to Video (fal)",
             category=CATEGORY_VIDEO,
             description=("Animate a start frame and/or end frame, or place 1-64 keyframes on the timeline, "
@@ -146,6 +148,7 @@ class LumaFalRay32VideoToVideo(VideoNode):
     def define_schema(cls) -> io.Schema:
         return request_node_schema(
             node_id="LumaFalRay32VideoToVideo",
+            endpoint=C.RAY32_VIDEO_TO_VIDEO,
             display_name="Luma Ray 3.2 Video to Video (fal)",
             category=CATEGORY_VIDEO,
             description="Restyle or edit a source video with Luma Ray 3.2 on fal.ai.",
@@ -198,6 +201,7 @@ class LumaFalRay32Reframe(VideoNode):
     def define_schema(cls) -> io.Schema:
         return request_node_schema(
             node_id="LumaFalRay32Reframe",
+            endpoint=C.RAY32_REFRAME,
             display_name="Luma Ray 3.2 Reframe (fal)",
             category=CATEGORY_VIDEO,
             description="Extend a video to another aspect ratio (outpainting) with Luma Ray 3.2 on fal.ai.",

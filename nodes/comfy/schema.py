@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from typing import Any
 
 from comfy_api.latest import io
 
 from ..luma import constants as C
+from .price_badge import BadgeInput, price_badge
 
 CATEGORY = "Luma (fal)"
 CATEGORY_VIDEO = f"{CATEGORY}/Ray 3.2"
@@ -18,10 +20,28 @@ DEFAULT_QUEUE_WAIT_S = 600
 DEFAULT_TOTAL_TIME_S = 1800
 
 
+def schema_fields() -> set[str]:
+    return {f.name for f in dataclasses.fields(io.Schema)}
+
+
 def make_schema(**fields: Any) -> io.Schema:
     """An ``io.Schema`` with only the fields this host knows (0.3.75 lacks e.g. ``search_aliases``)."""
-    known = {f.name for f in dataclasses.fields(io.Schema)}
+    known = schema_fields()
     return io.Schema(**{k: v for k, v in fields.items() if k in known})
+
+
+def host_draws_price_badges() -> bool:
+    """Whether this host's schema can carry a price badge for its frontend to draw (ComfyUI 0.33.0 does)."""
+    return "price_badge" in schema_fields() and hasattr(io, "PriceBadge") and hasattr(io, "PriceBadgeDepends")
+
+
+def host_has_advanced_inputs() -> bool:
+    """Whether inputs take ``advanced=True`` (shown behind the node's "Show Advanced" toggle, 0.33.0)."""
+    return "advanced" in inspect.signature(io.Int.Input.__init__).parameters
+
+
+def _advanced() -> dict[str, Any]:
+    return {"advanced": True} if host_has_advanced_inputs() else {}
 
 
 def prompt_input(tooltip: str) -> io.String.Input:
@@ -44,14 +64,14 @@ def seed_input() -> io.Int.Input:
 def limit_inputs() -> list[io.Input]:
     return [
         io.Int.Input(
-            "max_queue_wait", default=DEFAULT_QUEUE_WAIT_S, min=10, max=86_400, step=10, optional=True,
+            "max_queue_wait", default=DEFAULT_QUEUE_WAIT_S, min=10, max=86_400, step=10, optional=True, **_advanced(),
             tooltip=(
                 "Seconds the request may wait in fal's queue before it is cancelled (not billed). "
                 "A request stuck in the queue often means the account has no credit."
             ),
         ),
         io.Int.Input(
-            "max_total_time", default=DEFAULT_TOTAL_TIME_S, min=30, max=86_400, step=30, optional=True,
+            "max_total_time", default=DEFAULT_TOTAL_TIME_S, min=30, max=86_400, step=30, optional=True, **_advanced(),
             tooltip="Seconds the whole request (upload, queue, run, download) may take before the pack gives up.",
         ),
     ]
@@ -59,14 +79,15 @@ def limit_inputs() -> list[io.Input]:
 
 def frame_inputs() -> list[io.Input]:
     """Options for the frames output; they change nothing in the request or its price."""
+    advanced = _advanced()
     return [
-        io.Int.Input("frames_start", default=0, min=0, max=100_000, optional=True,
+        io.Int.Input("frames_start", default=0, min=0, max=100_000, optional=True, **advanced,
                      tooltip="Frames output: first frame to decode (0 = from the start)."),
-        io.Int.Input("frames_cap", default=0, min=0, max=100_000, optional=True,
+        io.Int.Input("frames_cap", default=0, min=0, max=100_000, optional=True, **advanced,
                      tooltip="Frames output: most frames to decode (0 = all)."),
-        io.Int.Input("frames_every_nth", default=1, min=1, max=1000, optional=True,
+        io.Int.Input("frames_every_nth", default=1, min=1, max=1000, optional=True, **advanced,
                      tooltip="Frames output: keep every n-th frame (1 = every frame)."),
-        io.Int.Input("frames_height", default=0, min=0, max=4320, step=2, optional=True,
+        io.Int.Input("frames_height", default=0, min=0, max=4320, step=2, optional=True, **advanced,
                      tooltip="Frames output: resize to this height while decoding, keeping aspect (0 = as is)."),
     ]
 
@@ -97,13 +118,33 @@ def image_outputs() -> list[io.Output]:
 HIDDEN = [io.Hidden.unique_id, io.Hidden.prompt]
 
 
-def request_node_schema(*, inputs: list[io.Input], outputs: list[io.Output], frames: bool, **fields: Any) -> io.Schema:
-    """Schema of a node that runs one paid request: its own inputs, then the seed, the time limits and,
-    for video nodes, the frame options. An output node, so a lone node runs and shows its result."""
-    return make_schema(
-        inputs=[*inputs, seed_input(), *limit_inputs(), *(frame_inputs() if frames else [])],
-        outputs=outputs, hidden=HIDDEN, is_output_node=True, **fields,
-    )
+def request_node_schema(*, endpoint: str, inputs: list[io.Input], outputs: list[io.Output], frames: bool,
+                        **fields: Any) -> io.Schema:
+    """Schema of a node that runs one paid request on ``endpoint`` (its Uni-1 model widget may pick the max
+    endpoint): its own inputs, then the seed, the time limits and, for video nodes, the frame options. An
+    output node, so a lone node runs and shows its result. Where the host draws price badges, the node
+    declares one (and is an API node, which is what the frontend draws badges for)."""
+    all_inputs = [*inputs, seed_input(), *limit_inputs(), *(frame_inputs() if frames else [])]
+    if host_draws_price_badges():
+        fields.update(price_badge=declared_price_badge(endpoint, all_inputs), is_api_node=True)
+    return make_schema(inputs=all_inputs, outputs=outputs, hidden=HIDDEN, is_output_node=True, **fields)
+
+
+def declared_price_badge(endpoint: str, inputs: list[io.Input]) -> Any:
+    """``io.PriceBadge`` generated from the price table for a node with these inputs (see price_badge.py)."""
+    badge = price_badge(endpoint, [badge_input(i) for i in inputs])
+    return io.PriceBadge(expr=badge.expr, depends_on=io.PriceBadgeDepends(widgets=badge.widgets, inputs=badge.inputs))
+
+
+def badge_input(schema_input: io.Input) -> BadgeInput:
+    """What the frontend can know of ``schema_input``: a combo's options, a boolean's two values, an image link."""
+    if isinstance(schema_input, io.Combo.Input):
+        return BadgeInput(schema_input.id, "combo", tuple(schema_input.options or ()))
+    if isinstance(schema_input, io.Boolean.Input):
+        return BadgeInput(schema_input.id, "boolean", (False, True))
+    if isinstance(schema_input, io.Image.Input):
+        return BadgeInput(schema_input.id, "image")
+    return BadgeInput(schema_input.id, "other")
 
 
 def output_is_linked(prompt: dict[str, Any] | None, node_id: str | None, slot: int) -> bool:

@@ -1,0 +1,110 @@
+"""The price badge declared for newer frontends says what the pack's price estimate says, for every
+combination of the widgets and connections it can depend on (nodes/comfy/price_badge.py)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from nodes.comfy.price_badge import UNKNOWN_SETTINGS, BadgeInput, price_badge
+from nodes.luma import constants as C
+from tests.comfy.badge_expect import badge_result, expected_badge
+
+BOOL = (False, True)
+_RAY = [BadgeInput("resolution", "combo", C.RAY_RESOLUTIONS), BadgeInput("duration", "combo", C.RAY_DURATIONS),
+        BadgeInput("hdr", "boolean", BOOL), BadgeInput("exr_export", "boolean", BOOL)]
+_UNI = [BadgeInput("model", "combo", C.UNI1_MODELS), BadgeInput("style", "combo", C.UNI1_STYLES),
+        BadgeInput("output_format", "combo", C.UNI1_OUTPUT_FORMATS)]
+_KEYFRAMES = [BadgeInput("keyframes", "image"), BadgeInput("keyframe_positions", "other")]
+# The nodes' inputs as the glue describes them (tests/e2e/test_host_features.py checks the real schemas).
+NODES: dict[str, tuple[str, list[BadgeInput]]] = {
+    "LumaFalRay32TextToVideo": (C.RAY32_TEXT_TO_VIDEO, [
+        BadgeInput("prompt", "other"), BadgeInput("aspect_ratio", "combo", C.RAY_ASPECT_RATIOS), *_RAY[:2],
+        BadgeInput("loop", "boolean", BOOL), *_RAY[2:], BadgeInput("reference_images", "image")]),
+    "LumaFalRay32ImageToVideo": (C.RAY32_IMAGE_TO_VIDEO, [
+        BadgeInput("start_image", "image"), BadgeInput("end_image", "image"), *_KEYFRAMES, *_RAY]),
+    "LumaFalRay32VideoToVideo": (C.RAY32_VIDEO_TO_VIDEO, [
+        BadgeInput("video", "other"), BadgeInput("source_frames", "image"),
+        BadgeInput("edit_strength", "combo", ("auto", *C.RAY_EDIT_STRENGTHS)),
+        BadgeInput("start_image", "image"), *_KEYFRAMES, *_RAY]),
+    "LumaFalRay32Reframe": (C.RAY32_REFRAME, [
+        BadgeInput("source_frames", "image"), BadgeInput("aspect_ratio", "combo", C.RAY_ASPECT_RATIOS),
+        BadgeInput("resolution", "combo", C.RAY_RESOLUTIONS), BadgeInput("place_source", "boolean", BOOL)]),
+    "LumaFalUni1TextToImage": (C.UNI1_TEXT_TO_IMAGE, [
+        *_UNI, BadgeInput("web_search", "boolean", BOOL), BadgeInput("references", "image")]),
+    "LumaFalUni1ImageEdit": (C.UNI1_EDIT, [BadgeInput("image", "image"), *_UNI, BadgeInput("references", "image")]),
+}
+TYPES = {"combo": "COMBO", "boolean": "BOOLEAN"}
+
+
+def declared(node_type: str) -> tuple[dict[str, Any], list[BadgeInput]]:
+    """The badge as /object_info carries it (io.PriceBadge.as_dict), and the node's inputs."""
+    endpoint, inputs = NODES[node_type]
+    badge = price_badge(endpoint, inputs)
+    kinds = {i.name: i.kind for i in inputs}
+    return {
+        "engine": "jsonata", "expr": badge.expr,
+        "depends_on": {"widgets": [{"name": w, "type": TYPES[kinds[w]]} for w in badge.widgets],
+                       "inputs": badge.inputs, "input_groups": []},
+    }, inputs
+
+
+def states(inputs: list[BadgeInput]) -> list[tuple[dict[str, Any], list[str]]]:
+    """Every combination of the combo/boolean widgets and image connections of a node."""
+    widgets = [i for i in inputs if i.kind in TYPES]
+    images = [i.name for i in inputs if i.kind == "image"]
+    found = []
+    for values in itertools.product(*(w.options for w in widgets)):
+        for links in itertools.product(BOOL, repeat=len(images)):
+            found.append(({w.name: v for w, v in zip(widgets, values)},
+                          [name for name, on in zip(images, links) if on]))
+    return found
+
+
+@pytest.mark.parametrize("node_type", list(NODES))
+def test_badge_matches_price_estimate_for_every_combination(node_type: str) -> None:
+    badge, inputs = declared(node_type)
+    checked = 0
+    for widgets, linked in states(inputs):
+        expected = expected_badge({"type": node_type, "widgets": widgets, "linked": linked})
+        assert badge_result(badge, widgets, linked) == {"type": "text", "text": expected}, (widgets, linked)
+        checked += 1
+    assert checked >= 8
+
+
+def test_badge_reads_the_widgets_and_inputs_that_change_the_price() -> None:
+    # With the bundled table: text-to-video's hint follows resolution, duration and hdr; exr changes nothing.
+    badge, _ = declared("LumaFalRay32TextToVideo")
+    assert [w["name"] for w in badge["depends_on"]["widgets"]] == ["resolution", "duration", "hdr"]
+    badge, _ = declared("LumaFalUni1ImageEdit")
+    assert [w["name"] for w in badge["depends_on"]["widgets"]] == ["model"]
+    assert badge["depends_on"]["inputs"] == ["image", "references"]
+    assert badge_result(badge, {"model": "uni-1"}, ["image", "references"])["text"].startswith("from $")
+
+
+def test_frontend_normalized_values_match() -> None:
+    # The frontend lower-cases and trims combo values before evaluating; the map's keys are written so.
+    badge, _ = declared("LumaFalRay32VideoToVideo")
+    assert badge_result(badge, {"resolution": " 1080P ", "duration": "10S", "hdr": True, "exr_export": True},
+                        [])["text"] == expected_badge({"type": "LumaFalRay32VideoToVideo", "linked": [], "widgets": {
+                            "resolution": "1080p", "duration": "10s", "hdr": True, "exr_export": True}})
+
+
+@pytest.mark.parametrize("widgets", [
+    {"resolution": "4k", "duration": "5s", "hdr": False, "exr_export": False},
+    {"resolution": "720p", "duration": None, "hdr": False, "exr_export": False},
+    {"resolution": "720p", "duration": "5s", "hdr": None, "exr_export": False},
+], ids=["unknown-option", "missing-duration", "missing-hdr"])
+def test_unknown_settings_say_so_instead_of_guessing(widgets: dict[str, Any]) -> None:
+    badge, _ = declared("LumaFalRay32VideoToVideo")
+    assert badge_result(badge, widgets, []) == {"type": "text", "text": UNKNOWN_SETTINGS}
+
+
+def test_constant_badge_is_a_plain_result() -> None:
+    # Reframe has no published price in the bundled table: nothing to depend on, nothing to look up.
+    badge, _ = declared("LumaFalRay32Reframe")
+    expected = expected_badge({"type": "LumaFalRay32Reframe", "widgets": {}, "linked": []})
+    assert badge["depends_on"]["widgets"] == [] and badge["depends_on"]["inputs"] == []
+    assert badge_result(badge, {}, []) == {"type": "text", "text": expected}

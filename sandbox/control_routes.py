@@ -73,6 +73,25 @@ async def clear_faults(request: web.Request) -> web.Response:
     return json_reply(200, {"pending": []})
 
 
+async def get_platform(request: web.Request) -> web.Response:
+    return json_reply(200, request.app[STATE].platform.as_dict())
+
+
+async def set_platform(request: web.Request) -> web.Response:
+    """Drift fal's documents: enum_drift / drop_fields / require_fields / openapi (whole docs) /
+    openapi_status {endpoint or "*": 404|500}, prices {endpoint: {unit_price, unit}}, pricing_status,
+    balance, currency, billing_status (401/403 = a key without billing access)."""
+    body = await _json_object(request)
+    if isinstance(body, web.Response):
+        return body
+    platform = request.app[STATE].platform
+    try:
+        platform.update(body)
+    except ValueError as exc:
+        return json_reply(400, {"detail": str(exc)})
+    return json_reply(200, platform.as_dict())
+
+
 async def call_log(request: web.Request) -> web.Response:
     return json_reply(200, {"calls": request.app[STATE].calls.entries()})
 
@@ -86,3 +105,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/_sandbox/faults", add_faults)
     app.router.add_delete("/_sandbox/faults", clear_faults)
     app.router.add_get("/_sandbox/log", call_log)
+    app.router.add_get("/_sandbox/platform", get_platform)
+    app.router.add_post("/_sandbox/platform", set_platform)

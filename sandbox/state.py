@@ -12,6 +12,7 @@ from .config import SandboxConfig
 from .faults import FaultBook
 from .jobs import JobBook
 from .models import LumaModels
+from .platform_docs import PlatformDocs
 from .sources import SourceFetcher
 from .store import FileStore
 
@@ -25,11 +26,13 @@ class SandboxState:
     # Host names this sandbox has been called by; URLs on them count as its own files.
     own_hosts: set[str] = field(default_factory=set)
     cdn_tokens: set[str] = field(default_factory=set)
+    platform: PlatformDocs = field(default_factory=PlatformDocs)
     jobs: JobBook = field(init=False)
     models: LumaModels = field(init=False)
 
     def __post_init__(self) -> None:
-        self.models = LumaModels(self.store, SourceFetcher(self.store, self.own_hosts))
+        self.models = LumaModels(self.store, SourceFetcher(self.store, self.own_hosts),
+                                 lambda endpoint_id: self.platform.current_schema(endpoint_id))
         self.jobs = JobBook(lambda: self.config, self.models)
 
     def issue_cdn_token(self) -> str:
@@ -38,11 +41,12 @@ class SandboxState:
         return token
 
     def reset(self) -> None:
-        """Clears requests, call log, faults and config; keeps stored files (cached outputs stay valid)."""
+        """Clears requests, call log, faults, config and document drift; keeps stored files (cached outputs stay valid)."""
         self.jobs.clear()
         self.calls.clear()
         self.faults.clear()
         self.config = SandboxConfig()
+        self.platform = PlatformDocs()
 
 
 STATE: web.AppKey[SandboxState] = web.AppKey("sandbox_state", SandboxState)

@@ -2,9 +2,11 @@
 
 A node describes its request with fal's field names; where a file goes, it asks this job for a
 placeholder (``single_image``, ``image_batch``, ``keyframes``, ``video_source``). ``run`` then, in
-this order: validates the whole request with the catalogue (nothing is encoded, uploaded or sent
-before that), checks the key, encodes and uploads the files, and hands the request to the fal
-runner, which submits, follows and downloads. Results are remembered for the life of the process,
+this order: validates the whole request with the catalogue, checks it against fal's current schema
+(live, cached or bundled; refreshed with a 2 s bound), checks the spend limits for the whole prompt
+(nothing is encoded, uploaded or sent before all that), checks the key, encodes and uploads the
+files the payload still uses, and hands the request to the fal runner, which submits, follows and
+downloads. Results are remembered for the life of the process,
 so re-running a node with the same inputs and seed (e.g. to decode frames it skipped) never pays twice.
 """
 
@@ -80,6 +82,8 @@ class FalJob:
         self.endpoint_id = endpoint_id
         self.node_id: str | None = getattr(node_cls.hidden, "unique_id", None)
         self.node_name: str = node_cls.define_schema().display_name
+        # The whole queued prompt (API format): the spend check prices every paid node in it together.
+        self.prompt: dict[str, Any] | None = getattr(node_cls.hidden, "prompt", None)
         self.stem = stem
         self.seed = seed
         self._uploads: list[_PendingUpload] = []
@@ -160,21 +164,75 @@ class FalJob:
         field = f"{name}[{rest}" if rest else name
         return f"{field}: {problem.message}" if field else problem.message
 
-    async def run(self, fields: dict[str, Any], limits: Limits) -> Generated:
-        request = self.validate(fields)
+    def apply_fal_schema(self, request: Any) -> dict[str, Any]:
+        """The payload as fal's current schema takes it; an option fal removed or a field it newly
+        requires is refused here (``NothingSent``); a field it dropped is left out (and said so)."""
+        from ..luma.fal_schema import check_payload
+        from .fal_docs import schema_for
+
         payload = request.to_payload()
+        schema = schema_for(request.endpoint_id)
+        if schema is None:
+            return payload
+        verdict = check_payload(payload, schema)
+        if verdict.problems:
+            raise NothingSent(self.node_name, "\n".join(self._widget_text(p) for p in verdict.problems))
+        for name in verdict.dropped:
+            log.warning("%s: fal's current schema for %s (%s) has no %s any more; it is not sent",
+                        self.node_name, request.endpoint_id, schema.source, self._widget_names.get(name, name))
+        return verdict.payload
+
+    async def _check_spend(self, request: Any) -> Any:
+        from ..luma.prices import price_of_request
+        from .money import check_spend
+
+        price = price_of_request(request, self._source_seconds)
+        verdict = await check_spend(node_name=self.node_name, node_id=self.node_id, price=price, prompt=self.prompt)
+        if verdict.refusal:
+            raise NothingSent(self.node_name, verdict.refusal)
+        log.info("%s: estimate %s", self.node_name, price.text)
+        return price
+
+    async def run(self, fields: dict[str, Any], limits: Limits) -> Generated:
+        from . import host, money
+        from .fal_docs import refresh
+        from .spend_ledger import record_spend
+
+        request = self.validate(fields)
+        await refresh((request.endpoint_id,))  # at most ~2 s; falls back to the cached/bundled schema
+        prompt_id = host.current_prompt_id()
+        try:
+            payload = self.apply_fal_schema(request)
+        except NothingSent:
+            money.finish(prompt_id, self.node_id)
+            raise
         memo_key = self._memo_key(request.endpoint_id, payload)
         remembered = _MEMORY.get(memo_key)
         if remembered is not None and all(p.exists() for paths in remembered.files.values() for p in paths):
             log.info("%s: same inputs and seed as request %s; reusing its saved result (not billed again)",
                      self.node_name, remembered.request_id)
+            money.finish(prompt_id, self.node_id)
             return Generated(remembered.endpoint_id, remembered.request_id, remembered.result, remembered.files,
                              from_memory=True)
 
-        generated = await run_request_on_fal(
+        try:
+            price = await self._check_spend(request)
+            # Only files the payload still uses go up (a field fal dropped takes its uploads with it).
+            sent = json.dumps(payload)
+            uploads = [(u.placeholder, u.label, u.produce) for u in self._uploads if f'"{u.placeholder}"' in sent]
+            generated = await self._send(request, payload, uploads, limits)
+        finally:
+            money.finish(prompt_id, self.node_id)
+        record_spend(price.usd, endpoint_id=request.endpoint_id, request_id=generated.request_id)
+        result = Generated(request.endpoint_id, generated.request_id, generated.result, generated.files)
+        _MEMORY[memo_key] = result
+        return result
+
+    async def _send(self, request: Any, payload: dict[str, Any], uploads: list[Any], limits: Limits) -> Any:
+        return await run_request_on_fal(
             endpoint_id=request.endpoint_id,
             payload=payload,
-            uploads=[(u.placeholder, u.label, u.produce) for u in self._uploads],
+            uploads=uploads,
             output_kind=request.output_kind,
             stem=self.stem,
             node_id=self.node_id,
@@ -182,9 +240,6 @@ class FalJob:
             queue_wait=limits.queue_wait,
             total_time=limits.total,
         )
-        result = Generated(request.endpoint_id, generated.request_id, generated.result, generated.files)
-        _MEMORY[memo_key] = result
-        return result
 
     def _memo_key(self, endpoint_id: str, payload: dict[str, Any]) -> str:
         blob = json.dumps({"endpoint": endpoint_id, "payload": payload, "seed": self.seed,

@@ -1,9 +1,10 @@
 // comfyui-luma-fal browser extension: price badge before a run, live status during it, the result
-// after it, and the fal key setting. It touches only nodes whose type starts with "LumaFal", and every
+// after it, and the fal key and spend-limit settings. It touches only nodes whose type starts with "LumaFal", and every
 // server call is guarded, so a missing or older Python side leaves the rest of the graph alone.
 
 import { app, isLumaFalType } from "./comfy.js";
-import { drawPrice, loadPrices } from "./price.js";
+import { drawPrice, loadPrices, startPriceReload } from "./price.js";
+import { moneySetting } from "./money_settings.js";
 import { drawStatus, listenForStatus } from "./status.js";
 import { onVideoExecuted } from "./preview.js";
 import { addLegacyKeySetting, keySetting } from "./settings.js";
@@ -23,12 +24,14 @@ function chain(proto, name, after) {
 
 app?.registerExtension?.({
   name: "comfyui-luma-fal",
-  settings: [keySetting],
+  settings: [keySetting, moneySetting],
 
   async setup() {
     listenForStatus();
     addLegacyKeySetting();
+    if (!app?.extensionManager) app?.ui?.settings?.addSetting?.(moneySetting);
     await loadPrices();
+    startPriceReload();
     app.graph?.setDirtyCanvas?.(true, true);
   },
 

@@ -28,8 +28,9 @@ def settings_path() -> Path:
     return user_directory() / "comfyui-luma-fal" / SETTINGS_FILE_NAME
 
 
-def _parse(name: str, raw: Any) -> Any:
-    return parse_policy(name, raw) if name == "unknown_price" else parse_usd(name, raw)
+def _parse(name: str, raw: Any, label: str | None = None) -> Any:
+    label = label or name
+    return parse_policy(label, raw) if name == "unknown_price" else parse_usd(label, raw)
 
 
 def stored_settings() -> dict[str, Any]:
@@ -67,15 +68,18 @@ def current_limits(env: Mapping[str, str] | None = None) -> SpendLimits:
     """The limits in force: environment first, then the stored settings, else none (unknown: warn).
 
     A malformed environment value is an error (raised, naming the variable), not silently ignored."""
-    env = os.environ if env is None else env
-    stored = stored_settings()
+    return limits_from(os.environ if env is None else env, stored_settings())
+
+
+def limits_from(env: Mapping[str, str], stored: Mapping[str, Any]) -> SpendLimits:
+    """The precedence rule on its own: environment, then stored settings, then no limit."""
     values: dict[str, Any] = {}
     origins: dict[str, str] = {}
     for name in ALL_LIMITS:
         env_name = LIMIT_NAMES[name][1]
         raw = env.get(env_name, "").strip()
         if raw:
-            values[name] = _parse(env_name, raw)
+            values[name] = _parse(name, raw, env_name)
             origins[name] = "env"
         elif name in stored and stored[name] is not None:
             values[name] = stored[name]

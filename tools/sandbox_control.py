@@ -33,6 +33,10 @@ class SandboxControl:
     def inject(self, *faults: dict[str, Any]) -> Any:
         return self._post("faults", {"faults": list(faults)})
 
+    def platform(self, **changes: Any) -> Any:
+        """Drift fal's documents (schema enums/fields, prices, balance, 404/500 modes)."""
+        return self._post("platform", changes)
+
     def log(self) -> Any:
         reply = httpx.get(f"{self.url}/_sandbox/log", timeout=self._timeout)
         reply.raise_for_status()

@@ -5,8 +5,9 @@
   route does the same for the browser; ``POST /luma_fal/fal_docs/refresh`` forces it.
 * The cache (``user/comfyui-luma-fal/fal-docs.json``) keeps each document with its fetch time and the
   server it came from, so a cache filled from the sandbox is never used against fal and vice versa.
-* What is "current" per document: fetched by this process within a day = live; otherwise the cached
-  copy (with its date); otherwise the snapshot bundled with the pack.
+* What is "current" per document: fetched by this process within a day, last attempt successful =
+  live; otherwise the cached copy (with its date); otherwise the snapshot bundled with the pack.
+  ``DELETE /luma_fal/fal_docs`` forgets the cached copies (bundled until the next fetch).
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ def _save(state: dict[str, Any]) -> None:
 
 
 def _kind(key: str, fetched_at: float) -> str:
-    live = _fetched_here.get(key) == fetched_at and time.time() - fetched_at < MAX_AGE_S
+    # Live: this process fetched it within a day and the last attempt worked; otherwise it is a cached copy.
+    live = _fetched_here.get(key) == fetched_at and time.time() - fetched_at < MAX_AGE_S and key not in _errors
     return "live" if live else "cached"
 
 
@@ -177,6 +179,20 @@ def status() -> dict[str, Any]:
                    "fetched_at": pricing["fetched_at"] if pricing else None, "error": _errors.get("pricing")},
         "schemas": schemas,
     }
+
+
+def forget_documents() -> None:
+    """Drop every fetched and cached document: the bundled snapshot applies until the next fetch."""
+    global _state
+    with _lock:
+        _state = None
+        _fetched_here.clear()
+        _errors.clear()
+        try:
+            cache_path().unlink()
+        except FileNotFoundError:
+            pass
+    prices.clear_price_document()
 
 
 async def balance(*, timeout: float = RUN_TIMEOUT_S, max_age: float = BALANCE_MAX_AGE_S) -> Balance:

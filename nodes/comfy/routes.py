@@ -91,6 +91,14 @@ async def post_refresh(request: web.Request) -> web.Response:
     return _no_store(await refresh(force=True, timeout=FORCED_TIMEOUT_S))
 
 
+async def delete_docs(request: web.Request) -> web.Response:
+    """Forget fal's fetched documents (the bundled snapshot applies until the next fetch)."""
+    from .fal_docs import forget_documents, status
+
+    forget_documents()
+    return _no_store(status())
+
+
 def _key_status() -> dict[str, Any]:
     source = keystore.key_source()
     return {"configured": source is not None, "source": source}
@@ -147,6 +155,7 @@ def add_routes(routes: web.RouteTableDef) -> None:
     routes.post("/luma_fal/money")(post_money)
     routes.get("/luma_fal/balance")(get_balance)
     routes.post("/luma_fal/fal_docs/refresh")(post_refresh)
+    routes.delete("/luma_fal/fal_docs")(delete_docs)
     routes.get("/luma_fal/key")(get_key)
     routes.post("/luma_fal/key")(post_key)
     routes.delete("/luma_fal/key")(delete_key)

@@ -176,7 +176,9 @@ export function priceParams(node) {
   for (const k of ["resolution", "duration", "hdr", "exr_export", "model"]) if (k in w) params[k] = w[k];
   let inputImages = 0;
   let batchInput = false;
-  for (const name of [...(SOURCE_INPUTS[node.type] ?? []), "references", "reference_images"]) {
+  // The edited image is always exactly one image (a batch is refused before upload).
+  for (const name of SOURCE_INPUTS[node.type] ?? []) if (isConnected(node, name)) inputImages += 1;
+  for (const name of ["references", "reference_images"]) {
     if (!node.inputs?.some((i) => i.name === name)) continue;
     const n = imageCount(node, name);
     if (n == null) {

@@ -88,7 +88,7 @@ export function renderMoneySetting() {
   const load = async () => {
     const res = await request(MONEY_ROUTE, { cache: "no-store" });
     show(res.ok ? res.body : null);
-    const bal = await request(BALANCE_ROUTE, { cache: "no-store" });
+    const bal = await request(`${BALANCE_ROUTE}?fresh=1`, { cache: "no-store" }); // opening the panel asks fal again
     balance.textContent = describeBalance(bal.ok ? bal.body : null);
     balance.dataset.available = String(!!bal.body?.available);
   };

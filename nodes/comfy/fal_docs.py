@@ -175,7 +175,7 @@ def status() -> dict[str, Any]:
                                 "error": _errors.get(f"openapi:{endpoint_id}")}
     pricing = state["docs"].get("pricing")
     return {
-        "prices": {"source": next(iter(table["endpoints"].values()))["source"]["label"],
+        "prices": {"source": ", ".join(sorted({e["source"]["label"] for e in table["endpoints"].values()})),
                    "fetched_at": pricing["fetched_at"] if pricing else None, "error": _errors.get("pricing")},
         "schemas": schemas,
     }

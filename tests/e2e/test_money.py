@@ -177,13 +177,13 @@ def _three_takes(comfy: Any) -> dict[str, Any]:
 
 def test_daily_budget_counts_every_paid_node_of_the_prompt(comfy: Any, comfy_sandbox: Any, money: Money) -> None:
     spent = money.state()["spent_today"]
-    money.limits(daily_budget_usd=round(spent + 1.20, 2))  # three $0.50 takes do not fit, one would
+    money.limits(daily_budget_usd=spent + 1.20)  # three $0.50 takes do not fit, one would
     message = refused(comfy.run(_three_takes(comfy)), T2V)
     assert "this prompt's 3 paid runs together $1.50" in message, message
     assert "over your daily budget" in message and "$1.20 left today" in message, message
     assert paid_calls(comfy_sandbox) == [], "a take slipped past the budget"
 
-    money.limits(daily_budget_usd=round(spent + 1.50, 2))
+    money.limits(daily_budget_usd=spent + 1.50)
     result = comfy.run(_three_takes(comfy))
     assert result.ok, result.describe()
     assert len(submits(comfy_sandbox)) == 3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import control_routes, files_routes, queue_routes, storage_routes
+from . import control_routes, files_routes, platform_routes, queue_routes, storage_routes
 from .config import SandboxConfig
 from .gateway import gateway
 from .state import STATE, SandboxState
@@ -17,6 +17,7 @@ def create_app(config: SandboxConfig | None = None) -> web.Application:
         state.config = config
     app[STATE] = state
     control_routes.add_routes(app)
+    platform_routes.add_routes(app)
     router = app.router
     router.add_post("/storage/auth/token", storage_routes.auth_token)
     router.add_post("/storage/upload/initiate", storage_routes.initiate)

@@ -91,6 +91,23 @@ async def release(request: web.Request) -> web.Response:
     if not isinstance(request_id, str):
         return json_reply(400, {"detail": "request_id must be a string"})
     return json_reply(200, {"released": request.app[STATE].jobs.release(request_id)})
+async def get_platform(request: web.Request) -> web.Response:
+    return json_reply(200, request.app[STATE].platform.as_dict())
+
+
+async def set_platform(request: web.Request) -> web.Response:
+    """Drift fal's documents: enum_drift / drop_fields / require_fields / openapi (whole docs) /
+    openapi_status {endpoint or "*": 404|500}, prices {endpoint: {unit_price, unit}}, pricing_status,
+    balance, currency, billing_status (401/403 = a key without billing access)."""
+    body = await _json_object(request)
+    if isinstance(body, web.Response):
+        return body
+    platform = request.app[STATE].platform
+    try:
+        platform.update(body)
+    except ValueError as exc:
+        return json_reply(400, {"detail": str(exc)})
+    return json_reply(200, platform.as_dict())
 
 
 async def call_log(request: web.Request) -> web.Response:
@@ -117,3 +134,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/_sandbox/second_origin", second_origin)
     app.router.add_post("/_sandbox/expire", expire)
     app.router.add_post("/_sandbox/release", release)
+    app.router.add_get("/_sandbox/platform", get_platform)
+    app.router.add_post("/_sandbox/platform", set_platform)

@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-POINTS = ("submit", "status", "stream", "result", "download", "upload", "cancel")
+POINTS = ("submit", "status", "stream", "result", "download", "upload", "cancel", "openapi", "pricing", "billing")
 
 # kind -> points where it makes sense. Gateway-style kinds work everywhere; the rest shape one
 # request's outcome (consumed at submit) or one transfer.

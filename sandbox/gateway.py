@@ -24,7 +24,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Calls that need "Authorization: Key ...": the queue, and the REST storage endpoints. Signed upload
 # URLs and file downloads are public; CDN uploads carry a CDN token instead.
 _KEY_POINTS = ("submit", "status", "stream", "result", "cancel")
-_KEY_PATHS = ("/storage/auth/token", "/storage/upload/initiate", "/storage/upload/initiate-multipart")
+_KEY_PATHS = ("/storage/auth/token", "/storage/upload/initiate", "/storage/upload/initiate-multipart",
+              "/v1/models/pricing", "/v1/account/billing")
 
 
 async def flush_then_close(request: web.Request) -> None:

@@ -5,6 +5,8 @@ Outputs are cached by (endpoint, input) so repeated demo and test runs do not re
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import asyncio
 import hashlib
 import io
@@ -33,8 +35,12 @@ Outputs = dict[str, StoredFile | list[StoredFile]]
 class LumaModels:
     """The job runner for every endpoint in ``constants.ALL_ENDPOINTS``."""
 
-    def __init__(self, store: FileStore, fetcher: SourceFetcher) -> None:
+    def __init__(self, store: FileStore, fetcher: SourceFetcher,
+                 served_schema: Callable[[str], Any] | None = None) -> None:
         self._store = store
+        # The input schema the sandbox currently serves for an endpoint (None: none): fal validates
+        # against its own current schema, so a drifted enum or a new required field is a 422 here too.
+        self._served_schema = served_schema
         self._fetcher = fetcher
         self._cache: dict[str, Outputs] = {}
         self._lock = threading.Lock()
@@ -48,7 +54,7 @@ class LumaModels:
             return ModelReply(404, {"detail": f"Application {endpoint_id!r} not found"})
         # fal validates inside the app, after queueing: the submit was a 200, and a bad input ends as a
         # COMPLETED request without gateway error fields whose result is 422 (protocol notes §4.3, §13.4).
-        problems = problems_for(endpoint_id, payload)
+        problems = problems_for(endpoint_id, payload, self._served_schema(endpoint_id) if self._served_schema else None)
         if problems:
             return ModelReply(422, {"detail": problems})
         key = hashlib.sha256((endpoint_id + json.dumps(payload, sort_keys=True)).encode()).hexdigest()

@@ -13,6 +13,7 @@ from .config import SandboxConfig
 from .faults import FaultBook
 from .jobs import JobBook
 from .models import LumaModels
+from .platform_docs import PlatformDocs
 from .sources import SourceFetcher
 from .store import FileStore
 
@@ -29,11 +30,13 @@ class SandboxState:
     # Set by the server runner: opens (once) a second listener serving this same app on another port of
     # the same host, and returns its base URL. Another origin for tests of where a client sends its key.
     open_second_origin: Callable[[], Awaitable[str]] | None = None
+    platform: PlatformDocs = field(default_factory=PlatformDocs)
     jobs: JobBook = field(init=False)
     models: LumaModels = field(init=False)
 
     def __post_init__(self) -> None:
-        self.models = LumaModels(self.store, SourceFetcher(self.store, self.own_hosts))
+        self.models = LumaModels(self.store, SourceFetcher(self.store, self.own_hosts),
+                                 lambda endpoint_id: self.platform.current_schema(endpoint_id))
         self.jobs = JobBook(lambda: self.config, self.models)
 
     def issue_cdn_token(self) -> str:
@@ -42,11 +45,12 @@ class SandboxState:
         return token
 
     def reset(self) -> None:
-        """Clears requests, call log, faults and config; keeps stored files (cached outputs stay valid)."""
+        """Clears requests, call log, faults, config and document drift; keeps stored files (cached outputs stay valid)."""
         self.jobs.clear()
         self.calls.clear()
         self.faults.clear()
         self.config = SandboxConfig()
+        self.platform = PlatformDocs()
 
 
 STATE: web.AppKey[SandboxState] = web.AppKey("sandbox_state", SandboxState)

@@ -11,6 +11,9 @@ from aiohttp import web
 FAL_API_HOSTS = frozenset({"queue.fal.run", "fal.run", "rest.fal.ai", "queue.falrun.com", "falrun.com"})
 FAL_CDN_BASE = "https://v3.fal.media"
 NAMESPACES = ("workflows", "comfy")
+# fal's model documents (see platform_routes): their own points, not queue calls.
+PLATFORM_POINTS = {"/api/openapi/queue/openapi.json": "openapi", "/v1/models/pricing": "pricing",
+                   "/v1/account/billing": "billing"}
 
 
 def own_base(request: web.Request) -> str:
@@ -58,4 +61,6 @@ def point_of(method: str, path: str) -> str | None:
         return "upload"
     if path.startswith("/files/"):
         return "download" if method in ("GET", "HEAD") else "upload"
+    if path in PLATFORM_POINTS:
+        return PLATFORM_POINTS[path]
     return parse_queue_path(path).operation

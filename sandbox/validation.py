@@ -12,8 +12,9 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
-def problems_for(endpoint_id: str, payload: Any) -> list[dict[str, Any]]:
-    """fal's 422 ``detail`` items for ``payload``; empty when the input is acceptable."""
+def problems_for(endpoint_id: str, payload: Any, served_schema: Any = None) -> list[dict[str, Any]]:
+    """fal's 422 ``detail`` items for ``payload``; empty when the input is acceptable. ``served_schema``
+    (the OpenAPI document the sandbox serves for the endpoint) adds fal's current enums and required fields."""
     if not isinstance(payload, dict):
         return [{"loc": ["body"], "msg": "Input should be a valid dictionary", "type": "dict_type"}]
     try:
@@ -26,6 +27,11 @@ def problems_for(endpoint_id: str, payload: Any) -> list[dict[str, Any]]:
         build_request(endpoint_id, payload)
     except RequestInvalid as exc:
         return list(fal_detail(exc))
+    if served_schema is not None:
+        from nodes.luma.fal_schema import check_payload, parse_openapi
+
+        verdict = check_payload(payload, parse_openapi(endpoint_id, served_schema, "sandbox"))
+        return list(fal_detail(RequestInvalid(verdict.problems))) if verdict.problems else []
     return []
 
 

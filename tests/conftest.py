@@ -57,6 +57,12 @@ class Sandbox:
         response.raise_for_status()
         return response.json()["pending"]
 
+    def platform(self, **changes: Any) -> dict[str, Any]:
+        """Drift fal's documents (see sandbox/platform_docs.py): enum_drift, drop_fields, prices, ..."""
+        response = self._http.post("/_sandbox/platform", json=changes)
+        response.raise_for_status()
+        return response.json()
+
     def pending_faults(self) -> list[dict[str, Any]]:
         return self._http.get("/_sandbox/faults").json()["pending"]
 

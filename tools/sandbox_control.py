@@ -46,6 +46,10 @@ class SandboxControl:
         body = {} if request_id is None else {"request_id": request_id}
         return list(self._post("expire", body)["expired"])
 
+    def platform(self, **changes: Any) -> Any:
+        """Drift fal's documents (schema enums/fields, prices, balance, 404/500 modes)."""
+        return self._post("platform", changes)
+
     def log(self) -> Any:
         reply = httpx.get(f"{self.url}/_sandbox/log", timeout=self._timeout)
         reply.raise_for_status()

@@ -1,10 +1,11 @@
 // comfyui-luma-fal browser extension: price badge before a run, live status during it, the result
-// after it, the fal key setting, and the inbox of journaled requests (inbox.js). It touches only nodes
-// whose type starts with "LumaFal", and every server call is guarded, so a missing or older Python side
-// leaves the rest of the graph alone.
+// after it, the fal key and spend-limit settings, and the inbox of journaled requests (inbox.js). It
+// touches only nodes whose type starts with "LumaFal", and every server call is guarded, so a missing or
+// older Python side leaves the rest of the graph alone.
 
 import { app, isLumaFalType } from "./comfy.js";
-import { drawPrice, loadPrices, ownBadgeWanted } from "./price.js";
+import { drawPrice, loadPrices, ownBadgeWanted, startPriceReload } from "./price.js";
+import { moneySetting } from "./money_settings.js";
 import { drawStatus, listenForStatus } from "./status.js";
 import { onVideoExecuted } from "./preview.js";
 import { addLegacyKeySetting, keySetting } from "./settings.js";
@@ -25,7 +26,7 @@ function chain(proto, name, after) {
 
 app?.registerExtension?.({
   name: "comfyui-luma-fal",
-  settings: [keySetting],
+  settings: [keySetting, moneySetting],
 
   async setup() {
     listenForStatus();
@@ -35,7 +36,9 @@ app?.registerExtension?.({
     } catch (error) {
       console.warn("[comfyui-luma-fal] inbox:", error);
     }
+    if (!app?.extensionManager) app?.ui?.settings?.addSetting?.(moneySetting);
     await loadPrices();
+    startPriceReload();
     app.graph?.setDirtyCanvas?.(true, true);
   },
 

@@ -1,12 +1,16 @@
-// Price badge: what a run of this node will cost on fal, from the pack's one price table
-// (nodes/luma/prices.json, served by GET /luma_fal/prices). The evaluation mirrors price_of() in
-// nodes/luma/prices.py; where the table has no price the badge says so instead of guessing.
+// Price badge: what a run of this node will cost on fal, from the pack's effective price table
+// (GET /luma_fal/prices: the bundled table with fal's live or cached unit prices applied, each endpoint
+// with its source, plus the spend limits). The evaluation mirrors price_of() in nodes/luma/prices.py;
+// where fal publishes no price the badge says so instead of guessing, and it always says where the
+// number came from (live, cached with its date, bundled). When a spend limit would refuse the run the
+// badge says which, in red.
 
 import { request } from "./comfy.js";
 import { fitText, roundedBox } from "./status.js";
 
 const PRICES_ROUTE = "/luma_fal/prices";
 const MAX_BADGE_WIDTH = 640;
+export const LIMIT_COLOUR = "rgba(190, 30, 30, 0.97)";
 
 const RAY = "luma/agent/ray/v3.2";
 const UNI = "luma/agent/uni-1/v1";
@@ -21,17 +25,22 @@ const ENDPOINTS = {
 };
 // Image inputs whose images the edit endpoints bill per image. The edited image counts too.
 const SOURCE_INPUTS = { LumaFalUni1ImageEdit: ["image"] };
-const REFERENCE_INPUT = /^(reference_images|references)$/;
 
 let table = null; // null until loaded; false when this install has no price table
 let loading = null;
+const RELOAD_MS = 60_000; // live prices and today's spend change while the page is open
 
 export function loadPrices() {
   loading ??= request(PRICES_ROUTE, { cache: "no-store" }).then((res) => {
     table = res.ok && res.body?.endpoints ? res.body : false;
+    loading = null;
     return table;
   });
   return loading;
+}
+
+export function startPriceReload() {
+  setInterval(() => loadPrices().then(() => globalThis.app?.graph?.setDirtyCanvas?.(true, true)), RELOAD_MS);
 }
 
 export function priceTable() {
@@ -56,43 +65,67 @@ function count(n, word) {
   return n === 1 ? `${n} ${word}` : `${n} ${word}s`;
 }
 
-function usdOf(entry, params) {
-  if (entry.kind === "table") {
-    const key = entry.keys.map((name) => asText(params[name])).join("|");
-    return entry.prices?.[key] ?? null;
+function baseUsd(entry, params) {
+  for (const match of entry.unpriced ?? []) {
+    if (Object.entries(match).every(([k, v]) => asText(params[k]) === asText(v))) return null;
   }
-  if (entry.kind === "per_image") {
-    if (entry.per_image == null) return null;
-    const total = entry.per_image * Math.trunc(Number(params.images));
-    return Math.round((total + (entry.per_input_image || 0) * Math.trunc(Number(params.input_images))) * 1e6) / 1e6;
+  let usd = Number(entry.unit_price) * Number(entry.units_per_base?.[entry.unit] ?? 1);
+  for (const [name, factors] of Object.entries(entry.factors ?? {})) {
+    const factor = factors[asText(params[name])];
+    if (factor == null) return null;
+    usd *= Number(factor);
   }
-  return null; // a kind this browser code does not know: unknown, never a guess
+  return usd;
 }
 
-function notPublished(prices, entry, params) {
-  const hint = entry.hint;
-  if (hint) {
-    const other = prices.endpoints[hint.from];
-    const otherUsd = other ? usdOf(other, params) : null;
-    if (otherUsd != null) return `${NOT_PUBLISHED} (${hint.text} ${money(otherUsd)})`;
-  }
-  return NOT_PUBLISHED;
-}
+const round6 = (x) => Math.round(x * 1e6) / 1e6;
 
 export function priceOf(prices, endpointId, params) {
   const entry = prices?.endpoints?.[endpointId];
-  if (!entry) return { usd: null, label: NOT_IN_TABLE };
+  if (!entry) return { usd: null, label: NOT_IN_TABLE, source: "" };
+  const source = entry.source?.label ?? "";
   const merged = { ...(prices.defaults ?? {}) };
   for (const [k, v] of Object.entries(params)) if (v != null) merged[k] = v;
-  const usd = usdOf(entry, merged);
-  if (usd == null) return { usd: null, label: notPublished(prices, entry, merged) };
-  if (entry.kind === "per_image") {
-    let detail = count(Math.trunc(Number(merged.images)), "image");
-    const inputs = Math.trunc(Number(merged.input_images));
-    if ((entry.per_input_image || 0) > 0 && inputs > 0) detail += " + " + count(inputs, "input image");
-    return { usd, label: `${money(usd)} (${detail})` };
+  const unit = baseUsd(entry, merged);
+  if (unit == null) return { usd: null, label: NOT_PUBLISHED, source };
+  if (entry.quantity === "source_seconds") {
+    if (merged.source_seconds == null) {
+      const rate = round6(unit);
+      return { usd: null, label: `${money(rate)} per started source second`, source, perSourceSecond: rate };
+    }
+    const started = Math.max(1, Math.ceil(Number(merged.source_seconds) - 1e-9));
+    const usd = round6(unit * started);
+    return { usd, label: `${money(usd)} (${started} s of source)`, source };
   }
-  return { usd, label: money(usd) };
+  if (entry.quantity === "images") {
+    const images = Math.trunc(Number(merged.images));
+    let usd = unit * images;
+    let detail = count(images, "image");
+    const inputs = Math.trunc(Number(merged.input_images));
+    const extra = Number(entry.per_input_image || 0);
+    if (extra > 0 && inputs > 0) {
+      usd += extra * inputs;
+      detail += " + " + count(inputs, "input image");
+    }
+    usd = round6(usd);
+    return { usd, label: `${money(usd)} (${detail})`, source };
+  }
+  const usd = round6(unit);
+  return { usd, label: money(usd), source };
+}
+
+// What a spend limit would say about a run of ``usd`` (null when none would refuse it).
+export function limitState(limits, price) {
+  if (!limits) return null;
+  if (price.usd == null) {
+    return limits.unknown_price === "refuse" && price.perSourceSecond == null ? "refused: unknown price" : null;
+  }
+  if (limits.max_run_usd != null && price.usd > limits.max_run_usd + 1e-9) return `over cap ${money(limits.max_run_usd)}`;
+  const spent = Number(limits.spent_today ?? 0);
+  if (limits.daily_budget_usd != null && spent + price.usd > limits.daily_budget_usd + 1e-9) {
+    return `over budget (${money(Math.max(0, limits.daily_budget_usd - spent))} left today)`;
+  }
+  return null;
 }
 
 // Newer hosts (ComfyUI 0.33.0) declare the badge in the node definition (price_badge, generated from the
@@ -134,19 +167,52 @@ function isConnected(node, name) {
   return input?.link != null;
 }
 
-// The request parameters the price depends on, as the browser can know them. A connected IMAGE
-// input may carry a batch, so the count of billed images is then a lower bound.
+// How many images an IMAGE input carries, where the browser can know it: LoadImage gives one,
+// RepeatImageBatch multiplies, ImageBatch adds. null = not knowable here (the badge then says "from").
+function sourceNode(node, name) {
+  const input = node.inputs?.find((i) => i.name === name);
+  if (input?.link == null) return undefined;
+  const graph = node.graph ?? globalThis.app?.graph;
+  const link = graph?.links?.[input.link] ?? graph?.links?.get?.(input.link);
+  return link ? graph.getNodeById(link.origin_id) : null;
+}
+
+export function imageCount(node, name, depth = 0) {
+  const origin = sourceNode(node, name);
+  if (origin === undefined) return 0;
+  if (!origin || depth > 8) return null;
+  const w = widgetValues(origin);
+  if (origin.type === "LoadImage") return 1;
+  if (origin.type === "RepeatImageBatch") {
+    const inner = imageCount(origin, "image", depth + 1);
+    return inner == null ? null : inner * Math.trunc(Number(w.amount ?? 1));
+  }
+  if (origin.type === "ImageBatch") {
+    const a = imageCount(origin, "image1", depth + 1);
+    const b = imageCount(origin, "image2", depth + 1);
+    return a == null || b == null ? null : a + b;
+  }
+  return null;
+}
+
+// The request parameters the price depends on, as the browser can know them. ``lowerBound`` when a
+// connected IMAGE input's batch size cannot be known here (the count then uses one image for it).
 export function priceParams(node) {
   const w = widgetValues(node);
   const params = {};
   for (const k of ["resolution", "duration", "hdr", "exr_export", "model"]) if (k in w) params[k] = w[k];
   let inputImages = 0;
   let batchInput = false;
+  // The edited image is always exactly one image (a batch is refused before upload).
   for (const name of SOURCE_INPUTS[node.type] ?? []) if (isConnected(node, name)) inputImages += 1;
-  for (const input of node.inputs ?? []) {
-    if (REFERENCE_INPUT.test(input.name) && input.link != null) {
+  for (const name of ["references", "reference_images"]) {
+    if (!node.inputs?.some((i) => i.name === name)) continue;
+    const n = imageCount(node, name);
+    if (n == null) {
       inputImages += 1;
       batchInput = true;
+    } else {
+      inputImages += n;
     }
   }
   params.input_images = inputImages;
@@ -164,9 +230,13 @@ export function nodePrice(node) {
     return { endpoint, params, usd: null, label, text: label };
   }
   const price = priceOf(table, endpoint, params);
-  // A connected batch may hold more images than the one counted: then the price is a lower bound.
+  // A connected batch of unknown size may hold more images than the one counted: a lower bound.
   const lowerBound = price.usd != null && batchInput && table.endpoints[endpoint]?.per_input_image > 0;
-  return { endpoint, params, ...price, lowerBound, text: `${lowerBound ? "from " : ""}${price.label}` };
+  const limit = limitState(table.limits, price);
+  const parts = [`${lowerBound ? "from " : ""}${price.label}`];
+  if (price.source) parts.push(price.source);
+  if (limit) parts.push(limit);
+  return { endpoint, params, ...price, lowerBound, limit, text: parts.join(" · ") };
 }
 
 // Drawn at the right end of the title bar (above the node when the title leaves no room).
@@ -187,12 +257,14 @@ export function drawPrice(node, ctx) {
   // right-aligned and free to grow leftwards.
   const x = node.size[0] - w - (inTitle ? 6 : 0);
   const y = inTitle ? -titleHeight + (titleHeight - h) / 2 : -titleHeight - h - 22;
-  ctx.fillStyle = price.usd == null ? "rgba(120, 90, 20, 0.95)" : "rgba(20, 90, 50, 0.95)";
+  // Red when a spend limit would refuse the run, amber when the price is unknown, green otherwise.
+  ctx.fillStyle = price.limit ? LIMIT_COLOUR : price.usd == null ? "rgba(120, 90, 20, 0.95)" : "rgba(20, 90, 50, 0.95)";
   roundedBox(ctx, x, y, w, h, 9);
   ctx.fill();
   ctx.fillStyle = "#ffffff";
   ctx.fillText(text, x + 6, y + 13);
   ctx.restore();
   node.lumaFal.drawnPrice = text;
+  node.lumaFal.drawnPriceColour = price.limit ? LIMIT_COLOUR : null;
 }
 

@@ -2,15 +2,18 @@
 
 A node describes its request with fal's field names; where a file goes, it asks this job for a
 placeholder (``single_image``, ``image_batch``, ``keyframes``, ``video_source``). ``run`` then, in
-this order: validates the whole request with the catalogue (nothing is encoded, uploaded or sent
-before that), checks the key, encodes and uploads the files, and hands the request to the fal
-runner, which submits, follows and downloads. Every request is journaled before it is sent (see
-runs.py): re-running a node with the same inputs and seed reuses the saved result, or follows the
-request fal already has, in this process or after a restart, and never pays twice.
+this order: validates the whole request with the catalogue, checks it against fal's current schema
+(live, cached or bundled; refreshed with a 2 s bound), checks the key and, when the run will pay,
+the spend limits for the whole prompt (nothing is encoded, uploaded or sent before all that), then
+encodes and uploads the files the payload still uses and hands the request to the fal runner. Every
+request is journaled before it is sent (see runs.py): re-running a node with the same inputs and seed
+reuses the saved result, or follows the request fal already has, in this process or after a restart,
+and never pays twice.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -77,6 +80,8 @@ class FalJob:
         self.endpoint_id = endpoint_id
         self.node_id: str | None = getattr(node_cls.hidden, "unique_id", None)
         self.node_name: str = node_cls.define_schema().display_name
+        # The whole queued prompt (API format): the spend check prices every paid node in it together.
+        self.prompt: dict[str, Any] | None = getattr(node_cls.hidden, "prompt", None)
         self.stem = stem
         self.seed = seed
         self._uploads: list[_PendingUpload] = []
@@ -169,24 +174,62 @@ class FalJob:
         field = f"{name}[{rest}" if rest else name
         return f"{field}: {problem.message}" if field else problem.message
 
+    def apply_fal_schema(self, request: Any) -> dict[str, Any]:
+        """The payload as fal's current schema takes it; an option fal removed or a field it newly
+        requires is refused here (``NothingSent``); a field it dropped is left out (and said so)."""
+        from ..luma.fal_schema import check_payload
+        from .fal_docs import schema_for
+
+        payload = request.to_payload()
+        schema = schema_for(request.endpoint_id)
+        if schema is None:
+            return payload
+        verdict = check_payload(payload, schema)
+        if verdict.problems:
+            raise NothingSent(self.node_name, "\n".join(self._widget_text(p) for p in verdict.problems))
+        for name in verdict.dropped:
+            log.warning("%s: fal's current schema for %s (%s) has no %s any more; it is not sent",
+                        self.node_name, request.endpoint_id, schema.source, self._widget_names.get(name, name))
+        return verdict.payload
+
+    async def _check_spend(self, price: Any) -> None:
+        from .money import check_spend
+
+        verdict = await check_spend(node_name=self.node_name, node_id=self.node_id, price=price, prompt=self.prompt)
+        if verdict.refusal:
+            raise NothingSent(self.node_name, verdict.refusal)
+        log.info("%s: estimate %s", self.node_name, price.text)
+
     async def run(self, fields: dict[str, Any], limits: Limits) -> Generated:
         from ..journal.identity import request_identity
-        from ..luma.prices import PRICES_PATH, price_of_request
+        from ..luma.prices import price_of_request
+        from . import host, money
         from .fal_bridge import check_key
-        from .runs import RunSpec, run_once
+        from .fal_docs import refresh
+        from .runs import RunSpec, run_once, will_pay
 
         request = self.validate(fields)
-        check_key()  # a missing key fails here, before anything is journaled, encoded or sent
-        payload = request.to_payload()
-        price = price_of_request(request)
-        spec = RunSpec(
-            identity=request_identity(request.endpoint_id, payload, {u.placeholder: u.identity for u in self._uploads},
-                                      self.seed),
-            endpoint_id=request.endpoint_id, payload=payload,
-            uploads=[(u.placeholder, u.label, u.identity, u.produce) for u in self._uploads],
-            output_kind=request.output_kind, stem=self.stem, seed=self.seed, node_id=self.node_id,
-            node_name=self.node_name, price_usd=price.usd, price_source=f"{PRICES_PATH.name}: {price.label}",
-            queue_wait=limits.queue_wait, total_time=limits.total,
-        )
-        outcome, reused = await run_once(spec)
+        await refresh((request.endpoint_id,))  # at most ~2 s; falls back to the cached/bundled schema
+        prompt_id = host.current_prompt_id()
+        try:
+            payload = self.apply_fal_schema(request)
+            check_key()  # a missing key fails here, before anything is journaled, encoded or sent
+            # Only files the payload still uses go up (a field fal dropped takes its uploads with it).
+            sent = json.dumps(payload)
+            uploads = [u for u in self._uploads if f'"{u.placeholder}"' in sent]
+            identity = request_identity(request.endpoint_id, payload, {u.placeholder: u.identity for u in uploads},
+                                        self.seed)
+            price = price_of_request(request, self._source_seconds)
+            if will_pay(identity):  # reusing saved files or following a paid request costs nothing
+                await self._check_spend(price)
+            spec = RunSpec(
+                identity=identity, endpoint_id=request.endpoint_id, payload=payload,
+                uploads=[(u.placeholder, u.label, u.identity, u.produce) for u in uploads],
+                output_kind=request.output_kind, stem=self.stem, seed=self.seed, node_id=self.node_id,
+                node_name=self.node_name, price_usd=price.usd, price_source=price.text,
+                queue_wait=limits.queue_wait, total_time=limits.total,
+            )
+            outcome, reused = await run_once(spec)
+        finally:
+            money.finish(prompt_id, self.node_id)
         return Generated(request.endpoint_id, outcome.request_id, outcome.result, outcome.files, from_memory=reused)

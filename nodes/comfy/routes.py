@@ -1,4 +1,5 @@
-"""HTTP routes the pack's browser extension talks to (price table, fal key status; the inbox in inbox_routes.py).
+"""HTTP routes the pack's browser extension talks to (prices, spend limits, balance, fal key status;
+the inbox in inbox_routes.py).
 
 Registered on ComfyUI's own route table, so ComfyUI also serves each under ``/api/...``. No route
 ever answers with the key: the browser learns only whether one is configured and where it comes from.
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -17,17 +17,87 @@ from . import keystore
 
 log = logging.getLogger(__name__)
 
-PRICES_FILE = Path(__file__).resolve().parent.parent / "luma" / "prices.json"
 MAX_KEY_BODY_BYTES = 4096
+MAX_SETTINGS_BODY_BYTES = 4096
 
 _registered = False
 
 
-async def get_prices(request: web.Request) -> web.StreamResponse:
-    # Served verbatim: the browser evaluates exactly the table the Python side prices with.
-    if not PRICES_FILE.is_file():
-        return web.json_response({"error": "price table missing from this install"}, status=404)
-    return web.FileResponse(PRICES_FILE, headers={"Content-Type": "application/json", "Cache-Control": "no-cache"})
+async def get_prices(request: web.Request) -> web.Response:
+    """The effective price table (bundled + fal's live/cached unit prices, each endpoint with its
+    source), plus the spend-limit state the badge shows. Stale documents are refreshed first, for
+    at most ~2 s; the browser evaluates exactly the table the Python side prices with."""
+    from ..luma.prices import effective_price_table
+    from .fal_docs import ROUTE_TIMEOUT_S, refresh
+
+    await refresh(timeout=ROUTE_TIMEOUT_S)
+    table = effective_price_table()
+    table["limits"] = _limits_state()
+    return _no_store(table)
+
+
+def _limits_state() -> dict[str, Any]:
+    from .money_settings import current_limits, stored_settings
+    from .spend_ledger import spent_today
+
+    try:
+        limits = current_limits()
+    except ValueError as exc:  # a malformed environment variable: say so rather than hide the limits
+        return {"error": str(exc), "spent_today": spent_today()}
+    return {"max_run_usd": limits.max_run_usd, "daily_budget_usd": limits.daily_budget_usd,
+            "unknown_price": limits.unknown_price, "balance_floor_usd": limits.balance_floor_usd,
+            "origins": dict(limits.origins), "stored": stored_settings(), "spent_today": spent_today()}
+
+
+async def get_money(request: web.Request) -> web.Response:
+    from .fal_docs import status
+
+    return _no_store({**_limits_state(), "documents": status()})
+
+
+async def post_money(request: web.Request) -> web.Response:
+    from .money_settings import save_settings
+
+    if request.content_type != "application/json":
+        return _no_store({"error": "send the settings as JSON"}, status=415)
+    if request.content_length is not None and request.content_length > MAX_SETTINGS_BODY_BYTES:
+        return _no_store({"error": "request body too large"}, status=413)
+    try:
+        body = json.loads(await request.text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return _no_store({"error": "request body is not valid JSON"}, status=400)
+    if not isinstance(body, dict):
+        return _no_store({"error": "send an object such as {\"max_run_usd\": 5}"}, status=400)
+    try:
+        save_settings(body)
+    except ValueError as exc:
+        return _no_store({"error": str(exc)}, status=400)
+    except OSError as exc:
+        return _no_store({"error": f"could not write the settings file: {exc.strerror}"}, status=500)
+    return _no_store(_limits_state())
+
+
+async def get_balance(request: web.Request) -> web.Response:
+    from .fal_docs import balance
+
+    found = await balance(max_age=0.0 if request.query.get("fresh") else 60.0)
+    return _no_store({"available": found.usd is not None, "usd": found.usd, "currency": found.currency,
+                      "refused": found.refused, "message": found.message})
+
+
+async def post_refresh(request: web.Request) -> web.Response:
+    """Fetch fal's schemas and prices now (the settings panel's button; tests)."""
+    from .fal_docs import FORCED_TIMEOUT_S, refresh
+
+    return _no_store(await refresh(force=True, timeout=FORCED_TIMEOUT_S))
+
+
+async def delete_docs(request: web.Request) -> web.Response:
+    """Forget fal's fetched documents (the bundled snapshot applies until the next fetch)."""
+    from .fal_docs import forget_documents, status
+
+    forget_documents()
+    return _no_store(status())
 
 
 def _key_status() -> dict[str, Any]:
@@ -82,6 +152,11 @@ async def delete_key(request: web.Request) -> web.Response:
 
 def add_routes(routes: web.RouteTableDef) -> None:
     routes.get("/luma_fal/prices")(get_prices)
+    routes.get("/luma_fal/money")(get_money)
+    routes.post("/luma_fal/money")(post_money)
+    routes.get("/luma_fal/balance")(get_balance)
+    routes.post("/luma_fal/fal_docs/refresh")(post_refresh)
+    routes.delete("/luma_fal/fal_docs")(delete_docs)
     routes.get("/luma_fal/key")(get_key)
     routes.post("/luma_fal/key")(post_key)
     routes.delete("/luma_fal/key")(delete_key)

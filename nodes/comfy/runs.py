@@ -159,6 +159,19 @@ def start_following(store: JournalStore, entry: JournalEntry, queue_wait: float 
     return follower
 
 
+def will_pay(identity: str) -> bool:
+    """Whether a run of ``identity`` would submit a new paid request (nothing saved, followed or in
+    doubt), so the spend limits apply to it. The decision itself is retaken under the lock by ``run_once``."""
+    if followers.active(identity) is not None:
+        return False
+    entry = journal().latest_for_identity(identity)
+    if entry is None:
+        return True
+    if entry.state == states.DONE:
+        return _saved_files(entry) is None
+    return not (entry.state in states.FOLLOWABLE and entry.request_id)
+
+
 async def run_once(spec: RunSpec) -> tuple[FalOutcome, bool]:
     """The outcome of ``spec``, paying only when nothing identical is saved, in flight or unknown.
     Returns (outcome, reused) where reused means saved files were handed back (nothing waited for)."""

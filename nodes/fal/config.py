@@ -18,6 +18,9 @@ from .keyfile import read_key_file
 FAL_QUEUE_URL = "https://queue.fal.run"
 FAL_REST_URL = "https://rest.fal.ai"
 FAL_CDN_URL = "https://v3.fal.media"
+# fal's platform API (prices, billing; needs the key) and its public site (per-endpoint OpenAPI; no key).
+FAL_PLATFORM_URL = "https://api.fal.ai"
+FAL_SITE_URL = "https://fal.ai"
 
 BASE_URL_ENV = "LUMA_FAL_BASE_URL"
 CA_BUNDLE_ENV = "LUMA_FAL_CA_BUNDLE"
@@ -40,13 +43,15 @@ class Hosts:
     queue: str = FAL_QUEUE_URL
     rest: str = FAL_REST_URL
     cdn: str = FAL_CDN_URL
+    platform: str = FAL_PLATFORM_URL
+    site: str = FAL_SITE_URL
     # True when LUMA_FAL_BASE_URL put everything on one server (the sandbox, a test double, a relay).
     single_base: bool = False
 
     @classmethod
     def from_base_url(cls, base_url: str) -> Hosts:
         base = _normalise_base_url(base_url)
-        return cls(queue=base, rest=base, cdn=base, single_base=True)
+        return cls(queue=base, rest=base, cdn=base, platform=base, site=base, single_base=True)
 
     @property
     def distinct(self) -> tuple[str, ...]:

@@ -100,7 +100,7 @@ def fal_detail(exc: RequestInvalid) -> list[dict[str, Any]]:
 def check_source_video(endpoint_id: str, duration_seconds: float) -> None:
     """Refuse a source video the endpoint cannot take, before it is uploaded.
 
-    Reframe: at most 30 s (fal's schema). Video-to-video: at most 18 s (see constants for why 18 and not 20).
+    Reframe: at most 10 s (fal's later schema). Video-to-video: at most 18 s (see constants for why 18 and not 20).
     fal documents no rule tying the source length to the requested output duration, so none is checked.
     """
     try:

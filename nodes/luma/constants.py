@@ -22,7 +22,9 @@ RAY32_ENDPOINTS: Final = (RAY32_TEXT_TO_VIDEO, RAY32_IMAGE_TO_VIDEO, RAY32_VIDEO
 UNI1_ENDPOINTS: Final = (UNI1_TEXT_TO_IMAGE, UNI1_MAX_TEXT_TO_IMAGE, UNI1_EDIT, UNI1_MAX_EDIT)
 ALL_ENDPOINTS: Final = RAY32_ENDPOINTS + UNI1_ENDPOINTS
 
-# Ray 3.2: fal's model pages list twelve aspect ratios (fal-js lists six of them; see the protocol notes).
+# Ray 3.2: fal's launch pages listed twelve aspect ratios; its later schema takes six (3:4, 4:3, 1:1, 9:16,
+# 16:9, 21:9). The widgets keep all twelve (saved workflows name them); fal's current schema (fal_schema)
+# refuses the ones it no longer takes, before anything is uploaded.
 RAY_ASPECT_RATIOS: Final = ("16:9", "9:16", "1:1", "4:3", "3:4", "21:9", "3:2", "2:3", "2:1", "1:2", "3:1", "1:3")
 RAY_RESOLUTIONS: Final = ("540p", "720p", "1080p")
 RAY_HDR_RESOLUTIONS: Final = ("720p", "1080p")
@@ -43,7 +45,8 @@ RAY_EDIT_STRENGTHS: Final = (
     "reimagine_1", "reimagine_2", "reimagine_3",
 )
 RAY_CONTROLS: Final = ("pose", "depth", "normals", "trajectory", "face")
-REFRAME_MAX_SOURCE_SECONDS: Final = 30.0
+# fal's later schema (notes fal-drift-money-recovery §1 (B)): reframe takes sources of at most 10 s.
+REFRAME_MAX_SOURCE_SECONDS: Final = 10.0
 
 PROMPT_MIN_CHARS: Final = 1
 PROMPT_MAX_CHARS: Final = 6000

@@ -122,7 +122,7 @@ def test_bad_input_fails_readably_and_sends_nothing(comfy, comfy_sandbox, inputs
 
 def test_running_status_estimates_what_remains_from_the_last_run(comfy, comfy_sandbox) -> None:
     comfy_sandbox.configure(queue_seconds=0.2, run_seconds=2.5)
-    settings = {"LumaFalRay32TextToVideo": {"resolution": "720p", "aspect_ratio": "3:2"}}  # a kind of its own
+    settings = {"LumaFalRay32TextToVideo": {"resolution": "720p", "aspect_ratio": "21:9"}}  # a kind of its own
     first = comfy.run(example_prompt(comfy, EXAMPLE, **settings))
     assert first.ok, first.describe()
     second = comfy.run(example_prompt(comfy, EXAMPLE, **settings))

@@ -81,7 +81,7 @@ CASES: list[tuple[str, str, str, Callable[[Prompt], None], list[str]]] = [
     ("v2v-hdr-at-540p", "luma_ray32_video_to_video", V2V, _set(V2V, hdr=True), ["hdr:"]),
     ("reframe-box-outside", "luma_ray32_reframe", REFRAME,
      _set(REFRAME, place_source=True, source_x=0.5, source_w=0.8), ["place_source"]),
-    ("reframe-source-too-long", "luma_ray32_reframe", REFRAME, _set(REFRAME, source_fps=1.0), ["video:", "30"]),
+    ("reframe-source-too-long", "luma_ray32_reframe", REFRAME, _set(REFRAME, source_fps=1.0), ["video:", "10"]),
     ("uni1-too-many-references", "luma_uni1_text_to_image", UNI, _batch_into(UNI, "references", 10),
      ["references:", "9"]),
     ("edit-too-many-references", "luma_uni1_image_edit", EDIT, _batch_into(EDIT, "references", 9),

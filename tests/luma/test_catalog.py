@@ -160,14 +160,14 @@ def test_fal_detail_for_nested_field() -> None:
                                          "msg": "must be between 0 and 1 (got -2)", "type": "value_error"}]
 
 
-@pytest.mark.parametrize(("endpoint", "seconds"), [(C.RAY32_REFRAME, 30.0), (C.RAY32_REFRAME, 0.5),
+@pytest.mark.parametrize(("endpoint", "seconds"), [(C.RAY32_REFRAME, 10.0), (C.RAY32_REFRAME, 0.5),
                                                    (C.RAY32_VIDEO_TO_VIDEO, 18.0)])
 def test_source_video_within_limit(endpoint: str, seconds: float) -> None:
     assert check_source_video(endpoint, seconds) is None
 
 
 @pytest.mark.parametrize(("endpoint", "seconds", "code", "words"), [
-    (C.RAY32_REFRAME, 30.5, "source_video_too_long", ("30.50 s", "at most 30 s", "reframe")),
+    (C.RAY32_REFRAME, 10.5, "source_video_too_long", ("10.50 s", "at most 10 s", "reframe")),
     (C.RAY32_VIDEO_TO_VIDEO, 18.2, "source_video_too_long", ("18.20 s", "at most 18 s", "video-to-video")),
     (C.RAY32_VIDEO_TO_VIDEO, 0.0, "source_video_empty", ("no usable length",)),
     (C.RAY32_REFRAME, float("nan"), "source_video_empty", ("no usable length",)),
@@ -186,7 +186,7 @@ def test_source_video_check_needs_an_endpoint_with_a_source() -> None:
 
 
 def test_v2v_source_limit_is_the_documented_18_seconds() -> None:
-    assert C.RAY32_V2V_MAX_SOURCE_SECONDS == 18.0 and C.REFRAME_MAX_SOURCE_SECONDS == 30.0
+    assert C.RAY32_V2V_MAX_SOURCE_SECONDS == 18.0 and C.REFRAME_MAX_SOURCE_SECONDS == 10.0
 
 
 def test_importing_constants_does_not_load_pydantic() -> None:

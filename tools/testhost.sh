@@ -77,7 +77,7 @@ requests==2.34.2
 # Their declared dependencies would pull torch 2.14 with CUDA (several GB): installed without deps.
 NODEPS_PINS='torchvision==0.28.0 torchaudio==2.11.0 spandrel==0.4.2'
 # The pack's test and bench dependencies (pyproject's [test] extra, pinned; imageio-ffmpeg: the bench's VHS-style loader).
-TEST_PINS='pytest==9.2.0 pytest-timeout==2.4.0 fal-client==1.0.3 playwright==1.65.2 imageio-ffmpeg==0.8.1'
+TEST_PINS='pytest==9.2.0 pytest-timeout==2.4.0 fal-client==1.0.3 playwright==1.65.2 imageio-ffmpeg==0.8.1 jsonata-python==0.7.1'
 
 BASE_STAMP="base-v1|$(printf '%s|%s' "$COMFY_REQS" "$NODEPS_PINS" | sha256sum | cut -c1-16)"
 PACK_STAMP="pack-v1|$(cat "$REPO/requirements.txt" | sha256sum | cut -c1-16)|$TEST_PINS"
@@ -245,7 +245,7 @@ install_pack_deps() {
   # torch pinned in the same resolve: nothing the pack or the tests ask for may move it.
   # shellcheck disable=SC2086
   pip_q install -r "$REPO/requirements.txt" $TEST_PINS torch==2.13.0
-  "$PY" -c 'import httpx, httpx_sse, pytest, pytest_timeout, fal_client, playwright, psutil, torch
+  "$PY" -c 'import httpx, httpx_sse, pytest, pytest_timeout, fal_client, playwright, psutil, torch, jsonata
 assert torch.__version__.startswith("2.13.0"), torch.__version__' || fail "pack/test deps do not import"
   echo "$PACK_STAMP" > "$VENV/.pack_stamp"
   record "pack + test deps" "$t0"

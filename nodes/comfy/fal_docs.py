@@ -149,6 +149,13 @@ async def refresh(endpoint_ids: tuple[str, ...] = C.ALL_ENDPOINTS, *, force: boo
     return status()
 
 
+def price_table() -> dict[str, Any]:
+    """The effective price table with the cached price list applied (the cache file is read once, at
+    first use; nothing is fetched): what the badge declared in a node schema is generated from."""
+    _loaded(_config())
+    return prices.effective_price_table()
+
+
 def schema_for(endpoint_id: str) -> EndpointSchema | None:
     """fal's current input schema for the endpoint: live, else cached, else bundled (None if none)."""
     state = _loaded(_config())

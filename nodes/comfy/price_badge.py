@@ -4,13 +4,19 @@ ComfyUI 0.33.0's ``io.Schema(price_badge=...)`` sends the frontend an expression
 the node's widgets (``widgets.<name>``, combo values lower-cased, booleans as booleans) and connected
 inputs (``inputs.<name>.connected``). The expression must return ``{"type": "text", "text": ...}`` or a
 USD amount; USD amounts are drawn as Comfy *credits*, which is not what fal bills, so the badge uses
-``text`` and reads exactly like the pack's own JavaScript badge on older hosts.
+``text`` and reads exactly like the pack's own JavaScript badge on older hosts: the price and where it
+came from (``$1.00 · live``, ``· cached 2026-11-27``, ``· bundled 2026-10``).
 
 Nothing about prices is written here: for every combination of the widgets and connections the price
-can depend on, :func:`badge_text` asks ``prices.price_of`` (the pack's one price function) and the
-expression is a lookup in that generated map. Widgets and inputs whose every value gives the same text
-are left out, so the frontend re-evaluates only when something that matters changes. This module does
-not import ComfyUI: the glue (``schema.py``) describes the node's inputs with :class:`BadgeInput`.
+can depend on, :func:`badge_text` asks ``prices.price_of`` (the pack's one price function) with ONE
+price table (the effective one when the schema is built) and the expression is a lookup in that
+generated map. Widgets and inputs whose every value gives the same text are left out, so the frontend
+re-evaluates only when something that matters changes. This module does not import ComfyUI: the glue
+(``schema.py``) describes the node's inputs with :class:`BadgeInput` and passes the table.
+
+Spend limits are NOT in the expression: they change while a page is open (settings, today's spend) and
+the frontend compiles a node type's expression once per page, so the pack's JavaScript draws the limit
+state as its own red line (web/price.js) next to the frontend's badge.
 """
 
 from __future__ import annotations
@@ -19,11 +25,12 @@ import itertools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
 from ..luma.catalog import request_model_for
 from ..luma.constants import UNI1_IMAGES_PER_REQUEST
-from ..luma.prices import Price, price_of
+from ..luma.prices import effective_price_table, price_of
 
 # Widgets that are request parameters of the price (prices.price_params) or pick the endpoint (model).
 PRICE_WIDGETS = ("model", "resolution", "duration", "hdr", "exr_export")
@@ -63,8 +70,11 @@ def endpoint_for(base_endpoint: str, model: str | None) -> str:
     return request_model.model_construct(model=model).endpoint_id
 
 
-def badge_text(base_endpoint: str, widgets: Mapping[str, Any], connected: Iterable[str] = ()) -> str:
-    """What the badge says for these widget values and connected inputs: the pack's price estimate."""
+def badge_text(base_endpoint: str, widgets: Mapping[str, Any], connected: Iterable[str] = (),
+               table: Mapping[str, Any] | None = None) -> str:
+    """What the badge says for these widget values and connected inputs: the pack's price estimate and
+    its source, priced with ``table`` (default: the effective table now)."""
+    table = effective_price_table() if table is None else table
     linked = set(connected)
     singles = sum(1 for name in SINGLE_IMAGE_INPUTS if name in linked)
     batches = sum(1 for name in BATCH_IMAGE_INPUTS if name in linked)
@@ -73,30 +83,36 @@ def badge_text(base_endpoint: str, widgets: Mapping[str, Any], connected: Iterab
     if request_model_for(base_endpoint).output_kind == "images":  # as prices.price_params counts them
         params["images"] = UNI1_IMAGES_PER_REQUEST
         params["input_images"] = singles + batches
-    price = price_of(endpoint, params)
-    lower_bound = batches > 0 and price.usd is not None and _grows_with_inputs(endpoint, params)
-    return ("from " if lower_bound else "") + _label(price)
+    price = price_of(endpoint, params, table)
+    lower_bound = batches > 0 and price.usd is not None and _grows_with_inputs(endpoint, params, price.usd, table)
+    return ("from " if lower_bound else "") + price.text
 
 
-def _grows_with_inputs(endpoint: str, params: Mapping[str, Any]) -> bool:
-    more = price_of(endpoint, {**params, "input_images": int(params.get("input_images", 0)) + 1})
-    return more.usd is not None and more.usd > (price_of(endpoint, params).usd or 0)
+def _grows_with_inputs(endpoint: str, params: Mapping[str, Any], usd: float, table: Mapping[str, Any]) -> bool:
+    more = price_of(endpoint, {**params, "input_images": int(params.get("input_images", 0)) + 1}, table)
+    return more.usd is not None and more.usd > usd
 
 
-def _label(price: Price) -> str:
-    # A price table that says where its number came from (live, cached, bundled) offers ``text``.
-    return str(getattr(price, "text", price.label))
+def price_badge(base_endpoint: str, inputs: Sequence[BadgeInput], table: Mapping[str, Any] | None = None) -> Badge:
+    """The badge of a node that runs ``base_endpoint`` (the model widget may switch it) with these inputs,
+    priced with ``table`` (default: the effective table now)."""
+    table = effective_price_table() if table is None else table
+    # ComfyUI 0.33.0 builds the schema for every /object_info and several times per queued prompt: the
+    # same inputs and the same table give the same badge, so it is generated once per table.
+    badge = _badge(base_endpoint, tuple(inputs), json.dumps(table, sort_keys=True, default=str))
+    return Badge(badge.expr, list(badge.widgets), list(badge.inputs))  # callers get lists of their own
 
 
-def price_badge(base_endpoint: str, inputs: Sequence[BadgeInput]) -> Badge:
-    """The badge of a node that runs ``base_endpoint`` (the model widget may switch it) with these inputs."""
+@lru_cache(maxsize=32)
+def _badge(base_endpoint: str, inputs: tuple[BadgeInput, ...], table_json: str) -> Badge:
+    table = json.loads(table_json)
     widgets = [i for i in inputs if i.name in PRICE_WIDGETS and i.kind in ("combo", "boolean") and i.options]
     images = [i for i in inputs if i.kind == "image" and i.name in SINGLE_IMAGE_INPUTS + BATCH_IMAGE_INPUTS]
     axes: list[tuple[str, tuple[Any, ...]]] = [(w.name, w.options) for w in widgets]
     axes += [(f"inputs.{i.name}", (False, True)) for i in images]
-    texts = _texts_by_state(base_endpoint, axes)
+    texts = _texts_by_state(base_endpoint, axes, table)
     axes = [axis for axis in axes if _matters(axis[0], axes, texts)]
-    texts = _texts_by_state(base_endpoint, axes)
+    texts = _texts_by_state(base_endpoint, axes, table)
     return Badge(
         expr=_expression(axes, texts),
         widgets=[name for name, _ in axes if not name.startswith("inputs.")],
@@ -107,7 +123,8 @@ def price_badge(base_endpoint: str, inputs: Sequence[BadgeInput]) -> Badge:
 State = tuple[Any, ...]
 
 
-def _texts_by_state(base_endpoint: str, axes: Sequence[tuple[str, tuple[Any, ...]]]) -> dict[State, str]:
+def _texts_by_state(base_endpoint: str, axes: Sequence[tuple[str, tuple[Any, ...]]],
+                    table: Mapping[str, Any]) -> dict[State, str]:
     count = 1
     for _, options in axes:
         count *= len(options)
@@ -118,7 +135,7 @@ def _texts_by_state(base_endpoint: str, axes: Sequence[tuple[str, tuple[Any, ...
         widgets = {name: value for (name, _), value in zip(axes, state) if not name.startswith("inputs.")}
         linked = [name.removeprefix("inputs.") for (name, _), value in zip(axes, state)
                   if name.startswith("inputs.") and value]
-        texts[state] = badge_text(base_endpoint, widgets, linked)
+        texts[state] = badge_text(base_endpoint, widgets, linked, table)
     return texts
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from comfy_api.latest import io
 
 from ..luma import constants as C
+from . import fal_docs
 from .price_badge import BadgeInput, price_badge
 
 CATEGORY = "Luma (fal)"
@@ -131,8 +132,10 @@ def request_node_schema(*, endpoint: str, inputs: list[io.Input], outputs: list[
 
 
 def declared_price_badge(endpoint: str, inputs: list[io.Input]) -> Any:
-    """``io.PriceBadge`` generated from the price table for a node with these inputs (see price_badge.py)."""
-    badge = price_badge(endpoint, [badge_input(i) for i in inputs])
+    """``io.PriceBadge`` generated from the effective price table for a node with these inputs (see
+    price_badge.py). ComfyUI 0.33.0 builds the schema anew for every ``/object_info``, so a page loaded
+    after a price refresh gets the new prices; an open page keeps the expression it compiled."""
+    badge = price_badge(endpoint, [badge_input(i) for i in inputs], fal_docs.price_table())
     return io.PriceBadge(expr=badge.expr, depends_on=io.PriceBadgeDepends(widgets=badge.widgets, inputs=badge.inputs))
 
 

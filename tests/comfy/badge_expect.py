@@ -1,5 +1,10 @@
-"""What a LumaFal node's price badge should say, computed independently of nodes/comfy/price_badge.py, and
-the generated JSONata evaluated the way ComfyUI's frontend evaluates it (useNodePricing.ts, 1.48.7).
+"""What a LumaFal node's price badge should say, computed independently of nodes/comfy/price_badge.py and
+web/price.js, and the generated JSONata evaluated the way ComfyUI's frontend evaluates it
+(useNodePricing.ts, 1.48.7).
+
+A badge reads ``[from ]<price_of label> · <source>``; the spend-limit state (``over cap $0.20``...) is
+a separate text (:func:`expected_limit`): the pack's own badge appends it, and where the frontend draws
+the badge the pack draws it as a red line of its own.
 
 Evaluation uses ``jsonata-python`` (a test dependency, pinned ``jsonata-python==0.7.1``), a port of the
 reference JSONata; the browser tests prove the same expressions in the frontend's own evaluator.
@@ -12,7 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from nodes.luma import constants as C
-from nodes.luma.prices import price_of
+from nodes.luma.prices import Price, money, price_of
 
 UNI1_ENDPOINTS = {
     ("LumaFalUni1TextToImage", "uni-1"): C.UNI1_TEXT_TO_IMAGE,
@@ -30,23 +35,58 @@ PAID_NODES = (*RAY_ENDPOINTS, "LumaFalUni1TextToImage", "LumaFalUni1ImageEdit")
 REFERENCE_INPUTS = {"references", "reference_images"}
 
 
-def expected_badge(node: Mapping[str, Any]) -> str | None:
-    """The badge text for a node (``type``, ``widgets`` values, names of ``linked`` inputs), from price_of."""
+def expected_price(node: Mapping[str, Any], table: Mapping[str, Any] | None = None,
+                   input_images: int | None = None) -> tuple[Price, bool] | None:
+    """``price_of`` for a node (``type``, ``widgets`` values, names of ``linked`` inputs) with ``table``
+    (default: the effective table of this process), and whether it is a lower bound. ``input_images``:
+    the exact count where the drawer can know it (the pack's badge follows LoadImage links); None = only
+    which inputs are connected is known (the frontend's badge), so a linked reference input counts one
+    image and the price is a lower bound when more input images cost more."""
     kind, widgets, linked = node["type"], node["widgets"], set(node["linked"])
     if kind in RAY_ENDPOINTS:
         params = {k: widgets[k] for k in ("resolution", "duration", "hdr", "exr_export") if k in widgets}
-        return price_of(RAY_ENDPOINTS[kind], params).label
-    if (kind, widgets.get("model")) in UNI1_ENDPOINTS:
-        endpoint = UNI1_ENDPOINTS[kind, widgets["model"]]
-        references = len(linked & REFERENCE_INPUTS)
-        sources = 1 if kind == "LumaFalUni1ImageEdit" and "image" in linked else 0
-        price = price_of(endpoint, {"input_images": references + sources})
-        # A linked reference input may carry a batch of several images: the badge gives a lower bound
-        # when more input images cost more.
-        more = price_of(endpoint, {"input_images": references + sources + 1})
-        lower_bound = price.usd is not None and references > 0 and (more.usd or 0) > price.usd
-        return ("from " if lower_bound else "") + price.label
-    return None  # no fal request, no badge
+        return price_of(RAY_ENDPOINTS[kind], params, table), False
+    if (kind, widgets.get("model")) not in UNI1_ENDPOINTS:
+        return None  # no fal request, no badge
+    endpoint = UNI1_ENDPOINTS[kind, widgets["model"]]
+    references = len(linked & REFERENCE_INPUTS)
+    sources = 1 if kind == "LumaFalUni1ImageEdit" and "image" in linked else 0
+    counted = references + sources if input_images is None else input_images
+    price = price_of(endpoint, {"input_images": counted}, table)
+    if input_images is not None or references == 0 or price.usd is None:
+        return price, False
+    more = price_of(endpoint, {"input_images": counted + 1}, table)
+    return price, (more.usd or 0) > price.usd
+
+
+def expected_badge(node: Mapping[str, Any], table: Mapping[str, Any] | None = None,
+                   input_images: int | None = None) -> str | None:
+    """The price badge's text for a node: price and source (see :func:`expected_price`)."""
+    found = expected_price(node, table, input_images)
+    if found is None:
+        return None
+    price, lower_bound = found
+    return ("from " if lower_bound else "") + " · ".join(p for p in (price.label, price.source) if p)
+
+
+def expected_limit(node: Mapping[str, Any], table: Mapping[str, Any], input_images: int | None = None) -> str | None:
+    """What a spend limit in ``table["limits"]`` (as /luma_fal/prices serves it) says about a run of the
+    node: None when no limit would refuse it (nodes/comfy/money.py decides the same at run time)."""
+    found = expected_price(node, table, input_images)
+    limits = table.get("limits") or {}
+    if found is None or not limits:
+        return None
+    usd = found[0].usd
+    if usd is None:
+        refuses = limits.get("unknown_price") == "refuse" and found[0].per_source_second is None
+        return "refused: unknown price" if refuses else None
+    if limits.get("max_run_usd") is not None and usd > limits["max_run_usd"] + 1e-9:
+        return f"over cap {money(limits['max_run_usd'])}"
+    spent = float(limits.get("spent_today") or 0)
+    budget = limits.get("daily_budget_usd")
+    if budget is not None and spent + usd > budget + 1e-9:
+        return f"over budget ({money(max(0.0, budget - spent))} left today)"
+    return None
 
 
 def _normalized(raw: Any, declared: str) -> Any:

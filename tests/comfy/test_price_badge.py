@@ -1,15 +1,19 @@
-"""The price badge declared for newer frontends says what the pack's price estimate says, for every
-combination of the widgets and connections it can depend on (nodes/comfy/price_badge.py)."""
+"""The price badge declared for newer frontends says what the pack's price estimate says (price and its
+source), for every combination of the widgets and connections it can depend on, with the effective price
+table (bundled, or with fal's live/cached unit prices applied) (nodes/comfy/price_badge.py)."""
 
 from __future__ import annotations
 
 import itertools
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from nodes.comfy.price_badge import UNKNOWN_SETTINGS, BadgeInput, price_badge
 from nodes.luma import constants as C
+from nodes.luma import prices
 from tests.comfy.badge_expect import badge_result, expected_badge
 
 BOOL = (False, True)
@@ -39,9 +43,10 @@ NODES: dict[str, tuple[str, list[BadgeInput]]] = {
 TYPES = {"combo": "COMBO", "boolean": "BOOLEAN"}
 
 
-def declared(node_type: str) -> tuple[dict[str, Any], list[BadgeInput]]:
+def declared(node_type: str, inputs: list[BadgeInput] | None = None) -> tuple[dict[str, Any], list[BadgeInput]]:
     """The badge as /object_info carries it (io.PriceBadge.as_dict), and the node's inputs."""
-    endpoint, inputs = NODES[node_type]
+    endpoint, node_inputs = NODES[node_type]
+    inputs = node_inputs if inputs is None else inputs
     badge = price_badge(endpoint, inputs)
     kinds = {i.name: i.kind for i in inputs}
     return {
@@ -103,8 +108,54 @@ def test_unknown_settings_say_so_instead_of_guessing(widgets: dict[str, Any]) ->
 
 
 def test_constant_badge_is_a_plain_result() -> None:
-    # Reframe has no published price in the bundled table: nothing to depend on, nothing to look up.
-    badge, _ = declared("LumaFalRay32Reframe")
+    # A reframe node described without its resolution widget: nothing to depend on, nothing to look up.
+    inputs = [i for i in NODES["LumaFalRay32Reframe"][1] if i.name != "resolution"]
+    badge, _ = declared("LumaFalRay32Reframe", inputs)
     expected = expected_badge({"type": "LumaFalRay32Reframe", "widgets": {}, "linked": []})
+    assert expected == "$0.06 per started source second · bundled 2026-10"
     assert badge["depends_on"]["widgets"] == [] and badge["depends_on"]["inputs"] == []
     assert badge_result(badge, {}, []) == {"type": "text", "text": expected}
+
+
+def test_badge_names_the_bundled_source() -> None:
+    badge, _ = declared("LumaFalRay32ImageToVideo")
+    widgets = {"resolution": "1080p", "duration": "10s", "hdr": False, "exr_export": False}
+    assert badge_result(badge, widgets, [])["text"] == "$2.40 · bundled 2026-10"
+
+
+@pytest.fixture
+def live_prices() -> Iterator[None]:
+    """fal's price list as fal_docs registers it after a fetch: text-to-video at $0.16 per video second,
+    uni-1 edit at $0.05 per image."""
+    prices.set_price_document({"prices": [
+        {"endpoint_id": C.RAY32_TEXT_TO_VIDEO, "unit_price": 0.16, "unit": "video_second", "currency": "USD"},
+        {"endpoint_id": C.UNI1_EDIT, "unit_price": 0.05, "unit": "image", "currency": "USD"},
+    ]}, "live", time.time())
+    yield
+    prices.clear_price_document()
+
+
+@pytest.mark.parametrize("node_type", ["LumaFalRay32TextToVideo", "LumaFalUni1ImageEdit"])
+def test_badge_follows_the_live_price_table(live_prices: None, node_type: str) -> None:
+    # The effective table now carries fal's prices: a badge generated now says them, and "live".
+    badge, inputs = declared(node_type)
+    for widgets, linked in states(inputs):
+        expected = expected_badge({"type": node_type, "widgets": widgets, "linked": linked})
+        assert badge_result(badge, widgets, linked) == {"type": "text", "text": expected}, (widgets, linked)
+    t2v, _ = declared("LumaFalRay32TextToVideo")
+    assert badge_result(t2v, {"resolution": "720p", "duration": "5s", "hdr": False}, [])["text"] == "$1.60 · live"
+    edit, _ = declared("LumaFalUni1ImageEdit")
+    assert badge_result(edit, {"model": "uni-1"}, ["image"])["text"] == "$0.053 (1 image + 1 input image) · live"
+    # Endpoints fal did not quote keep the bundled price and say so.
+    i2v, _ = declared("LumaFalRay32ImageToVideo")
+    assert badge_result(i2v, {"resolution": "540p", "duration": "5s", "hdr": False, "exr_export": False},
+                        [])["text"] == "$0.15 · bundled 2026-10"
+
+
+def test_badge_generated_after_the_live_table_is_gone_is_bundled_again(live_prices: None) -> None:
+    # Generation is cached per table: a changed table never gets the previous table's badge.
+    assert badge_result(declared("LumaFalRay32TextToVideo")[0], {"resolution": "540p", "duration": "5s",
+                                                                  "hdr": False}, [])["text"] == "$0.80 · live"
+    prices.clear_price_document()
+    assert badge_result(declared("LumaFalRay32TextToVideo")[0], {"resolution": "540p", "duration": "5s",
+                                                                  "hdr": False}, [])["text"] == "$0.50 · bundled 2026-10"

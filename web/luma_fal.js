@@ -4,7 +4,7 @@
 // older Python side leaves the rest of the graph alone.
 
 import { app, isLumaFalType } from "./comfy.js";
-import { drawPrice, loadPrices, ownBadgeWanted, startPriceReload } from "./price.js";
+import { drawLimit, drawPrice, loadPrices, ownBadgeWanted, startPriceReload } from "./price.js";
 import { moneySetting } from "./money_settings.js";
 import { drawStatus, listenForStatus } from "./status.js";
 import { onVideoExecuted } from "./preview.js";
@@ -45,8 +45,10 @@ app?.registerExtension?.({
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (!isLumaFalType(nodeData?.name)) return;
     chain(nodeType.prototype, "onDrawForeground", function (ctx) {
-      // Never two badges: where the frontend draws the node's declared price badge, ours stays off.
+      // Never two price badges: where the frontend draws the node's declared price badge, ours stays off
+      // and only a spend limit the run would break is drawn, as a red line without a price.
       if (ownBadgeWanted(this, nodeData)) drawPrice(this, ctx);
+      else drawLimit(this, ctx);
       drawStatus(this, ctx);
     });
     chain(nodeType.prototype, "onExecuted", function (output) {

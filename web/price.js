@@ -239,16 +239,12 @@ export function nodePrice(node) {
   return { endpoint, params, ...price, lowerBound, limit, text: parts.join(" · ") };
 }
 
-// Drawn at the right end of the title bar (above the node when the title leaves no room).
-export function drawPrice(node, ctx) {
-  const price = nodePrice(node);
-  node.lumaFal ??= {};
-  node.lumaFal.price = price;
-  if (!price || node.flags?.collapsed) return;
+// A pill at the right end of the title bar (above the node when the title leaves no room).
+function drawPill(node, ctx, fullText, colour) {
   const titleHeight = globalThis.LiteGraph?.NODE_TITLE_HEIGHT ?? 30;
   ctx.save();
   ctx.font = "bold 12px sans-serif";
-  const text = fitText(ctx, price.text, MAX_BADGE_WIDTH);
+  const text = fitText(ctx, fullText, MAX_BADGE_WIDTH);
   const w = ctx.measureText(text).width + 12;
   const h = 18;
   const titleWidth = ctx.measureText(node.getTitle?.() ?? node.title ?? "").width + titleHeight + 8;
@@ -257,14 +253,39 @@ export function drawPrice(node, ctx) {
   // right-aligned and free to grow leftwards.
   const x = node.size[0] - w - (inTitle ? 6 : 0);
   const y = inTitle ? -titleHeight + (titleHeight - h) / 2 : -titleHeight - h - 22;
-  // Red when a spend limit would refuse the run, amber when the price is unknown, green otherwise.
-  ctx.fillStyle = price.limit ? LIMIT_COLOUR : price.usd == null ? "rgba(120, 90, 20, 0.95)" : "rgba(20, 90, 50, 0.95)";
+  ctx.fillStyle = colour;
   roundedBox(ctx, x, y, w, h, 9);
   ctx.fill();
   ctx.fillStyle = "#ffffff";
   ctx.fillText(text, x + 6, y + 13);
   ctx.restore();
-  node.lumaFal.drawnPrice = text;
+  return text;
+}
+
+// The pack's price badge (hosts whose frontend draws no declared badge): price, source and, when a
+// spend limit would refuse the run, that limit, in red.
+export function drawPrice(node, ctx) {
+  const price = nodePrice(node);
+  node.lumaFal ??= {};
+  node.lumaFal.price = price;
+  node.lumaFal.drawnLimit = null;
+  if (!price || node.flags?.collapsed) return;
+  // Red when a spend limit would refuse the run, amber when the price is unknown, green otherwise.
+  const colour = price.limit ? LIMIT_COLOUR : price.usd == null ? "rgba(120, 90, 20, 0.95)" : "rgba(20, 90, 50, 0.95)";
+  node.lumaFal.drawnPrice = drawPill(node, ctx, price.text, colour);
   node.lumaFal.drawnPriceColour = price.limit ? LIMIT_COLOUR : null;
 }
 
+// Where the frontend draws the node's price badge (its own colours, its expression compiled once per
+// page), the pack adds no second price: only, when a spend limit would refuse the run, a red line naming
+// that limit, from the pack's table (reloaded every minute, with today's spend and the current limits).
+export function drawLimit(node, ctx) {
+  const price = nodePrice(node);
+  node.lumaFal ??= {};
+  node.lumaFal.price = price;
+  node.lumaFal.drawnPrice = null;
+  node.lumaFal.drawnLimit = null;
+  if (!price?.limit || node.flags?.collapsed) return;
+  node.lumaFal.drawnLimit = drawPill(node, ctx, `spend limit: ${price.limit}`, LIMIT_COLOUR);
+  node.lumaFal.drawnLimitColour = LIMIT_COLOUR;
+}

@@ -227,6 +227,10 @@ class ComfyPage:
 def _make_page(browser: Any, host: ComfyHost, frontend: str, missing: str | None = None) -> Iterator[ComfyPage]:
     """A page on ``host``; ``missing`` (a URL path part) answers 404 for matching requests, as an install
     without (or with an older) Python side would."""
+    # The server's price documents are current before the page loads (/luma_fal/prices refreshes stale
+    # ones): the badge 0.33.0 declares (generated when the page fetches /object_info) and the pack's table
+    # (fetched after it) then come from the same table (tests/browser/test_price_badge.py).
+    host.client.get_json("/luma_fal/prices")
     recorder = Recorder()
     context = browser.new_context(viewport={"width": 1600, "height": 1000})
     page = context.new_page()

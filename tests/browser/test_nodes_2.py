@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser.test_price_badge import served_table
 from tests.comfy.badge_expect import expected_badge
 from tools.layout import TEST_OUTPUT
 
@@ -35,7 +36,7 @@ def test_text_to_video_in_nodes_2_shows_one_badge_and_folds_advanced_inputs(node
     page = nodes_2_page.page
     nodes_2_page.load_workflow(nodes_2_page.host.example_workflow("luma_ray32_text_to_video"))
     node = next(n for n in nodes_2_page.nodes() if n["type"] == "LumaFalRay32TextToVideo")
-    expected = expected_badge(node)
+    expected = expected_badge(node, served_table(nodes_2_page.host))
     card = page.locator(f'[data-node-id="{node["id"]}"]').first
     card.wait_for(state="visible", timeout=30_000)
     page.wait_for_function(

@@ -9,6 +9,9 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import pytest
+
+from nodes.luma import constants as C
 from tests.comfy.badge_expect import PAID_NODES, badge_result, expected_badge
 from tests.e2e.pack_helpers import calls_at, preview_text
 from tools.harness import ComfyHost
@@ -83,7 +86,14 @@ def test_input_names_and_order_never_change(comfy: ComfyHost) -> None:
         assert order == INPUT_ORDER[nid], nid
 
 
+def _served_prices(comfy: ComfyHost) -> dict[str, Any]:
+    """The server's effective price table (the route refreshes stale documents first, so a schema built
+    after this call is generated from this same table)."""
+    return comfy.client.get_json("/luma_fal/prices")
+
+
 def test_paid_nodes_declare_a_price_badge_where_the_host_draws_them(comfy: ComfyHost, comfy_version: str) -> None:
+    table = _served_prices(comfy)
     nodes = _pack_nodes(comfy)
     assert not nodes["LumaFalVideoToFrames"].get("price_badge") and not nodes["LumaFalVideoToFrames"].get("api_node")
     for nid in PAID_NODES:
@@ -99,10 +109,11 @@ def test_paid_nodes_declare_a_price_badge_where_the_host_draws_them(comfy: Comfy
             assert _spec(info, widget["name"])[0] == widget["type"], (nid, widget)
         for name in depends["inputs"]:
             assert _spec(info, name)[0] == "IMAGE", (nid, name)
-        _every_state_reads_like_price_of(nid, info, badge)
+        _every_state_reads_like_price_of(nid, info, badge, table)
 
 
-def _every_state_reads_like_price_of(nid: str, info: dict[str, Any], badge: dict[str, Any]) -> None:
+def _every_state_reads_like_price_of(nid: str, info: dict[str, Any], badge: dict[str, Any],
+                                    table: dict[str, Any]) -> None:
     """Every combination of the node's real combo/boolean widgets and image connections, as served."""
     names = [n for section in ("required", "optional") for n in info["input_order"].get(section, [])]
     specs = {n: _spec(info, n) for n in names}
@@ -115,10 +126,31 @@ def _every_state_reads_like_price_of(nid: str, info: dict[str, Any], badge: dict
         widgets = dict(zip(choices, values))
         for links in itertools.product([False, True], repeat=len(images)):
             linked = [n for n, on in zip(images, links) if on]
-            expected = expected_badge({"type": nid, "widgets": widgets, "linked": linked})
+            expected = expected_badge({"type": nid, "widgets": widgets, "linked": linked}, table)
             assert badge_result(badge, widgets, linked) == {"type": "text", "text": expected}, (nid, widgets, linked)
             count += 1
     assert count >= 4, nid
+
+
+@pytest.mark.hosts("0.33.0")
+def test_a_price_refresh_reaches_the_declared_badge_at_the_next_object_info(comfy: ComfyHost, comfy_sandbox: Any) -> None:
+    """0.33.0 builds the schema anew for every /object_info: a page loaded after fal's price changed and
+    the pack fetched it declares the new price (an open page keeps the expression it compiled)."""
+    def t2v_badge() -> str:
+        badge = _pack_nodes(comfy)["LumaFalRay32TextToVideo"]["price_badge"]
+        return badge_result(badge, {"resolution": "720p", "duration": "5s", "hdr": False}, [])["text"]
+
+    def refresh() -> None:
+        comfy.client.post_json("/luma_fal/fal_docs/refresh", {}).raise_for_status()
+
+    try:
+        comfy_sandbox.platform(prices={C.RAY32_TEXT_TO_VIDEO: {"unit_price": 0.16, "unit": "video_second"}})
+        refresh()
+        assert t2v_badge() == "$1.60 · live"  # 720p x 5 s x $0.16
+    finally:
+        comfy_sandbox.reset()
+        refresh()
+    assert t2v_badge() == "$1.00 · live"
 
 
 def test_limits_and_frame_options_are_advanced_where_the_host_supports_it(comfy: ComfyHost, comfy_version: str) -> None:

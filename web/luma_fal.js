@@ -4,7 +4,7 @@
 // older Python side leaves the rest of the graph alone.
 
 import { app, isLumaFalType } from "./comfy.js";
-import { drawLimit, drawPrice, loadPrices, ownBadgeWanted, startPriceReload } from "./price.js";
+import { drawNotice, drawPrice, loadPrices, ownBadgeWanted, priceTable, startPriceReload } from "./price.js";
 import { moneySetting } from "./money_settings.js";
 import { drawStatus, listenForStatus } from "./status.js";
 import { onVideoExecuted } from "./preview.js";
@@ -28,6 +28,12 @@ app?.registerExtension?.({
   name: "comfyui-luma-fal",
   settings: [keySetting, moneySetting],
 
+  // Awaited before the frontend fetches /object_info: the price documents the server refreshes for this
+  // request (stale ones, at most ~2 s) are then the ones the declared badges are generated from.
+  async init() {
+    await loadPrices();
+  },
+
   async setup() {
     listenForStatus();
     addLegacyKeySetting();
@@ -37,7 +43,7 @@ app?.registerExtension?.({
       console.warn("[comfyui-luma-fal] inbox:", error);
     }
     if (!app?.extensionManager) app?.ui?.settings?.addSetting?.(moneySetting);
-    await loadPrices();
+    if (priceTable() === null) await loadPrices();
     startPriceReload();
     app.graph?.setDirtyCanvas?.(true, true);
   },
@@ -46,9 +52,9 @@ app?.registerExtension?.({
     if (!isLumaFalType(nodeData?.name)) return;
     chain(nodeType.prototype, "onDrawForeground", function (ctx) {
       // Never two price badges: where the frontend draws the node's declared price badge, ours stays off
-      // and only a spend limit the run would break is drawn, as a red line without a price.
+      // and the pack draws only a line without a price (a spend limit the run would break, in red).
       if (ownBadgeWanted(this, nodeData)) drawPrice(this, ctx);
-      else drawLimit(this, ctx);
+      else drawNotice(this, ctx, nodeData);
       drawStatus(this, ctx);
     });
     chain(nodeType.prototype, "onExecuted", function (output) {

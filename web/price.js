@@ -268,7 +268,7 @@ export function drawPrice(node, ctx) {
   const price = nodePrice(node);
   node.lumaFal ??= {};
   node.lumaFal.price = price;
-  node.lumaFal.drawnLimit = null;
+  node.lumaFal.drawnNotice = null;
   if (!price || node.flags?.collapsed) return;
   // Red when a spend limit would refuse the run, amber when the price is unknown, green otherwise.
   const colour = price.limit ? LIMIT_COLOUR : price.usd == null ? "rgba(120, 90, 20, 0.95)" : "rgba(20, 90, 50, 0.95)";
@@ -276,16 +276,35 @@ export function drawPrice(node, ctx) {
   node.lumaFal.drawnPriceColour = price.limit ? LIMIT_COLOUR : null;
 }
 
-// Where the frontend draws the node's price badge (its own colours, its expression compiled once per
-// page), the pack adds no second price: only, when a spend limit would refuse the run, a red line naming
-// that limit, from the pack's table (reloaded every minute, with today's spend and the current limits).
-export function drawLimit(node, ctx) {
+// The expression of a declared badge starts with a comment naming the price table it was generated from
+// (nodes/comfy/price_badge.py VERSION_TAG); /luma_fal/prices serves the current version. The frontend
+// compiles each node type's expression once per page, so newer prices reach its badge only on reload.
+const VERSION_TAG = "luma-fal prices ";
+const STALE_NOTICE = "prices updated since this page loaded: reload it";
+const NOTICE_COLOUR = "rgba(120, 90, 20, 0.95)";
+
+export function declaredBadgeOutdated(nodeData) {
+  const version = table?.badge_version;
+  const expr = nodeData?.price_badge?.expr;
+  return Boolean(version && typeof expr === "string" && !expr.includes(`${VERSION_TAG}${version}`));
+}
+
+// Where the frontend draws the node's price badge (in its own colours), the pack adds no second price:
+// only a line, red when a spend limit would refuse the run (naming that limit, from the pack's table:
+// reloaded every minute with today's spend and the current limits), amber when the declared badge shows
+// older prices than the server's.
+export function drawNotice(node, ctx, nodeData) {
   const price = nodePrice(node);
   node.lumaFal ??= {};
   node.lumaFal.price = price;
   node.lumaFal.drawnPrice = null;
-  node.lumaFal.drawnLimit = null;
-  if (!price?.limit || node.flags?.collapsed) return;
-  node.lumaFal.drawnLimit = drawPill(node, ctx, `spend limit: ${price.limit}`, LIMIT_COLOUR);
-  node.lumaFal.drawnLimitColour = LIMIT_COLOUR;
+  node.lumaFal.drawnNotice = null;
+  if (!price || node.flags?.collapsed) return;
+  const parts = [];
+  if (price.limit) parts.push(`spend limit: ${price.limit}`);
+  if (declaredBadgeOutdated(nodeData)) parts.push(STALE_NOTICE);
+  if (!parts.length) return;
+  const colour = price.limit ? LIMIT_COLOUR : NOTICE_COLOUR;
+  node.lumaFal.drawnNotice = drawPill(node, ctx, parts.join(" · "), colour);
+  node.lumaFal.drawnNoticeColour = colour;
 }

@@ -16,11 +16,15 @@ re-evaluates only when something that matters changes. This module does not impo
 
 Spend limits are NOT in the expression: they change while a page is open (settings, today's spend) and
 the frontend compiles a node type's expression once per page, so the pack's JavaScript draws the limit
-state as its own red line (web/price.js) next to the frontend's badge.
+state as its own red line (web/price.js) next to the frontend's badge. For the same reason a price
+refresh reaches the declared badge only when a page loads: every expression starts with a comment naming
+the :func:`table_version` it was generated from, and ``/luma_fal/prices`` serves the current one, so the
+pack's JavaScript can tell an open page that its badges show older prices.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -40,6 +44,8 @@ SINGLE_IMAGE_INPUTS = ("image",)
 # grows with input images is then a lower bound ("from $0.045").
 BATCH_IMAGE_INPUTS = ("references", "reference_images")
 UNKNOWN_SETTINGS = "price unknown for these settings"
+# The comment every expression starts with; web/price.js looks for it (with /luma_fal/prices' version).
+VERSION_TAG = "luma-fal prices "
 # Keeps a generated expression small; a node whose price depends on more combinations needs a formula.
 MAX_COMBINATIONS = 512
 
@@ -103,6 +109,18 @@ def price_badge(base_endpoint: str, inputs: Sequence[BadgeInput], table: Mapping
     return Badge(badge.expr, list(badge.widgets), list(badge.inputs))  # callers get lists of their own
 
 
+def table_version(table: Mapping[str, Any]) -> str:
+    """A short fingerprint of everything in ``table`` a badge's text can depend on (prices, factors and
+    each endpoint's source label; not fetch times nor spend limits)."""
+    endpoints = {
+        endpoint_id: {**{k: v for k, v in entry.items() if k not in ("source", "live_quote", "note", "base")},
+                      "source": (entry.get("source") or {}).get("label", "")}
+        for endpoint_id, entry in (table.get("endpoints") or {}).items()
+    }
+    text = json.dumps({"defaults": table.get("defaults"), "endpoints": endpoints}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 @lru_cache(maxsize=32)
 def _badge(base_endpoint: str, inputs: tuple[BadgeInput, ...], table_json: str) -> Badge:
     table = json.loads(table_json)
@@ -114,7 +132,7 @@ def _badge(base_endpoint: str, inputs: tuple[BadgeInput, ...], table_json: str) 
     axes = [axis for axis in axes if _matters(axis[0], axes, texts)]
     texts = _texts_by_state(base_endpoint, axes, table)
     return Badge(
-        expr=_expression(axes, texts),
+        expr=f"/* {VERSION_TAG}{table_version(table)} */\n" + _expression(axes, texts),
         widgets=[name for name, _ in axes if not name.startswith("inputs.")],
         inputs=[name.removeprefix("inputs.") for name, _ in axes if name.startswith("inputs.")],
     )

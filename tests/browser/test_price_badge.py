@@ -36,7 +36,7 @@ FRONTEND_GRACE_S = 2.0
 
 # What the node shows: every price badge (the pack's: the text web/price.js last drew; the frontend's
 # credits badges: usePriceBadge.ts's LGraphBadge whose icon is its "component" SVG, with text), the
-# colour of the pack's badge, and the pack's limit line where the frontend draws the price.
+# colour of the pack's badge, and the pack's notice line (no price) where the frontend draws the price.
 _SHOWN = """(id) => {
     const node = window.app.graph.getNodeById(id);
     const state = node?.lumaFal ?? {};
@@ -48,8 +48,8 @@ _SHOWN = """(id) => {
         if (src.includes("M15.536") && badge.text) badges.push({by: "frontend", text: badge.text});
     }
     return {badges, colour: state.drawnPrice != null ? state.drawnPriceColour ?? null : null,
-            limit_line: state.drawnLimit ?? null,
-            limit_colour: state.drawnLimit != null ? state.drawnLimitColour ?? null : null};
+            notice: state.drawnNotice ?? null,
+            notice_colour: state.drawnNotice != null ? state.drawnNoticeColour ?? null : null};
 }"""
 
 
@@ -68,7 +68,7 @@ def pack_count(node: dict[str, Any]) -> int:
 def expected_view(node: dict[str, Any], table: dict[str, Any], drawn_by: str,
                   input_images: int | None = None) -> dict[str, Any]:
     """What the node should show: one price badge, and the limit state in red (in the pack's badge, or
-    as the pack's line next to the frontend's badge). The frontend only knows an input is connected; the
+    as the pack's notice line next to the frontend's badge). The frontend only knows an input is connected; the
     pack follows the link and counts (``input_images``, default one image per linked input)."""
     if drawn_by == "pack" and input_images is None:
         input_images = pack_count(node)
@@ -76,14 +76,14 @@ def expected_view(node: dict[str, Any], table: dict[str, Any], drawn_by: str,
     price = expected_badge(node, table, count)
     limit = expected_limit(node, table, count)
     if price is None:
-        return {"badges": [], "colour": None, "limit_line": None, "limit_colour": None}
+        return {"badges": [], "colour": None, "notice": None, "notice_colour": None}
     if drawn_by == "pack":
         text = price if limit is None else f"{price} · {limit}"
         return {"badges": [{"by": "pack", "text": text}], "colour": LIMIT_COLOUR if limit else None,
-                "limit_line": None, "limit_colour": None}
+                "notice": None, "notice_colour": None}
     return {"badges": [{"by": "frontend", "text": price}], "colour": None,
-            "limit_line": None if limit is None else f"spend limit: {limit}",
-            "limit_colour": LIMIT_COLOUR if limit else None}
+            "notice": None if limit is None else f"spend limit: {limit}",
+            "notice_colour": LIMIT_COLOUR if limit else None}
 
 
 def shown(comfy_page: Any, node_id: int, wanted: dict[str, Any] | None = None, timeout: float = 10.0) -> dict[str, Any]:
@@ -280,7 +280,7 @@ def test_spend_limit_shows_in_red_beside_the_one_price_badge(limited_host: Any, 
     table = served_table(limited_host)
     node = _node_of(comfy_page, "LumaFalRay32ImageToVideo")
     view = assert_shows(comfy_page, node, "within the limit", table=table, settle=True)
-    assert view["colour"] is None and view["limit_line"] is None  # $0.15: nothing to warn about
+    assert view["colour"] is None and view["notice"] is None  # $0.15: nothing to warn about
     comfy_page.set_widget(node["id"], "resolution", "720p")
     view = assert_shows(comfy_page, _node_of(comfy_page, "LumaFalRay32ImageToVideo"), "over the limit",
                         table=table, settle=True)
@@ -292,8 +292,8 @@ def test_spend_limit_shows_in_red_beside_the_one_price_badge(limited_host: Any, 
         assert view["colour"] == LIMIT_COLOUR
     else:  # the frontend's badge keeps the price; the pack's red line names the limit and no price
         assert view["badges"] == [{"by": "frontend", "text": f"$0.30 · {source}"}]
-        assert view["limit_line"] == f"spend limit: {limit}" and "$0.30" not in view["limit_line"]
-        assert view["limit_colour"] == LIMIT_COLOUR
+        assert view["notice"] == f"spend limit: {limit}" and "$0.30" not in view["notice"]
+        assert view["notice_colour"] == LIMIT_COLOUR
     node_screenshot(comfy_page, node["id"], f"badge-{limit.split()[1]}")
 
 
@@ -315,6 +315,33 @@ def test_badge_shows_fals_live_price(drifted_prices: Any, comfy_page: Any) -> No
     view = assert_shows(comfy_page, _node_of(comfy_page, "LumaFalRay32TextToVideo"), "text-to-video")
     assert view["badges"][0]["text"] == "$1.60 · live"
     comfy_page.screenshot("badge-live-price")
+
+
+def test_prices_refreshed_while_the_page_is_open(drifted_prices: Any, comfy_sandbox: Any, comfy_page: Any) -> None:
+    """fal's price changes back while the page is open and the server fetches it. The pack's badge follows
+    at its next price reload; the frontend's (compiled once per page) keeps the price the page loaded
+    with, and the pack says so beside it, without a second price."""
+    comfy_page.load_workflow(drifted_prices.example_workflow("luma_ray32_text_to_video"))
+    node = _node_of(comfy_page, "LumaFalRay32TextToVideo")
+    loaded_with = assert_shows(comfy_page, node, "before the refresh")
+    comfy_sandbox.reset()
+    drifted_prices.client.post_json("/luma_fal/fal_docs/refresh", {}).raise_for_status()
+    table = served_table(drifted_prices)
+    # What web/price.js does every minute, now.
+    comfy_page.page.evaluate("() => import('/extensions/comfyui-luma-fal/price.js').then(m => m.loadPrices())")
+    if DRAWN_BY[comfy_page.version] == "pack":
+        view = assert_shows(comfy_page, node, "after the refresh", table=table)
+        assert view["badges"] != loaded_with["badges"]
+        return
+    stale = dict(loaded_with, notice="prices updated since this page loaded: reload it",
+                 notice_colour="rgba(120, 90, 20, 0.95)")
+    assert shown(comfy_page, node["id"], stale) == stale
+    node_screenshot(comfy_page, node["id"], "badge-prices-updated")
+    comfy_page.page.reload(wait_until="domcontentloaded")
+    comfy_page.open()
+    comfy_page.load_workflow(drifted_prices.example_workflow("luma_ray32_text_to_video"))
+    view = assert_shows(comfy_page, _node_of(comfy_page, "LumaFalRay32TextToVideo"), "after a reload", table=table)
+    assert view["badges"] != loaded_with["badges"] and view["notice"] is None
 
 
 @pytest.mark.hosts("0.33.0")

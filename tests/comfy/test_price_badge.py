@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from nodes.comfy.price_badge import UNKNOWN_SETTINGS, BadgeInput, price_badge
+from nodes.comfy.price_badge import UNKNOWN_SETTINGS, VERSION_TAG, BadgeInput, price_badge, table_version
 from nodes.luma import constants as C
 from nodes.luma import prices
 from tests.comfy.badge_expect import badge_result, expected_badge
@@ -159,3 +159,20 @@ def test_badge_generated_after_the_live_table_is_gone_is_bundled_again(live_pric
     prices.clear_price_document()
     assert badge_result(declared("LumaFalRay32TextToVideo")[0], {"resolution": "540p", "duration": "5s",
                                                                   "hdr": False}, [])["text"] == "$0.50 · bundled 2026-10"
+
+
+def test_expression_names_the_table_it_was_generated_from(live_prices: None) -> None:
+    # web/price.js compares this with /luma_fal/prices' badge_version to tell an open page its declared
+    # badges show older prices than the server's.
+    live = table_version(prices.effective_price_table())
+    assert declared("LumaFalRay32TextToVideo")[0]["expr"].startswith(f"/* {VERSION_TAG}{live} */\n")
+    prices.clear_price_document()
+    bundled = table_version(prices.effective_price_table())
+    assert bundled != live
+    assert declared("LumaFalRay32TextToVideo")[0]["expr"].startswith(f"/* {VERSION_TAG}{bundled} */\n")
+    # Fetch times do not matter, only what a badge can say: the same prices fetched later, same version.
+    doc = {"prices": [{"endpoint_id": C.RAY32_TEXT_TO_VIDEO, "unit_price": 0.16, "unit": "video_second"}]}
+    prices.set_price_document(doc, "live", time.time() - 60)
+    earlier = table_version(prices.effective_price_table())
+    prices.set_price_document(doc, "live", time.time())
+    assert table_version(prices.effective_price_table()) == earlier

@@ -3,7 +3,8 @@
 // with its source, plus the spend limits). The evaluation mirrors price_of() in nodes/luma/prices.py;
 // where fal publishes no price the badge says so instead of guessing, and it always says where the
 // number came from (live, cached with its date, bundled). When a spend limit would refuse the run the
-// badge says which, in red.
+// badge says which, in red. Where the frontend draws the node's declared badge (ComfyUI 0.33.0), the
+// pack draws no price, only that limit (or that the page's declared badges are outdated) on a line.
 
 import { request } from "./comfy.js";
 import { fitText, roundedBox } from "./status.js";

@@ -156,7 +156,10 @@ def test_killed_at_each_point_then_requeued_pays_once_and_delivers(crashable: Cr
         video.with_name(video.name + ".json").read_text())["request_id"]
     entry = crashable.entry(request_id)
     assert entry is not None and entry.state == "done", entry
-    assert Path(entry.files["video"][0]).is_file()
+    assert Path(entry.files["video"][0]) == video
+    # Nothing half-saved is left by the killed process: one MP4 of this request, no empty or .part file.
+    mine = [p for p in (host.output_dir / "luma-fal").iterdir() if request_id[:8] in p.name]
+    assert sorted(p.name for p in mine) == [video.name, video.name + ".json"], mine
     receipt = json.loads(Path(entry.files["video"][0] + ".json").read_text())
     assert receipt["request_id"] == request_id and receipt["endpoint_id"].endswith("image-to-video")
     assert receipt["inputs"]["image_url"].startswith(sandbox.url) and receipt["estimated_price"]["usd"] == 0.5

@@ -239,13 +239,16 @@ async def _save(runner: Any, recorder: RunRecorder, result: dict[str, Any], sent
     entry = recorder.entry
     request_id, endpoint_id = str(entry.request_id), entry.endpoint_id
     started = time.monotonic()
-    reserved: list[Path] = []
+    with naming_request(request_id, response_url):  # a result without usable files still names its request
+        outputs = output_files(result, entry.output_kind)
+    reserved = _destinations(entry, outputs)
+    # Written before downloading: a save cut short (even by kill -9) is resumed into the same names,
+    # so no empty or partial file is left behind under another name.
+    recorder.set(note="saving the result", files=_grouped(outputs, reserved))
     files: dict[str, list[Path]] = {}
     try:
         with naming_request(request_id, response_url):
-            for index, (name, url, ext, size) in enumerate(output_files(result, entry.output_kind)):
-                dest = host.new_output_path(entry.stem, ext, request_id)
-                reserved.append(dest)
+            for index, ((name, url, _ext, size), dest) in enumerate(zip(outputs, reserved, strict=True)):
                 fetch = {"on_event": follower.emit, "should_stop": follower.should_stop, "request_id": request_id,
                          "deadline": deadline, "response_url": response_url}
                 try:
@@ -269,6 +272,32 @@ async def _save(runner: Any, recorder: RunRecorder, result: dict[str, Any], sent
     recorder.saved(files, time.monotonic() - started)
     await asyncio.to_thread(_write_receipts, recorder.entry, files, sent)
     return FalOutcome(request_id, result, files)
+
+
+def _destinations(entry: Any, outputs: list[tuple[str, str, str, int | None]]) -> list[Path]:
+    """Where each output goes: the names an interrupted save of this entry reserved, else fresh ones."""
+    from ..journal.states import DONE
+
+    folder = (host.output_directory() / host.PACK_FOLDER).resolve()
+    earlier = {} if entry.state == DONE else entry.files
+    seen: dict[str, int] = {}
+    paths = []
+    for name, _url, ext, _size in outputs:
+        n = seen[name] = seen.get(name, -1) + 1
+        before = earlier.get(name) or []
+        old = Path(before[n]) if n < len(before) else None
+        if old is not None and old.suffix == f".{ext}" and old.parent.resolve() == folder:
+            paths.append(old)
+        else:
+            paths.append(host.new_output_path(entry.stem, ext, str(entry.request_id)))
+    return paths
+
+
+def _grouped(outputs: list[tuple[str, str, str, int | None]], paths: list[Path]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for (name, *_), path in zip(outputs, paths, strict=True):
+        grouped.setdefault(name, []).append(str(path))
+    return grouped
 
 
 def _tag_files(files: dict[str, list[Path]], endpoint_id: str, request_id: str) -> None:

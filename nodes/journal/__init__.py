@@ -28,7 +28,8 @@ API summary (all synchronous, thread- and process-safe; the glue keeps one store
         inputs ({placeholder: {label, content, url}}), output_kind ("video"|"images"), stem,
         price_usd, price_source, node_id, node_name, prompt_id, owner, created_at, updated_at,
         submitted_at, finished_at (UNIX seconds), result (fal's raw result JSON or None),
-        files ({output name: [absolute paths]}), timings ({queue_seconds, run_seconds, ...}),
+        files ({output name: [absolute paths]}: the saved files once ``done``; while saving, the
+        names reserved for them), timings ({queue_seconds, run_seconds, download_seconds, ...}),
         message (last error or note); .finished, .saved_paths()
 
     states (``states``): preparing, submitting, queued, running, completed (fal done, files not all

@@ -151,8 +151,17 @@ async def refresh(endpoint_ids: tuple[str, ...] = C.ALL_ENDPOINTS, *, force: boo
 
 def price_table() -> dict[str, Any]:
     """The effective price table with the cached price list applied (the cache file is read once, at
-    first use; nothing is fetched): what the badge declared in a node schema is generated from."""
-    _loaded(_config())
+    first use; nothing is fetched): what the badge declared in a node schema is generated from.
+
+    Called whenever ComfyUI 0.33.0 builds a node schema (every /object_info, several times per prompt),
+    so after the first use it only reads what is registered. A bad setting (e.g. LUMA_FAL_BASE_URL) must
+    not break the node definitions: the bundled prices apply and the setting is reported when a node runs.
+    """
+    if _state is None:
+        try:
+            _loaded(_config())
+        except ValueError as exc:
+            log.debug("luma-fal: cached prices not read: %s", exc)
     return prices.effective_price_table()
 
 

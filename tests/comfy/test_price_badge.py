@@ -176,3 +176,16 @@ def test_expression_names_the_table_it_was_generated_from(live_prices: None) -> 
     earlier = table_version(prices.effective_price_table())
     prices.set_price_document(doc, "live", time.time())
     assert table_version(prices.effective_price_table()) == earlier
+
+
+def test_a_bad_setting_never_breaks_the_declared_badge(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 0.33.0 builds node schemas (and so the badge) at every /object_info: a malformed base URL is reported
+    # when a node runs, and the badge meanwhile says the bundled prices.
+    from nodes.comfy import fal_docs
+    from tools.layout import COMFY_HOME
+
+    monkeypatch.syspath_prepend(str(COMFY_HOME))  # ComfyUI's folder_paths, where the key file lives
+    monkeypatch.setenv("LUMA_FAL_BASE_URL", "ftp://not-a-fal-host")
+    monkeypatch.setattr(fal_docs, "_state", None)
+    table = fal_docs.price_table()
+    assert {e["source"]["label"] for e in table["endpoints"].values()} == {"bundled 2026-10"}

@@ -28,7 +28,12 @@ DRAW_AND_RECORD = """(id) => {
         }
         return original.call(this, text, x, y, ...rest);
     };
-    try { window.app.graph.setDirtyCanvas(true, true); canvas.draw(true, true); } finally { proto.fillText = original; }
+    try {
+        window.app.graph.setDirtyCanvas(true, true);
+        canvas.draw(true, true);
+    } finally {
+        proto.fillText = original;
+    }
     const node = window.app.graph.getNodeById(id);
     const badges = (node.badges || []).map(b => (typeof b === 'function' ? b() : b)?.text).filter(Boolean);
     const [ox, oy] = canvas.ds.offset, scale = canvas.ds.scale, title = window.LiteGraph.NODE_TITLE_HEIGHT;
@@ -40,27 +45,27 @@ DRAW_AND_RECORD = """(id) => {
 }"""
 
 
-def test_text_to_video_node_shows_its_price_badge(comfy_page: Any) -> None:
-    comfy_page.clear()
-    node_id = comfy_page.add_node(NODE, 200, 200)
-    comfy_page.page.evaluate("() => { window.app.canvas.ds.offset = [0, 0]; window.app.canvas.ds.scale = 1; }")
-    node = next(n for n in comfy_page.nodes() if n["id"] == node_id)
+def test_text_to_video_node_shows_its_price_badge(canvas_page: Any) -> None:
+    canvas_page.clear()
+    node_id = canvas_page.add_node(NODE, 200, 200)
+    canvas_page.page.evaluate("() => { const ds = window.app.canvas.ds; ds.offset = [0, 0]; ds.scale = 1; }")
+    node = next(n for n in canvas_page.nodes() if n["id"] == node_id)
     expected = expected_badge(node)
-    comfy_page.drawn_price(node_id, expected)  # the price table has arrived and the badge settled
-    seen = comfy_page.page.evaluate(DRAW_AND_RECORD, node_id)
+    canvas_page.drawn_price(node_id, expected)  # the price table has arrived and the badge settled
+    seen = canvas_page.page.evaluate(DRAW_AND_RECORD, node_id)
 
     badge_texts = [t for t in [seen["pack"], *seen["badges"]] if t and PRICE_TEXT.search(t)]
     assert badge_texts, f"no price badge on the node: pack {seen['pack']!r}, node badges {seen['badges']!r}"
     if seen["pack"] is not None:  # the pack's badge: exactly what price_of() says for these settings
         assert seen["pack"] == expected
     box = seen["box"]
-    in_node = [d["text"] for d in seen["drawn"]
-               if box["x"] <= d["x"] <= box["x"] + box["w"] and box["y"] - ABOVE <= d["y"] <= box["y"] + box["h"]]
+    in_node = [d["text"] for d in seen["drawn"] if box["x"] <= d["x"] <= box["x"] + box["w"]
+               and box["y"] - ABOVE <= d["y"] <= box["y"] + box["h"]]
     painted = [t for t in badge_texts if any(t == d or (len(d) >= 4 and d in t) for d in in_node)]
     assert painted, f"badge {badge_texts} not painted on the node; texts drawn there: {in_node}"
 
     canvas = seen["canvas"]
     clip = {"x": canvas["x"] + box["x"] - 20, "y": canvas["y"] + box["y"] - ABOVE,
             "width": box["w"] + 40, "height": box["h"] + ABOVE + 20}
-    path = comfy_page.screenshot(f"price-badge-{NODE}", clip=clip)
-    assert comfy_page.version in path.name and path.stat().st_size > 1000
+    path = canvas_page.screenshot(f"price-badge-{NODE}", clip=clip)
+    assert canvas_page.version in path.name and path.stat().st_size > 1000

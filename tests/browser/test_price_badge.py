@@ -50,32 +50,32 @@ def example_paths() -> list[Path]:
 
 
 @pytest.mark.parametrize("path", example_paths(), ids=lambda p: p.stem)
-def test_example_workflow_badges_match_price_of(comfy_page: Any, path: Path) -> None:
-    comfy_page.load_workflow(json.loads(path.read_text()))
-    nodes = comfy_page.nodes()
+def test_example_workflow_badges_match_price_of(canvas_page: Any, path: Path) -> None:
+    canvas_page.load_workflow(json.loads(path.read_text()))
+    nodes = canvas_page.nodes()
     pack_nodes = [n for n in nodes if n["type"].startswith("LumaFal")]
     assert pack_nodes, f"{path.name} has no LumaFal node"
     for node in pack_nodes:
         expected = expected_badge(node)
-        drawn = comfy_page.drawn_price(node["id"], expected)
+        drawn = canvas_page.drawn_price(node["id"], expected)
         assert drawn == expected, f"{path.name} node {node['id']} ({node['type']}): badge {drawn!r}, price_of {expected!r}"
     # Other nodes are left alone: the extension never attaches its state to them.
-    foreign = comfy_page.page.evaluate(
+    foreign = canvas_page.page.evaluate(
         "() => window.app.graph._nodes.filter(n => !n.type.startsWith('LumaFal') && n.lumaFal).map(n => n.type)"
     )
     assert foreign == []
-    comfy_page.screenshot(f"badges-{path.stem}")
+    canvas_page.screenshot(f"badges-{path.stem}")
 
 
-def _node_of(comfy_page: Any, node_type: str) -> dict[str, Any]:
-    return next(n for n in comfy_page.nodes() if n["type"] == node_type)
+def _node_of(canvas_page: Any, node_type: str) -> dict[str, Any]:
+    return next(n for n in canvas_page.nodes() if n["type"] == node_type)
 
 
-def _check(comfy_page: Any, node_type: str, wanted: str) -> None:
-    node = _node_of(comfy_page, node_type)
+def _check(canvas_page: Any, node_type: str, wanted: str) -> None:
+    node = _node_of(canvas_page, node_type)
     expected = expected_badge(node)
     assert expected == wanted, "the test's own expectation drifted from the price table"
-    assert comfy_page.drawn_price(node["id"], expected) == expected
+    assert canvas_page.drawn_price(node["id"], expected) == expected
 
 
 @pytest.mark.parametrize(
@@ -93,24 +93,24 @@ def _check(comfy_page: Any, node_type: str, wanted: str) -> None:
     ],
     ids=["i2v-1080p-10s", "i2v-hdr", "v2v-hdr-exr", "t2v-hint", "uni1-max"],
 )
-def test_badge_follows_widget_changes(comfy_page: Any, workflow: str, node_type: str, changes: dict[str, Any],
+def test_badge_follows_widget_changes(canvas_page: Any, workflow: str, node_type: str, changes: dict[str, Any],
                                       wanted: str) -> None:
-    comfy_page.load_workflow(comfy_page.host.example_workflow(workflow))
-    node_id = _node_of(comfy_page, node_type)["id"]
+    canvas_page.load_workflow(canvas_page.host.example_workflow(workflow))
+    node_id = _node_of(canvas_page, node_type)["id"]
     # The badge must change for the wait below to prove the change was drawn (not the old badge).
-    before = comfy_page.drawn_price(node_id, expected_badge(_node_of(comfy_page, node_type)))
+    before = canvas_page.drawn_price(node_id, expected_badge(_node_of(canvas_page, node_type)))
     assert before is not None and before != wanted, f"the badge already says {wanted!r} before the change"
     for name, value in changes.items():
-        comfy_page.set_widget(node_id, name, value)
-    _check(comfy_page, node_type, wanted)
-    comfy_page.screenshot(f"badge-change-{workflow}-{'-'.join(changes)}")
+        canvas_page.set_widget(node_id, name, value)
+    _check(canvas_page, node_type, wanted)
+    canvas_page.screenshot(f"badge-change-{workflow}-{'-'.join(changes)}")
 
 
-def test_badge_counts_connected_references(comfy_page: Any) -> None:
-    comfy_page.load_workflow(comfy_page.host.example_workflow("luma_uni1_image_edit"))
-    _check(comfy_page, "LumaFalUni1ImageEdit", "$0.045 (1 image + 1 input image)")
+def test_badge_counts_connected_references(canvas_page: Any) -> None:
+    canvas_page.load_workflow(canvas_page.host.example_workflow("luma_uni1_image_edit"))
+    _check(canvas_page, "LumaFalUni1ImageEdit", "$0.045 (1 image + 1 input image)")
     # Connect the loaded image to the references input as well: one more billed input image, at least.
-    comfy_page.page.evaluate(
+    canvas_page.page.evaluate(
         """() => {
             const g = window.app.graph;
             const load = g._nodes.find(n => n.type === 'LoadImage');
@@ -118,5 +118,5 @@ def test_badge_counts_connected_references(comfy_page: Any) -> None:
             load.connect(0, edit, edit.inputs.findIndex(i => i.name === 'references'));
         }"""
     )
-    _check(comfy_page, "LumaFalUni1ImageEdit", "from $0.048 (1 image + 2 input images)")
-    comfy_page.screenshot("badge-edit-with-reference")
+    _check(canvas_page, "LumaFalUni1ImageEdit", "from $0.048 (1 image + 2 input images)")
+    canvas_page.screenshot("badge-edit-with-reference")

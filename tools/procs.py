@@ -37,7 +37,7 @@ from tools.layout import (
 log = logging.getLogger(__name__)
 
 # What ComfyUI (0.3.75 and 0.33.0 alike) logs when a custom node package does not load (nodes.py,
-# load_custom_node and init_external_custom_nodes). Any of them means the pack is broken, so start-up fails on them.
+# load_custom_node and init_external_custom_nodes). Any of them means the pack is broken: start-up fails.
 IMPORT_PROBLEM = re.compile(
     r"IMPORT FAILED|Cannot import .* module for custom nodes|Error while calling comfy_entrypoint"
     r"|comfy_entrypoint in .* (is not callable|did not return)|Skip .* module for custom nodes"

@@ -261,6 +261,25 @@ def comfy_page(browser: Any, host: ComfyHost, frontend: str) -> Iterator[ComfyPa
     yield from _make_page(browser, host, frontend)
 
 
+@pytest.fixture(scope="session")
+def _shared_canvas_page(browser: Any, host: ComfyHost, frontend: str) -> Iterator[ComfyPage]:
+    yield from _make_page(browser, host, frontend)
+
+
+@pytest.fixture
+def canvas_page(_shared_canvas_page: ComfyPage) -> ComfyPage:
+    """One page per (host, frontend), shared by the tests that only build or load a graph and read the
+    canvas (opening the frontend costs seconds; a shared page saves it per test). Each test gets it with an
+    empty graph and an empty recorder. Tests that queue runs, open dialogs or record what the server sent
+    use ``comfy_page`` (a fresh page) instead, so nothing an earlier test left in the DOM can satisfy a wait."""
+    page = _shared_canvas_page
+    page.clear()
+    page.recorder.responses.clear()
+    page.recorder.ws_frames.clear()
+    page.recorder.page_errors.clear()
+    return page
+
+
 @pytest.fixture
 def page_without_pack_routes(browser: Any, host: ComfyHost, frontend: str) -> Iterator[ComfyPage]:
     yield from _make_page(browser, host, frontend, missing="/luma_fal/")

@@ -1,4 +1,5 @@
-"""Dynamic combos as ComfyUI 0.33.0's own frontend (1.48.7) saves them, and tools/workflow_api.py reading them.
+"""Dynamic combos as ComfyUI 0.33.0's own frontend (1.48.7) saves them, and tools/workflow_api.py reading
+them.
 
 Core SaveVideo's ``codec`` is a dynamic combo there: choosing ``h264`` adds ``codec.encoding``, choosing
 ``re-encode`` adds ``codec.encoding.crf``. The page builds a graph with three SaveVideo nodes (one per
@@ -27,55 +28,57 @@ CODEC_CHOICES: list[list[tuple[str, Any]]] = [
 ]
 
 
-def build_savevideo_graph(comfy_page: Any) -> None:
+def build_savevideo_graph(canvas_page: Any) -> None:
     """LoadImage -> RepeatImageBatch -> CreateVideo -> three SaveVideo nodes, one per codec depth."""
-    comfy_page.clear()
-    load = comfy_page.add_node("LoadImage", 50, 50)
-    comfy_page.set_widget(load, "image", "example.png")
-    repeat = comfy_page.add_node("RepeatImageBatch", 400, 50)
-    comfy_page.set_widget(repeat, "amount", 24)
-    video = comfy_page.add_node("CreateVideo", 700, 50)
-    comfy_page.connect(load, "IMAGE", repeat, "image")
-    comfy_page.connect(repeat, "IMAGE", video, "images")
+    canvas_page.clear()
+    load = canvas_page.add_node("LoadImage", 50, 50)
+    canvas_page.set_widget(load, "image", "example.png")
+    repeat = canvas_page.add_node("RepeatImageBatch", 400, 50)
+    canvas_page.set_widget(repeat, "amount", 24)
+    video = canvas_page.add_node("CreateVideo", 700, 50)
+    canvas_page.connect(load, "IMAGE", repeat, "image")
+    canvas_page.connect(repeat, "IMAGE", video, "images")
     for row, choices in enumerate(CODEC_CHOICES):
-        save = comfy_page.add_node("SaveVideo", 1050, 50 + 300 * row)
-        comfy_page.set_widget(save, "filename_prefix", f"luma-fal/dynamic-combo-{row}")
-        comfy_page.connect(video, "VIDEO", save, "video")
+        save = canvas_page.add_node("SaveVideo", 1050, 50 + 300 * row)
+        canvas_page.set_widget(save, "filename_prefix", f"luma-fal/dynamic-combo-{row}")
+        canvas_page.connect(video, "VIDEO", save, "video")
         for name, value in choices:  # each choice makes the next widget appear
-            comfy_page.set_widget(save, name, value)
-    comfy_page.redraw()
+            canvas_page.set_widget(save, name, value)
+    canvas_page.redraw()
 
 
 def _shape(workflow: dict[str, Any]) -> list[tuple[Any, ...]]:
     """What a saved workflow means, without layout: per node its type, widget values, inputs and links."""
     links = {link[0]: tuple(link[1:5]) for link in workflow["links"]}
     return [
-        (n["type"], n.get("widgets_values"), [(i["name"], links.get(i.get("link"))) for i in n.get("inputs", [])])
+        (n["type"], n.get("widgets_values"),
+         [(i["name"], links.get(i.get("link"))) for i in n.get("inputs", [])])
         for n in sorted(workflow["nodes"], key=lambda n: n["id"])
     ]
 
 
-def test_frontend_saves_nested_dynamic_combo_values_as_the_fixture_holds(comfy_page: Any) -> None:
-    build_savevideo_graph(comfy_page)
-    saved = comfy_page.serialize()
+def test_frontend_saves_nested_dynamic_combo_values_as_the_fixture_holds(canvas_page: Any) -> None:
+    build_savevideo_graph(canvas_page)
+    saved = canvas_page.serialize()
     # The fresh capture, kept with the test artifacts: copy it over the fixture if the frontend changes.
-    capture = TEST_OUTPUT / "browser" / f"savevideo-dynamic-combo-frontend-{comfy_page.frontend}.json"
+    capture = TEST_OUTPUT / "browser" / f"savevideo-dynamic-combo-frontend-{canvas_page.frontend}.json"
     capture.parent.mkdir(parents=True, exist_ok=True)
     capture.write_text(json.dumps(saved, indent=1) + "\n")
 
     saves = [n for n in saved["nodes"] if n["type"] == "SaveVideo"]
     assert [n["widgets_values"][2:] for n in saves] == [[v for _, v in c] for c in CODEC_CHOICES]
-    assert _shape(saved) == _shape(load_workflow(SAVEVIDEO_DYNAMIC_COMBO)), f"the frontend now saves {capture}"
+    fixture = load_workflow(SAVEVIDEO_DYNAMIC_COMBO)
+    assert _shape(saved) == _shape(fixture), f"the frontend now saves {capture}"
 
 
-def test_converter_gives_the_prompt_the_frontend_queues(comfy_page: Any) -> None:
+def test_converter_gives_the_prompt_the_frontend_queues(canvas_page: Any) -> None:
     workflow = load_workflow(SAVEVIDEO_DYNAMIC_COMBO)
-    comfy_page.load_workflow(workflow)
+    canvas_page.load_workflow(workflow)
     # Loading must restore every nested widget, or the comparison below would prove nothing.
-    widgets = {n["id"]: n["widgets"] for n in comfy_page.nodes() if n["type"] == "SaveVideo"}
+    widgets = {n["id"]: n["widgets"] for n in canvas_page.nodes() if n["type"] == "SaveVideo"}
     assert sorted(w.get("codec.encoding.crf") for w in widgets.values() if "codec.encoding.crf" in w) == [30]
-    expected = comfy_page.api_prompt()
-    converted = ui_to_api(workflow, comfy_page.host.client.object_info())
+    expected = canvas_page.api_prompt()
+    converted = ui_to_api(workflow, canvas_page.host.client.object_info())
     assert converted == expected
     assert {k: v for k, v in converted[str(max(widgets))]["inputs"].items() if k.startswith("codec")} == {
         "codec": "h264", "codec.encoding": "re-encode", "codec.encoding.crf": 30,

@@ -1,4 +1,5 @@
-"""Issue 3 end to end: every node and every example workflow in a real ComfyUI (each host), the sandbox as fal."""
+"""Issue 3 end to end: every node and every example workflow in a real ComfyUI (each host), the sandbox as
+fal."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def test_examples_are_what_the_generator_makes_from_the_oldest_host(comfy, comfy
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
-def test_example_loads_without_deprecated_nodes_and_runs_against_the_sandbox(comfy, comfy_sandbox, name) -> None:
+def test_example_loads_without_deprecated_nodes_and_runs_against_the_sandbox(comfy, comfy_sandbox, name):
     # Loaded as the template browser loads it, from this server's template route.
     listed = comfy.client.get_json("/api/workflow_templates")
     assert name in listed[PACK_DIR_NAME], listed

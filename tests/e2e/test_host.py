@@ -1,4 +1,5 @@
-"""The test hosts themselves: each supported ComfyUI comes up, loads the pack, and runs converted UI workflows."""
+"""The test hosts themselves: each supported ComfyUI comes up, loads the pack, and runs converted UI
+workflows."""
 
 from __future__ import annotations
 

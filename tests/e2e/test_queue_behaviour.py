@@ -12,7 +12,8 @@ T2V = "LumaFalRay32TextToVideo"
 
 def _phase(phase: str, node_id: str):
     """This node's status event of ``phase`` (not another node's, nor an earlier prompt's)."""
-    return lambda e: e.type == "luma_fal.status" and e.data.get("phase") == phase and e.data.get("node") == node_id
+    return lambda e: (e.type == "luma_fal.status" and e.data.get("phase") == phase
+                      and e.data.get("node") == node_id)
 
 
 def _final_status(result, node_id: str) -> dict:

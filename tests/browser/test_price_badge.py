@@ -193,3 +193,27 @@ def test_badge_shows_fals_live_price(drifted_prices: Any, comfy_page: Any) -> No
     comfy_page.set_widget(node_id, "resolution", "720p")
     _check(comfy_page, "LumaFalRay32TextToVideo", "$1.60 · live")
     comfy_page.screenshot("badge-live-price")
+
+
+@pytest.fixture
+def budget_nearly_spent(host: Any) -> Iterator[Any]:
+    """The host with $0.10 of today's budget left (set before the page loads its price table)."""
+    spent = host.client.get_json("/luma_fal/money")["spent_today"]
+    reply = host.client.post_json("/luma_fal/money", {"daily_budget_usd": spent + 0.10})
+    assert reply.status_code == 200, reply.text
+    yield host
+    host.client.post_json("/luma_fal/money", NO_LIMITS)
+
+
+def test_badge_says_when_the_daily_budget_would_refuse(budget_nearly_spent: Any, comfy_page: Any) -> None:
+    comfy_page.load_workflow(budget_nearly_spent.example_workflow("luma_uni1_text_to_image"))
+    source = _source(comfy_page, C.UNI1_TEXT_TO_IMAGE)
+    node = _node_of(comfy_page, "LumaFalUni1TextToImage")
+    assert comfy_page.drawn_price(node["id"], f"$0.042 (1 image) · {source}") == f"$0.042 (1 image) · {source}"
+    comfy_page.load_workflow(budget_nearly_spent.example_workflow("luma_ray32_image_to_video"))
+    i2v = _node_of(comfy_page, "LumaFalRay32ImageToVideo")
+    wanted = f"$0.15 · {_source(comfy_page, C.RAY32_IMAGE_TO_VIDEO)} · over budget ($0.10 left today)"
+    assert comfy_page.drawn_price(i2v["id"], wanted) == wanted
+    colour = comfy_page.page.evaluate("(id) => window.app.graph.getNodeById(id).lumaFal.drawnPriceColour", i2v["id"])
+    assert colour == "rgba(190, 30, 30, 0.97)"
+    comfy_page.screenshot("badge-over-budget")

@@ -84,8 +84,8 @@ def _grows_with_inputs(endpoint: str, params: Mapping[str, Any]) -> bool:
 
 
 def _label(price: Price) -> str:
-    # A price table that says where its number came from (live, cached, bundled) offers ``text``.
-    return str(getattr(price, "text", price.label))
+    # The same words as the pack's own badge (web/price.js shows the label).
+    return price.label
 
 
 def price_badge(base_endpoint: str, inputs: Sequence[BadgeInput]) -> Badge:

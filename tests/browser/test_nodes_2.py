@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.browser.badges import SCREENSHOTS
 from tests.comfy.badge_expect import expected_badge
-from tools.layout import TEST_OUTPUT
 
 ADVANCED = ("max_queue_wait", "max_total_time", "frames_start", "frames_cap", "frames_every_nth", "frames_height")
 VUE_NODES = "Comfy.VueNodes.Enabled"
@@ -46,9 +46,8 @@ def test_text_to_video_in_nodes_2_shows_one_badge_and_folds_advanced_inputs(node
     assert text.count(expected) == 1, text
     assert all(name not in text for name in ADVANCED), text
     assert "resolution" in text and "Show advanced inputs" in text
-    shots = TEST_OUTPUT / "screenshots"
-    shots.mkdir(parents=True, exist_ok=True)
-    card.screenshot(path=str(shots / f"t2v-nodes2-{nodes_2_page.version}-{nodes_2_page.frontend}.png"))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    card.screenshot(path=str(SCREENSHOTS / f"t2v-nodes2-{nodes_2_page.version}-{nodes_2_page.frontend}.png"))
 
     page.get_by_text("Show advanced inputs").first.click()
     page.wait_for_function(

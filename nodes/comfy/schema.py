@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import logging
 from typing import Any
 
 from comfy_api.latest import io
@@ -11,6 +12,8 @@ from comfy_api.latest import io
 from ..luma import constants as C
 from . import fal_docs
 from .price_badge import BadgeInput, price_badge
+
+log = logging.getLogger(__name__)
 
 CATEGORY = "Luma (fal)"
 CATEGORY_VIDEO = f"{CATEGORY}/Ray 3.2"
@@ -127,7 +130,10 @@ def request_node_schema(*, endpoint: str, inputs: list[io.Input], outputs: list[
     declares one (and is an API node, which is what the frontend draws badges for)."""
     all_inputs = [*inputs, seed_input(), *limit_inputs(), *(frame_inputs() if frames else [])]
     if host_draws_price_badges():
-        fields.update(price_badge=declared_price_badge(endpoint, all_inputs), is_api_node=True)
+        try:
+            fields.update(price_badge=declared_price_badge(endpoint, all_inputs), is_api_node=True)
+        except Exception:  # the node must load without it; web/price.js then draws the pack's own badge
+            log.exception("comfyui-luma-fal: no price badge declared for %s", fields.get("node_id"))
     return make_schema(inputs=all_inputs, outputs=outputs, hidden=HIDDEN, is_output_node=True, **fields)
 
 

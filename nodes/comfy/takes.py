@@ -109,6 +109,7 @@ class TakesReporter:
     prompt_id: str | None = field(default_factory=host.current_prompt_id)
     states: list[_TakeState] = field(init=False)
     _last_sent: float = field(default=0.0, init=False)
+    _last_shape: tuple[Any, ...] = field(default=(), init=False)
 
     def __post_init__(self) -> None:
         self.states = [_TakeState(t) for t in self.plan]
@@ -136,10 +137,12 @@ class TakesReporter:
         state.request_id = request_id or state.request_id
         self._bar.set_fraction(self.finished / len(self.states))
         now = time.monotonic()
-        # Many takes each send events; keep the websocket calm but never drop a take's final phase.
-        if phase not in _FINAL and now - self._last_sent < 0.2:
+        # Many takes each send events: a change of any take's phase or queue position is always sent;
+        # mere clock ticks at most 5 times a second.
+        shape = tuple((s.phase, s.queue_position) for s in self.states)
+        if shape == self._last_shape and now - self._last_sent < 0.2:
             return
-        self._last_sent = now
+        self._last_sent, self._last_shape = now, shape
         self.send("running", logs or [])
 
     def send(self, phase: str, logs: list[str], text: str | None = None) -> None:

@@ -55,6 +55,45 @@ def tracks_inputs(execute: Callable[..., Awaitable[io.NodeOutput]]) -> Callable[
     return wrapper
 
 
+def one_call_fans_out(execute: Callable[..., Awaitable[io.NodeOutput]]) -> Callable[..., Awaitable[io.NodeOutput]]:
+    """For a generating node declared with ``is_input_list`` (INPUT_IS_LIST): ComfyUI hands every input as a
+    list, so a STRING list from upstream reaches ``prompt_variants`` whole and one node call fans out all its
+    prompts (one spend check, one status line, one report). Every other input keeps ComfyUI's usual meaning:
+    a single value is unwrapped, and a longer list from upstream runs the node once per item (the last item
+    repeating for shorter lists, as ComfyUI maps), those runs at once, their list outputs joined in order."""
+
+    @functools.wraps(execute)
+    async def wrapper(cls: Any, **inputs: Any) -> io.NodeOutput:
+        variants = inputs.pop("prompt_variants", None)
+        lists = {k: v if isinstance(v, list) else [v] for k, v in inputs.items()}
+        count = max((len(v) for v in lists.values()), default=1)
+        calls = []
+        for i in range(count):
+            item = {k: v[i if len(v) > i else -1] for k, v in lists.items() if v}
+            if variants is not None:
+                item["prompt_variants"] = variants
+            calls.append(execute(cls, **item))
+        if count == 1:
+            return await calls[0]
+        return _joined(list(await asyncio.gather(*calls)))
+
+    return wrapper
+
+
+def _joined(outputs: list[io.NodeOutput]) -> io.NodeOutput:
+    """The outputs of several runs of one node as one: list outputs concatenated, the report texts joined."""
+    values: list[Any] = []
+    for slot in range(len(outputs[0].args)):
+        parts = [out.args[slot] for out in outputs]
+        values.append([v for part in parts for v in part] if isinstance(parts[0], list) else "\n\n".join(parts))
+    ui_parts = [out.ui.as_dict() if hasattr(out.ui, "as_dict") else dict(out.ui or {}) for out in outputs]
+    merged: dict[str, list[Any]] = {}
+    for part in ui_parts:
+        for key, items in part.items():
+            merged.setdefault(key, []).extend(items if isinstance(items, list) else [items])
+    return io.NodeOutput(*values, ui=merged)
+
+
 @dataclass(frozen=True)
 class FrameOptions:
     start: int = 0

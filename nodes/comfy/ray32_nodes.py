@@ -8,7 +8,7 @@ from comfy_api.latest import io
 
 from ..luma import constants as C
 from .job import FalJob, Limits
-from .outputs import FrameOptions, VideoNode, tracks_inputs, video_takes_output
+from .outputs import FrameOptions, VideoNode, one_call_fans_out, tracks_inputs, video_takes_output
 from .schema import CATEGORY_VIDEO, prompt_input, request_node_schema, video_outputs
 
 
@@ -89,6 +89,7 @@ class LumaFalRay32TextToVideo(VideoNode):
 
     @classmethod
     @tracks_inputs
+    @one_call_fans_out
     async def execute(cls, prompt: str, aspect_ratio: str, resolution: str, duration: str, loop: bool, hdr: bool,
                       exr_export: bool, seed: int, reference_images: Any = None, **kwargs: Any) -> io.NodeOutput:
         job = FalJob(C.RAY32_TEXT_TO_VIDEO, cls, stem="ray32-t2v", seed=seed,
@@ -125,6 +126,7 @@ class LumaFalRay32ImageToVideo(VideoNode):
 
     @classmethod
     @tracks_inputs
+    @one_call_fans_out
     async def execute(cls, prompt: str, aspect_ratio: str, resolution: str, duration: str, loop: bool, hdr: bool,
                       exr_export: bool, seed: int, start_image: Any = None, end_image: Any = None,
                       keyframes: Any = None, keyframe_positions: str = "", **kwargs: Any) -> io.NodeOutput:
@@ -174,6 +176,7 @@ class LumaFalRay32VideoToVideo(VideoNode):
 
     @classmethod
     @tracks_inputs
+    @one_call_fans_out
     async def execute(cls, prompt: str, edit_strength: str, controls: str, resolution: str, duration: str,
                       hdr: bool, exr_export: bool, seed: int, video: Any = None, source_frames: Any = None,
                       source_fps: float = 24.0, start_image: Any = None, keyframes: Any = None,
@@ -227,6 +230,7 @@ class LumaFalRay32Reframe(VideoNode):
 
     @classmethod
     @tracks_inputs
+    @one_call_fans_out
     async def execute(cls, prompt: str, aspect_ratio: str, resolution: str, place_source: bool, seed: int,
                       video: Any = None, source_frames: Any = None, source_fps: float = 24.0,
                       **kwargs: Any) -> io.NodeOutput:

@@ -173,7 +173,9 @@ def request_node_schema(*, endpoint: str, inputs: list[io.Input], outputs: list[
     all_inputs = [*inputs, seed_input(), *limit_inputs(), *(frame_inputs() if frames else []), *takes_inputs()]
     if host_draws_price_badges():
         fields.update(price_badge=declared_price_badge(endpoint, all_inputs), is_api_node=True)
-    return make_schema(inputs=all_inputs, outputs=outputs, hidden=HIDDEN, is_output_node=True, **fields)
+    # is_input_list: a STRING list from upstream reaches prompt_variants whole (outputs.one_call_fans_out).
+    return make_schema(inputs=all_inputs, outputs=outputs, hidden=HIDDEN, is_output_node=True, is_input_list=True,
+                       **fields)
 
 
 def declared_price_badge(endpoint: str, inputs: list[io.Input]) -> Any:

@@ -125,9 +125,11 @@ class TakesReporter:
     def summary(self) -> str:
         done = sum(1 for s in self.states if s.phase == "done")
         failed = sum(1 for s in self.states if s.phase in ("error", "cancelled"))
-        head = f"{done} of {len(self.states)} takes done" + (f", {failed} failed" if failed else "")
-        busy = [f"take {s.take.number}: {s.text}" for s in self.states if s.phase not in _FINAL]
-        return " · ".join([head, *busy[:4]]) + (f" · +{len(busy) - 4} more" if len(busy) > 4 else "")
+        return f"{done} of {len(self.states)} takes done" + (f", {failed} failed" if failed else "")
+
+    def take_lines(self) -> list[str]:
+        """One line per unfinished take (its phase and queue position), drawn under the summary."""
+        return [f"take {s.take.number}: {s.text}" for s in self.states if s.phase not in _FINAL]
 
     def update(self, index: int, phase: str, text: str, queue_position: int | None, request_id: str | None,
                logs: list[str] | None = None) -> None:
@@ -150,6 +152,7 @@ class TakesReporter:
         host.send_status({
             "node": self.node_id, "prompt_id": self.prompt_id, "phase": phase, "text": text or self.summary(),
             "queue_position": min(positions) if positions else None, "logs": logs,
+            "take_lines": self.take_lines() if phase == "running" else [],
             "fraction": self.finished / len(self.states), "request_id": None,
             "done": sum(1 for s in self.states if s.phase == "done"), "total": len(self.states),
             "takes": [{"take": s.take.number, "prompt": s.take.prompt_number, "phase": s.phase,

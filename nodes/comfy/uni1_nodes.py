@@ -8,7 +8,7 @@ from comfy_api.latest import io
 
 from ..luma import constants as C
 from .job import FalJob, Limits
-from .outputs import image_takes_output
+from .outputs import image_takes_output, one_call_fans_out
 from .schema import CATEGORY_IMAGE, image_outputs, prompt_input, request_node_schema
 
 _MODEL_TOOLTIP = "uni-1, or uni-1 max for higher quality at a higher price."
@@ -49,6 +49,7 @@ class LumaFalUni1TextToImage(io.ComfyNode):
         )
 
     @classmethod
+    @one_call_fans_out
     async def execute(cls, prompt: str, model: str, aspect_ratio: str, style: str, output_format: str,
                       web_search: bool, seed: int, references: Any = None, **kwargs: Any) -> io.NodeOutput:
         job = FalJob(C.UNI1_TEXT_TO_IMAGE, cls, stem="uni1", seed=seed, names={"reference_image_urls": "references"})
@@ -84,6 +85,7 @@ class LumaFalUni1ImageEdit(io.ComfyNode):
         )
 
     @classmethod
+    @one_call_fans_out
     async def execute(cls, image: Any, prompt: str, model: str, style: str, output_format: str, seed: int,
                       references: Any = None, **kwargs: Any) -> io.NodeOutput:
         job = FalJob(C.UNI1_EDIT, cls, stem="uni1-edit", seed=seed,

@@ -116,6 +116,7 @@ def test_four_takes_are_four_requests_at_once_and_downstream_runs_once_per_take(
     mine = [s for s in result.statuses if s.get("node") == node_id and s.get("takes")]
     assert mine and all(len(s["takes"]) == 4 and s["total"] == 4 for s in mine)
     assert any(t["phase"] == "in_queue" for s in mine for t in s["takes"])
+    assert any(line.startswith("take ") and "position" in line for s in mine for line in s["take_lines"])
     assert mine[-1]["phase"] == "done" and mine[-1]["text"].startswith("4 of 4 takes done")
 
 
@@ -208,3 +209,26 @@ def test_uni1_takes_give_one_image_per_take_downstream(comfy, comfy_sandbox) -> 
     assert saving, prompt
     assert all(len(result.files(nid)) == 2 for nid in saving)  # the image consumer ran once per take
     assert _texts(result, report)[0].startswith("2 of 2 takes done")
+
+
+def test_a_string_list_from_upstream_fans_out_in_one_call_of_the_node(comfy, comfy_sandbox) -> None:
+    # An upstream list of two strings (the paths output of a two-take image node) into prompt_variants:
+    # the node takes its inputs as lists (INPUT_IS_LIST), so ONE call sends both prompts and reports both.
+    first = unique_text("a stack of pancakes")
+    prompt = {
+        "1": {"class_type": T2I, "inputs": {"prompt": first, "model": "uni-1", "aspect_ratio": "1:1", "style": "auto",
+                                            "output_format": "png", "web_search": False, "seed": 1, "takes": 2}},
+        "2": {"class_type": T2I, "inputs": {"prompt": "unused", "model": "uni-1", "aspect_ratio": "1:1",
+                                            "style": "auto", "output_format": "png", "web_search": False, "seed": 1,
+                                            "prompt_variants": ["1", 1]}},
+        "3": {"class_type": "PreviewAny", "inputs": {"source": ["2", 3]}},
+        "4": {"class_type": "PreviewAny", "inputs": {"source": ["1", 1]}},
+    }
+    result = comfy.run(prompt)
+    assert result.ok, result.describe()
+    upstream_paths = _texts(result, "4")
+    assert len(upstream_paths) == 2
+    reports = _texts(result, "3")
+    assert len(reports) == 1 and reports[0].startswith("2 of 2 takes done"), reports  # one call, one report
+    sent = [c["payload"]["prompt"] for c in calls_at(comfy_sandbox.log(), "submit")]
+    assert sorted(sent) == sorted([first, first, *upstream_paths]), sent

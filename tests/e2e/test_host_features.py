@@ -56,6 +56,10 @@ INPUT_ORDER: dict[str, dict[str, list[str]]] = {
         "required": ["image", "prompt", "model", "style", "output_format", "seed"],
         "optional": ["references", "max_queue_wait", "max_total_time", *FAN_OUT],
     },
+    "LumaFalRequestById": {
+        "required": ["endpoint", "request_id"],
+        "optional": ["frames_start", "frames_cap", "frames_every_nth", "frames_height"],
+    },
     "LumaFalVideoToFrames": {
         "required": ["start_frame", "frame_cap", "every_nth", "height"],
         "optional": ["video", "path"],

@@ -175,7 +175,6 @@ def test_spend_limit_counts_every_take_before_anything_is_sent(comfy, comfy_sand
     from tests.e2e.test_money import NO_LIMITS, Money
 
     money = Money(comfy)
-    money.refresh()
     try:
         price = _t2v_price()
         money.limits(max_run_usd=round(price * 2.5, 4))  # two takes fit, three do not

@@ -7,7 +7,8 @@ that method's alone:
   vhs    a re-creation of VideoHelperSuite's ffmpeg loader (imageio-ffmpeg's binary; falls back to a
          PyAV re-creation of the same generator + np.fromiter shape, reported as vhs_pyav)
   floor  PyAV frame-threaded decode with no conversion at all
-Also: reference-image encode times and the pack's import time. Prints `name: value` lines and writes
+Also: reference-image encode times and the pack's import time. `--fanout` runs only the fan-out
+scenario instead (bench/fanout.py: takes in one node vs ComfyUI's batch count, in a real ComfyUI). Prints `name: value` lines and writes
 bench/out/results.md. Clips are generated once and cached in bench/out/.
 """
 
@@ -70,7 +71,14 @@ def main() -> int:
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ", ".join(METHODS))
     parser.add_argument("--runs", type=int, default=0, help="runs per method (default 3; 1 for 1080p clips)")
     parser.add_argument("--no-readme", action="store_true", help="do not rewrite the README's performance table")
+    parser.add_argument("--fanout", action="store_true",
+                        help="only the fan-out scenario (bench/fanout.py): 8 takes in one node vs a batch of 8")
     args = parser.parse_args()
+    if args.fanout:
+        from fanout import run_fanout
+
+        run_fanout(Report().line)
+        return 0
 
     names = args.clips.split(",") if args.clips else list(QUICK_CLIPS if args.quick else ALL_CLIPS)
     unknown = [name for name in names if name not in ALL_CLIPS]

@@ -98,6 +98,8 @@ class Graph:
         follows it (its widgets named ``<combo>.<input>``), as tools/workflow_api.py reads them."""
         for name, spec in ordered_inputs(declared, order):
             full = prefix + name
+            if node.type.startswith("LumaFal") and full in ADDED_LATER_INPUTS:
+                continue
             if _is_widget(spec):
                 options = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
                 value = node.values.get(full, _default(spec))
@@ -124,7 +126,8 @@ class Graph:
             self._inputs(node, declared, info.get("input_order"), "", socket_inputs, widgets)
             outputs = [{"name": out_name, "type": out_type, "slot_index": slot,
                         "links": [l[0] for l in self.links if l[1] == node.id and l[2] == slot]}
-                       for slot, (out_name, out_type) in enumerate(zip(info["output_name"], info["output"]))]
+                       for slot, (out_name, out_type) in enumerate(zip(info["output_name"], info["output"]))
+                       if not (node.type.startswith("LumaFal") and out_name in ADDED_LATER_OUTPUTS)]
             nodes_json.append({
                 "id": node.id, "type": node.type, "pos": list(node.pos), "size": [340, 260], "flags": {},
                 "order": order, "mode": 0, "inputs": socket_inputs, "outputs": outputs,
@@ -137,6 +140,13 @@ class Graph:
             links_json.append([link_id, src, slot, dst, target_slot, type_])
         return {"last_node_id": len(self.nodes), "last_link_id": len(self.links), "nodes": nodes_json,
                 "links": links_json, "groups": [], "config": {}, "extra": {}, "version": 0.4}
+
+
+# Inputs and outputs added after the examples were first saved. The examples stay as they were saved
+# before them (byte for byte, tests/e2e/test_takes.py pins it), so every run of the examples proves that a
+# workflow saved by an older version of the pack loads and runs unchanged on this one.
+ADDED_LATER_INPUTS = frozenset({"takes", "prompt_variants"})
+ADDED_LATER_OUTPUTS = frozenset({"report"})
 
 
 PROMPT_T2V = "A paper boat drifting down a rain-soaked street at dusk, neon reflections, slow dolly shot"

@@ -220,6 +220,23 @@ export function priceParams(node) {
   return { params, batchInput };
 }
 
+// Requests one run of the node sends: takes × the non-empty lines of prompt_variants (1 when linked).
+export function requestCount(node) {
+  const w = widgetValues(node);
+  const takes = Number.isInteger(w.takes) && w.takes > 1 ? w.takes : 1;
+  const variants = typeof w.prompt_variants === "string" && !isConnected(node, "prompt_variants")
+    ? w.prompt_variants.split(/\r?\n/).filter((line) => line.trim()).length : 0;
+  return takes * Math.max(1, variants);
+}
+
+// The price of ``n`` requests, as nodes/comfy/job.fan_out_price says it: the total, then n × one.
+export function timesRequests(price, n) {
+  if (n <= 1) return price;
+  if (price.usd == null) return { ...price, label: `${n} × ${price.label}` };
+  const usd = round6(price.usd * n);
+  return { ...price, usd, label: `${money(usd)} (${n} × ${price.label})` };
+}
+
 export function nodePrice(node) {
   const endpointFor = ENDPOINTS[node.type];
   if (!endpointFor) return null;
@@ -230,7 +247,7 @@ export function nodePrice(node) {
     const label = "price unknown (the pack's price table is not available)";
     return { endpoint, params, usd: null, label, text: label };
   }
-  const price = priceOf(table, endpoint, params);
+  const price = timesRequests(priceOf(table, endpoint, params), requestCount(node));
   // A connected batch of unknown size may hold more images than the one counted: a lower bound.
   const lowerBound = price.usd != null && batchInput && table.endpoints[endpoint]?.per_input_image > 0;
   const limit = limitState(table.limits, price);

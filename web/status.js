@@ -5,6 +5,7 @@ import { api, app, isLumaFalType, redraw } from "./comfy.js";
 export const STATUS_EVENT = "luma_fal.status";
 const FINAL_PHASES = new Set(["done", "error", "cancelled"]);
 const LOG_LINES_SHOWN = 3;
+const TAKE_LINES_SHOWN = 8;
 
 function findNode(executionId) {
   const graph = app?.graph;
@@ -20,7 +21,8 @@ function seconds(value) {
 }
 
 // The lines drawn on the node: the Python side's summary (or one built from the fields when an
-// older/other sender gives none), then the newest log lines not already in it.
+// older/other sender gives none), a node with several takes one line per unfinished take ("take 3:
+// In queue, position 2"), then the newest log lines not already in it.
 export function statusLines(status) {
   let head = typeof status.text === "string" && status.text ? status.text : "";
   if (!head) {
@@ -34,7 +36,9 @@ export function statusLines(status) {
   }
   if (typeof status.fraction === "number" && !head.includes("%")) head += ` · ${Math.round(status.fraction * 100)}%`;
   const logs = Array.isArray(status.logs) ? status.logs.map(String).filter((line) => line && !head.includes(line)) : [];
-  return [head, ...logs.slice(-LOG_LINES_SHOWN)];
+  const takes = Array.isArray(status.take_lines) ? status.take_lines.map(String) : [];
+  const more = takes.length > TAKE_LINES_SHOWN ? [`+${takes.length - TAKE_LINES_SHOWN} more takes`] : [];
+  return [head, ...takes.slice(0, TAKE_LINES_SHOWN), ...more, ...logs.slice(-LOG_LINES_SHOWN)];
 }
 
 function setStatus(node, status) {

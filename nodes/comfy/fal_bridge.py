@@ -356,6 +356,10 @@ def _discard(paths: list[Path]) -> None:
             pass
 
 
+# Uploads under way on this process, by (storage base, content hash): the takes of one fan-out share them.
+_UPLOADING: dict[tuple[str, str], asyncio.Future[str]] = {}
+
+
 async def _upload_all(runner: Any, storage_base: str, uploads: Sequence[tuple[str, str, Callable[[], UploadItem]]],
                       cache: Any, follower: Follower, deadline: Any = None) -> dict[str, str]:
     if not uploads:
@@ -373,16 +377,40 @@ async def _upload_all(runner: Any, storage_base: str, uploads: Sequence[tuple[st
         else:
             waiting.setdefault(item.sha256, []).append(placeholder)
             unique.setdefault(item.sha256, item)
-    if unique:
-        from ..fal.runner import UploadItem as FalUpload
+    # A file another take of the same fan-out (same loop) is uploading right now: wait for its URL instead.
+    loop = asyncio.get_running_loop()
+    theirs = {sha: f for sha in unique if (f := _UPLOADING.get((storage_base, sha))) is not None and f.get_loop() is loop}
+    mine = {sha: item for sha, item in unique.items() if sha not in theirs}
+    owned = {sha: loop.create_future() for sha in mine}
+    for sha, future in owned.items():
+        _UPLOADING.setdefault((storage_base, sha), future)
+    found: dict[str, str] = {}
+    try:
+        if mine:
+            from ..fal.runner import UploadItem as FalUpload
 
-        sent = await runner.upload_many(
-            [FalUpload(item.data, item.content_type, item.file_name) for item in unique.values()],
-            on_event=follower.emit, should_stop=follower.should_stop, deadline=deadline,
-        )
-        for sha, url in zip(unique, sent, strict=True):
-            cache.put(storage_base, sha, url)
-            for placeholder in waiting[sha]:
-                urls[placeholder] = url
+            sent = await runner.upload_many(
+                [FalUpload(item.data, item.content_type, item.file_name) for item in mine.values()],
+                on_event=follower.emit, should_stop=follower.should_stop, deadline=deadline,
+            )
+            for sha, url in zip(mine, sent, strict=True):
+                cache.put(storage_base, sha, url)
+                owned[sha].set_result(url)
+                found[sha] = url
+        for sha, future in theirs.items():
+            found[sha] = await asyncio.shield(future)
+    except BaseException as exc:
+        for future in owned.values():
+            if not future.done():
+                future.set_exception(RuntimeError(f"the upload by another take failed: {exc}"))
+                future.exception()  # retrieved: a take nobody waits for must not log "never retrieved"
+        raise
+    finally:
+        for sha, future in owned.items():
+            if _UPLOADING.get((storage_base, sha)) is future:
+                del _UPLOADING[(storage_base, sha)]
+    for sha, url in found.items():
+        for placeholder in waiting[sha]:
+            urls[placeholder] = url
     log.info("luma-fal: %d input file(s): %d uploaded, the rest reused", len(uploads), len(unique))
     return urls

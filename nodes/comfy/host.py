@@ -34,6 +34,15 @@ def interrupt_exception(message: str) -> BaseException:
     return exc
 
 
+def is_interrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` is ComfyUI's interruption (Cancel) or a task being cancelled, not a failure."""
+    import asyncio
+
+    import comfy.model_management as mm
+
+    return isinstance(exc, (mm.InterruptProcessingException, asyncio.CancelledError))
+
+
 def output_directory() -> Path:
     import folder_paths
 

@@ -21,12 +21,16 @@ def cheap_signature(inputs: dict[str, Any]) -> str:
     Tensors count by object and shape: ComfyUI hands a node the same cached tensor objects while
     the nodes upstream are unchanged, and a new tensor means ComfyUI re-runs the node anyway.
     """
-    parts = []
-    for name in sorted(inputs):
-        value = inputs[name]
-        if hasattr(value, "shape") and hasattr(value, "data_ptr"):
-            value = ("tensor", id(value), tuple(value.shape), value.data_ptr())
-        elif not isinstance(value, (str, int, float, bool, type(None))):
-            value = (type(value).__name__, id(value))
-        parts.append(f"{name}={value!r}")
+    parts = [f"{name}={_signature_part(inputs[name])!r}" for name in sorted(inputs)]
     return hashlib.blake2b("|".join(parts).encode(), digest_size=16).hexdigest()
+
+
+def _signature_part(value: Any) -> Any:
+    # A node that takes its inputs as lists (INPUT_IS_LIST) gets each value wrapped in a list: look inside.
+    if isinstance(value, list):
+        return tuple(_signature_part(v) for v in value)
+    if hasattr(value, "shape") and hasattr(value, "data_ptr"):
+        return ("tensor", id(value), tuple(value.shape), value.data_ptr())
+    if not isinstance(value, (str, int, float, bool, type(None))):
+        return (type(value).__name__, id(value))
+    return value

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,20 @@ _WIDGET_NAMES = {
     "source_position": "place_source", "video_url": "video", "start_image_url": "start_image",
     "end_image_url": "end_image",
 }
+
+
+def _once(produce: Callable[[], UploadItem]) -> Callable[[], UploadItem]:
+    """``produce`` run at most once: the takes of a fan-out share one encode of each input file."""
+    lock = threading.Lock()
+    made: list[UploadItem] = []
+
+    def first() -> UploadItem:
+        with lock:
+            if not made:
+                made.append(produce())
+            return made[0]
+
+    return first
 
 
 class FalJob:
@@ -149,7 +164,7 @@ class FalJob:
 
     def _add(self, label: str, identity: str, produce: Callable[[], UploadItem]) -> str:
         placeholder = _PLACEHOLDER.format(index=len(self._uploads))
-        self._uploads.append(_PendingUpload(placeholder, label, identity, produce))
+        self._uploads.append(_PendingUpload(placeholder, label, identity, _once(produce)))
         return placeholder
 
     # -- the run --------------------------------------------------------------------------------
@@ -200,36 +215,127 @@ class FalJob:
             raise NothingSent(self.node_name, verdict.refusal)
         log.info("%s: estimate %s", self.node_name, price.text)
 
-    async def run(self, fields: dict[str, Any], limits: Limits) -> Generated:
+    async def run(self, fields: dict[str, Any], limits: Limits, fan_out: Mapping[str, Any] | None = None) -> Takes:
+        """Run the request once per take (``fan_out``: the node's ``takes`` and ``prompt_variants``), every
+        take at once. Every take is validated, and the whole fan-out's estimate checked against the spend
+        limits as one, before anything is encoded, uploaded or sent. A take that fails does not discard
+        the others; if every take fails, the node fails with every reason."""
         from ..journal.identity import request_identity
         from ..luma.prices import price_of_request
         from . import host, money
         from .fal_bridge import check_key
         from .fal_docs import refresh
-        from .runs import RunSpec, run_once, will_pay
+        from .runs import RunSpec, will_pay
+        from .takes import check_plan, plan_takes
 
-        request = self.validate(fields)
-        await refresh((request.endpoint_id,))  # at most ~2 s; falls back to the cached/bundled schema
+        fan_out = fan_out or {}
+        refusal = check_plan(self.node_name, fan_out.get("prompt_variants"), fan_out.get("takes"))
+        if refusal:
+            raise NothingSent(self.node_name, refusal)
+        plan = plan_takes(str(fields.get("prompt", "")), fan_out.get("prompt_variants"), fan_out.get("takes"))
+        requests = {}
+        for take in plan:  # one validation per distinct prompt, all before anything is sent
+            if take.prompt not in requests:
+                requests[take.prompt] = self._validate_take(fields, take)
+        await refresh((next(iter(requests.values())).endpoint_id,))  # at most ~2 s; else cached/bundled schema
         prompt_id = host.current_prompt_id()
         try:
-            payload = self.apply_fal_schema(request)
+            payloads = {text: self.apply_fal_schema(request) for text, request in requests.items()}
             check_key()  # a missing key fails here, before anything is journaled, encoded or sent
-            # Only files the payload still uses go up (a field fal dropped takes its uploads with it).
-            sent = json.dumps(payload)
-            uploads = [u for u in self._uploads if f'"{u.placeholder}"' in sent]
-            identity = request_identity(request.endpoint_id, payload, {u.placeholder: u.identity for u in uploads},
-                                        self.seed)
-            price = price_of_request(request, self._source_seconds)
-            if will_pay(identity):  # reusing saved files or following a paid request costs nothing
-                await self._check_spend(price)
-            spec = RunSpec(
-                identity=identity, endpoint_id=request.endpoint_id, payload=payload,
-                uploads=[(u.placeholder, u.label, u.identity, u.produce) for u in uploads],
-                output_kind=request.output_kind, stem=self.stem, seed=self.seed, node_id=self.node_id,
-                node_name=self.node_name, price_usd=price.usd, price_source=price.text,
-                queue_wait=limits.queue_wait, total_time=limits.total,
-            )
-            outcome, reused = await run_once(spec)
+            specs = []
+            paying: list[Any] = []
+            for take in plan:
+                request, payload = requests[take.prompt], payloads[take.prompt]
+                # Only files the payload still uses go up (a field fal dropped takes its uploads with it).
+                sent = json.dumps(payload)
+                uploads = [u for u in self._uploads if f'"{u.placeholder}"' in sent]
+                identity = request_identity(request.endpoint_id, payload, {u.placeholder: u.identity for u in uploads},
+                                            self.seed, take.identity_take)
+                price = price_of_request(request, self._source_seconds)
+                if will_pay(identity):  # reusing saved files or following a paid request costs nothing
+                    paying.append(price)
+                specs.append(RunSpec(
+                    identity=identity, endpoint_id=request.endpoint_id, payload=payload,
+                    uploads=[(u.placeholder, u.label, u.identity, u.produce) for u in uploads],
+                    output_kind=request.output_kind, stem=self.stem, seed=self.seed, node_id=self.node_id,
+                    node_name=self.node_name, price_usd=price.usd, price_source=price.text,
+                    queue_wait=limits.queue_wait, total_time=limits.total,
+                ))
+            if paying:
+                await self._check_spend(fan_out_price(paying))
+            return await run_takes(plan, specs, self.node_id, self.node_name)
         finally:
             money.finish(prompt_id, self.node_id)
-        return Generated(request.endpoint_id, outcome.request_id, outcome.result, outcome.files, from_memory=reused)
+
+    def _validate_take(self, fields: dict[str, Any], take: Any) -> Any:
+        if not take.prompt_number:
+            return self.validate(fields)
+        try:
+            return self.validate({**fields, "prompt": take.prompt})
+        except NothingSent as exc:
+            raise NothingSent(self.node_name, f"prompt_variants line {take.prompt_number}: "
+                                              + str(exc).split("\n", 1)[1]) from None
+
+
+@dataclass(frozen=True)
+class Takes:
+    """A node run's takes that succeeded (in take order) and the report naming those that failed."""
+
+    results: list[Generated]
+    report: str
+
+
+def fan_out_price(prices: list[Any]) -> Any:
+    """The estimate of several requests as one (for the spend check): their sum, unknown if any is."""
+    from ..luma.prices import Price, money as usd_text
+
+    if len(prices) == 1:
+        return prices[0]
+    total = None if any(p.usd is None for p in prices) else round(sum(p.usd for p in prices), 6)
+    first = prices[0]
+    label = (f"{len(prices)} takes, {usd_text(total)} in all ({first.label} each)" if total is not None
+             else f"{len(prices)} takes ({first.label} each)")
+    return Price(total, label, first.source)
+
+
+async def run_takes(plan: list[Any], specs: list[Any], node_id: str | None, node_name: str) -> Takes:
+    """Every take at once (each through the transport's in-flight cap), waiting for all of them: a Cancel
+    reaches every take's wait, so each is cancelled at fal before the node stops."""
+    import asyncio
+
+    from . import host
+    from .runs import run_once
+    from .takes import TakesReporter, failure_of, report_text
+
+    if len(specs) == 1:  # one take: exactly the node's behaviour before fan-outs (status, errors)
+        outcome, reused = await run_once(specs[0])
+        generated = Generated(specs[0].endpoint_id, outcome.request_id, outcome.result, outcome.files,
+                              from_memory=reused)
+        return Takes([generated], report_text([(plan[0], outcome.request_id)], []))
+    reporter = TakesReporter(node_id, plan)
+    reporter.send("running", [])
+    answers = await asyncio.gather(*(run_once(spec, reporter.for_take(i)) for i, spec in enumerate(specs)),
+                                   return_exceptions=True)
+    results, succeeded, failed = [], [], []
+    interrupt: BaseException | None = None
+    for take, spec, answer in zip(plan, specs, answers, strict=True):
+        if isinstance(answer, BaseException):
+            if host.is_interrupt(answer):
+                interrupt = interrupt or answer
+            failed.append(failure_of(take, answer))
+            continue
+        outcome, reused = answer
+        results.append(Generated(spec.endpoint_id, outcome.request_id, outcome.result, outcome.files,
+                                 from_memory=reused))
+        succeeded.append((take, outcome.request_id))
+    report = report_text(succeeded, failed)
+    if interrupt is not None:
+        reporter.send("cancelled", [], f"Cancelled: {report}")
+        raise interrupt
+    if not results:
+        reporter.send("error", [], report)
+        raise RuntimeError(f"{node_name}: every take failed.\n{report}")
+    for failure in failed:
+        log.warning("luma-fal: %s: %s failed: %s", node_name, failure.take.label, failure.reason)
+    reporter.send("done", [], report.splitlines()[0])
+    return Takes(results, report)

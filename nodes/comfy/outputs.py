@@ -16,7 +16,7 @@ from comfy_api.latest import io, ui
 
 from . import host
 from .identity import cheap_signature
-from .job import Generated
+from .job import Generated, Takes
 from .schema import output_is_linked
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,45 @@ def tracks_inputs(execute: Callable[..., Awaitable[io.NodeOutput]]) -> Callable[
             _SIGNATURE.reset(token)
 
     return wrapper
+
+
+def one_call_fans_out(execute: Callable[..., Awaitable[io.NodeOutput]]) -> Callable[..., Awaitable[io.NodeOutput]]:
+    """For a generating node declared with ``is_input_list`` (INPUT_IS_LIST): ComfyUI hands every input as a
+    list, so a STRING list from upstream reaches ``prompt_variants`` whole and one node call fans out all its
+    prompts (one spend check, one status line, one report). Every other input keeps ComfyUI's usual meaning:
+    a single value is unwrapped, and a longer list from upstream runs the node once per item (the last item
+    repeating for shorter lists, as ComfyUI maps), those runs at once, their list outputs joined in order."""
+
+    @functools.wraps(execute)
+    async def wrapper(cls: Any, **inputs: Any) -> io.NodeOutput:
+        variants = inputs.pop("prompt_variants", None)
+        lists = {k: v if isinstance(v, list) else [v] for k, v in inputs.items()}
+        count = max((len(v) for v in lists.values()), default=1)
+        calls = []
+        for i in range(count):
+            item = {k: v[i if len(v) > i else -1] for k, v in lists.items() if v}
+            if variants is not None:
+                item["prompt_variants"] = variants
+            calls.append(execute(cls, **item))
+        if count == 1:
+            return await calls[0]
+        return _joined(list(await asyncio.gather(*calls)))
+
+    return wrapper
+
+
+def _joined(outputs: list[io.NodeOutput]) -> io.NodeOutput:
+    """The outputs of several runs of one node as one: list outputs concatenated, the report texts joined."""
+    values: list[Any] = []
+    for slot in range(len(outputs[0].args)):
+        parts = [out.args[slot] for out in outputs]
+        values.append([v for part in parts for v in part] if isinstance(parts[0], list) else "\n\n".join(parts))
+    ui_parts = [out.ui.as_dict() if hasattr(out.ui, "as_dict") else dict(out.ui or {}) for out in outputs]
+    merged: dict[str, list[Any]] = {}
+    for part in ui_parts:
+        for key, items in part.items():
+            merged.setdefault(key, []).extend(items if isinstance(items, list) else [items])
+    return io.NodeOutput(*values, ui=merged)
 
 
 @dataclass(frozen=True)
@@ -127,3 +166,61 @@ async def image_node_output(result: Generated) -> io.NodeOutput:
     batch = torch.cat([im for im in images if im.shape[1:3] == first], dim=0)
     return io.NodeOutput(batch, "\n".join(str(p) for p in paths), result.request_id,
                          ui=ui.SavedImages([host.ui_file_entry(p) for p in paths]))
+
+
+# -- a fan-out's outputs: one value per take (list outputs), plus the report ----------------------
+
+def check_takes_memory(paths: list[Path], options: FrameOptions) -> None:
+    """Refuse, before any decode starts, a set of takes whose frames together would not fit in memory."""
+    from ..media.memory import budget_bytes, format_bytes
+    from ..media.video_decode import DecodeOptions, plan_decode
+
+    if len(paths) < 2:
+        return  # one video: decode_frames' own guard says it, as it always did
+    decode_options = DecodeOptions(start_frame=options.start, frame_cap=options.cap,
+                                   every_nth=options.every_nth, height=options.height)
+    needed = sum(plan_decode(p, decode_options).bytes_needed for p in paths)
+    budget, source = budget_bytes(None)
+    if budget is not None and needed > budget:
+        raise MemoryError(
+            f"The frames of all {len(paths)} takes would need {format_bytes(needed)} as float32, but only "
+            f"{format_bytes(budget)} is available ({source}); nothing was decoded. Use frames_cap, "
+            f"frames_every_nth or frames_height, or fewer takes. The videos are saved: "
+            + ", ".join(str(p) for p in paths))
+
+
+async def video_takes_output(takes: Takes, hidden: Any, options: FrameOptions, *, with_exr: bool) -> io.NodeOutput:
+    """A generating video node's outputs: each a list with one value per take that succeeded, then the report.
+    One take gives lists of one value, which downstream nodes receive exactly as before."""
+    from comfy_api.latest import InputImpl
+
+    from ..media.video_info import probe_video
+
+    paths = [r.files["video"][0] for r in takes.results]
+    node_id = getattr(hidden, "unique_id", None)
+    signature = _SIGNATURE.get()
+    frames: list[Any]
+    if output_is_linked(getattr(hidden, "prompt", None), node_id, FRAMES_SLOT):
+        await asyncio.to_thread(check_takes_memory, paths, options)
+        frames = [await decode_video_frames(p, options, node_id) for p in paths]
+        _SKIPPED_FRAMES.discard(signature or "")
+    else:
+        frames = [_placeholder_frames() for _ in paths]
+        if signature:
+            _SKIPPED_FRAMES.add(signature)
+    infos = [await asyncio.to_thread(probe_video, p) for p in paths]
+    values: list[Any] = [[InputImpl.VideoFromFile(str(p)) for p in paths], frames, [str(p) for p in paths],
+                         [float(i.fps) for i in infos], [r.request_id for r in takes.results]]
+    if with_exr:
+        values.append([str((r.files.get("exr_file") or [""])[0]) for r in takes.results])
+    values.append(takes.report)
+    return io.NodeOutput(*values, ui=ui.PreviewVideo([host.ui_file_entry(p) for p in paths]))
+
+
+async def image_takes_output(takes: Takes) -> io.NodeOutput:
+    """A generating image node's outputs: one IMAGE batch, paths text and request id per take, then the report."""
+    per_take = [await image_node_output(r) for r in takes.results]
+    images, paths, ids = ([out.args[i] for out in per_take] for i in range(3))
+    files = [p for r in takes.results for p in r.files["images"]]
+    return io.NodeOutput(list(images), list(paths), list(ids), takes.report,
+                         ui=ui.SavedImages([host.ui_file_entry(p) for p in files]))

@@ -106,6 +106,9 @@ def price_badge(base_endpoint: str, inputs: Sequence[BadgeInput], table: Mapping
     # ComfyUI 0.33.0 builds the schema for every /object_info and several times per queued prompt: the
     # same inputs and the same table give the same badge, so it is generated once per table.
     badge = _badge(base_endpoint, tuple(inputs), json.dumps(table, sort_keys=True, default=str))
+    fan_out = [i.name for i in inputs if i.name in FAN_OUT_WIDGETS]
+    if fan_out:
+        return Badge(times_requests(badge.expr), [*badge.widgets, *fan_out], list(badge.inputs))
     return Badge(badge.expr, list(badge.widgets), list(badge.inputs))  # callers get lists of their own
 
 
@@ -119,6 +122,37 @@ def table_version(table: Mapping[str, Any]) -> str:
     }
     text = json.dumps({"defaults": table.get("defaults"), "endpoints": endpoints}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# A node's fan-out: takes × the non-empty lines of prompt_variants requests per run (nodes/comfy/takes.py).
+FAN_OUT_WIDGETS = ("takes", "prompt_variants")
+
+
+def times_requests(one_request: str) -> str:
+    """``one_request`` (an expression giving one request's badge) for the node's whole fan-out: with n > 1
+    requests, ``$T (n × <one request's label>) · <source>`` as web/price.js says it (``n × <text>`` when the
+    text holds no plain amount: unknown prices, reframe's rate per source second)."""
+    return (
+        "(\n"
+        f"  $one := {one_request};\n"
+        "  $takes := $type(`widgets`.`takes`) = \"number\" and `widgets`.`takes` > 1 ? `widgets`.`takes` : 1;\n"
+        "  $lines := $type(`widgets`.`prompt_variants`) = \"string\" ? $count($filter($split("
+        "`widgets`.`prompt_variants`, \"\\n\"), function($l) { $trim($l) != \"\" })) : 0;\n"
+        "  $n := $takes * ($lines > 0 ? $lines : 1);\n"
+        "  $from := $substring($one.text, 0, 5) = \"from \";\n"
+        "  $label := $substringBefore($from ? $substring($one.text, 5) : $one.text, \" · \");\n"
+        "  $source := $contains($one.text, \" · \") ? $substringAfter($one.text, \" · \") : \"\";\n"
+        "  $amount := $substring($label, 0, 1) = \"$\" and $not($contains($label, \" per \"))"
+        " ? $number($substringBefore($substring($label, 1) & \" \", \" \"));\n"
+        "  $total := $exists($amount) ? $round($amount * $n, 6);\n"
+        "  $money := $exists($total) ? \"$\" & ($round($total * 100, 6) = $round($total * 100)"
+        " ? $formatNumber($total, \"0.00\") : $formatNumber($total, \"0.000\"));\n"
+        "  $n <= 1 ? $one : {\"type\": \"text\", \"text\": $exists($money)"
+        " ? ($from ? \"from \" : \"\") & $money & \" (\" & $n & \" × \" & $label & \")\""
+        " & ($source != \"\" ? \" · \" & $source : \"\")"
+        " : $n & \" × \" & $one.text}\n"
+        ")"
+    )
 
 
 @lru_cache(maxsize=32)

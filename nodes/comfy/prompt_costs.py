@@ -2,7 +2,8 @@
 
 Used by the spend check so a prompt's paid runs are judged together. Inputs fed by links are not known
 here: a linked image input counts as one image, a reframe source as the longest source fal takes
-(so the reservation is an upper bound), a linked widget as its default.
+(so the reservation is an upper bound), a linked widget as its default. A node's fan-out counts whole:
+``takes`` × the lines of ``prompt_variants`` (a linked prompt_variants counts as one prompt).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 from ..luma import constants as C
 from ..luma.prices import Price, money, price_of
 from ..luma.spend import RunEstimate
+from .takes import takes_count
 
 _RAY = {
     "LumaFalRay32TextToVideo": C.RAY32_TEXT_TO_VIDEO,
@@ -62,7 +64,11 @@ def prompt_runs(prompt: Mapping[str, Any] | None, titles: Mapping[str, str],
         if str(node_id) in skip or not isinstance(node, Mapping):
             continue
         class_type = str(node.get("class_type", ""))
-        price = node_price(class_type, node.get("inputs") or {})
+        inputs = node.get("inputs") or {}
+        price = node_price(class_type, inputs)
         if price is not None:
-            runs.append(RunEstimate(f"{titles.get(class_type, class_type)} #{node_id}", price.usd, price.text))
+            count = takes_count(inputs)  # takes x prompt variants: every request of the node's fan-out
+            usd = None if price.usd is None else round(price.usd * count, 6)
+            text = price.text if count == 1 else f"{count} requests × {price.text}"
+            runs.append(RunEstimate(f"{titles.get(class_type, class_type)} #{node_id}", usd, text))
     return runs

@@ -8,7 +8,7 @@ from comfy_api.latest import io
 
 from ..luma import constants as C
 from .job import FalJob, Limits
-from .outputs import FrameOptions, VideoNode, tracks_inputs, video_node_output
+from .outputs import FrameOptions, VideoNode, one_call_fans_out, tracks_inputs, video_takes_output
 from .schema import CATEGORY_VIDEO, prompt_input, request_node_schema, video_outputs
 
 
@@ -83,12 +83,13 @@ class LumaFalRay32TextToVideo(VideoNode):
                 io.Image.Input("reference_images", optional=True,
                                tooltip="Optional reference images (an IMAGE batch); each is uploaded to fal storage."),
             ],
-            outputs=video_outputs(with_exr=True),
+            outputs=video_outputs(with_exr=True, takes=True),
             frames=True,
         )
 
     @classmethod
     @tracks_inputs
+    @one_call_fans_out
     async def execute(cls, prompt: str, aspect_ratio: str, resolution: str, duration: str, loop: bool, hdr: bool,
                       exr_export: bool, seed: int, reference_images: Any = None, **kwargs: Any) -> io.NodeOutput:
         job = FalJob(C.RAY32_TEXT_TO_VIDEO, cls, stem="ray32-t2v", seed=seed,
@@ -97,8 +98,8 @@ class LumaFalRay32TextToVideo(VideoNode):
                                       duration=duration, loop=loop, hdr=hdr, exr_export=exr_export)
         if reference_images is not None:
             fields["reference_image_urls"] = job.image_batch("reference_images", reference_images)
-        result = await job.run(fields, _limits(kwargs))
-        return await video_node_output(result, cls.hidden, _frame_options(kwargs), with_exr=True)
+        result = await job.run(fields, _limits(kwargs), kwargs)
+        return await video_takes_output(result, cls.hidden, _frame_options(kwargs), with_exr=True)
 
 
 class LumaFalRay32ImageToVideo(VideoNode):
@@ -119,12 +120,13 @@ class LumaFalRay32ImageToVideo(VideoNode):
                 *_keyframe_inputs(),
                 *_ray_common_inputs(),
             ],
-            outputs=video_outputs(with_exr=True),
+            outputs=video_outputs(with_exr=True, takes=True),
             frames=True,
         )
 
     @classmethod
     @tracks_inputs
+    @one_call_fans_out
     async def execute(cls, prompt: str, aspect_ratio: str, resolution: str, duration: str, loop: bool, hdr: bool,
                       exr_export: bool, seed: int, start_image: Any = None, end_image: Any = None,
                       keyframes: Any = None, keyframe_positions: str = "", **kwargs: Any) -> io.NodeOutput:
@@ -137,8 +139,8 @@ class LumaFalRay32ImageToVideo(VideoNode):
             fields["end_image_url"] = job.single_image("end_image", end_image)
         if keyframes is not None:
             fields["keyframes"], fields["keyframe_indexes"] = job.keyframes(keyframes, keyframe_positions, duration)
-        result = await job.run(fields, _limits(kwargs))
-        return await video_node_output(result, cls.hidden, _frame_options(kwargs), with_exr=True)
+        result = await job.run(fields, _limits(kwargs), kwargs)
+        return await video_takes_output(result, cls.hidden, _frame_options(kwargs), with_exr=True)
 
 
 class LumaFalRay32VideoToVideo(VideoNode):
@@ -168,12 +170,13 @@ class LumaFalRay32VideoToVideo(VideoNode):
                 *_keyframe_inputs(),
                 *_ray_common_inputs(aspect=False, loop=False),
             ],
-            outputs=video_outputs(with_exr=True),
+            outputs=video_outputs(with_exr=True, takes=True),
             frames=True,
         )
 
     @classmethod
     @tracks_inputs
+    @one_call_fans_out
     async def execute(cls, prompt: str, edit_strength: str, controls: str, resolution: str, duration: str,
                       hdr: bool, exr_export: bool, seed: int, video: Any = None, source_frames: Any = None,
                       source_fps: float = 24.0, start_image: Any = None, keyframes: Any = None,
@@ -192,8 +195,8 @@ class LumaFalRay32VideoToVideo(VideoNode):
             fields["start_image_url"] = job.single_image("start_image", start_image)
         if keyframes is not None:
             fields["keyframes"], fields["keyframe_indexes"] = job.keyframes(keyframes, keyframe_positions, duration)
-        result = await job.run(fields, _limits(kwargs))
-        return await video_node_output(result, cls.hidden, _frame_options(kwargs), with_exr=True)
+        result = await job.run(fields, _limits(kwargs), kwargs)
+        return await video_takes_output(result, cls.hidden, _frame_options(kwargs), with_exr=True)
 
 
 class LumaFalRay32Reframe(VideoNode):
@@ -221,12 +224,13 @@ class LumaFalRay32Reframe(VideoNode):
                   for axis, default, label in (("x", 0.0, "left edge"), ("y", 0.0, "top edge"),
                                                ("w", 1.0, "width"), ("h", 1.0, "height"))],
             ],
-            outputs=video_outputs(with_exr=False),
+            outputs=video_outputs(with_exr=False, takes=True),
             frames=True,
         )
 
     @classmethod
     @tracks_inputs
+    @one_call_fans_out
     async def execute(cls, prompt: str, aspect_ratio: str, resolution: str, place_source: bool, seed: int,
                       video: Any = None, source_frames: Any = None, source_fps: float = 24.0,
                       **kwargs: Any) -> io.NodeOutput:
@@ -238,8 +242,8 @@ class LumaFalRay32Reframe(VideoNode):
                 "x_norm": kwargs.get("source_x", 0.0), "y_norm": kwargs.get("source_y", 0.0),
                 "w_norm": kwargs.get("source_w", 1.0), "h_norm": kwargs.get("source_h", 1.0),
             }
-        result = await job.run(fields, _limits(kwargs))
-        return await video_node_output(result, cls.hidden, _frame_options(kwargs), with_exr=False)
+        result = await job.run(fields, _limits(kwargs), kwargs)
+        return await video_takes_output(result, cls.hidden, _frame_options(kwargs), with_exr=False)
 
 
 NODES = [LumaFalRay32TextToVideo, LumaFalRay32ImageToVideo, LumaFalRay32VideoToVideo, LumaFalRay32Reframe]

@@ -172,11 +172,15 @@ def will_pay(identity: str) -> bool:
     return not (entry.state in states.FOLLOWABLE and entry.request_id)
 
 
-async def run_once(spec: RunSpec) -> tuple[FalOutcome, bool]:
+async def run_once(spec: RunSpec, reporter: Any = None) -> tuple[FalOutcome, bool]:
     """The outcome of ``spec``, paying only when nothing identical is saved, in flight or unknown.
-    Returns (outcome, reused) where reused means saved files were handed back (nothing waited for)."""
+    Returns (outcome, reused) where reused means saved files were handed back (nothing waited for).
+    ``reporter`` shows the wait (a take's share of a fan-out's status); default: the node's own line."""
     verdict = _decide(spec)
     if isinstance(verdict, Reused):
+        if reporter is not None:
+            reporter.request_id = verdict.entry.request_id
+            reporter.finish("done", f"reused request {verdict.entry.request_id}")
         return FalOutcome(str(verdict.entry.request_id), verdict.entry.result or {}, verdict.files), True
-    reporter = NodeReporter(spec.node_id, run_kind(spec.endpoint_id, spec.payload))
+    reporter = reporter or NodeReporter(spec.node_id, run_kind(spec.endpoint_id, spec.payload))
     return await wait_for_outcome(verdict, reporter), False

@@ -96,26 +96,70 @@ def frame_inputs() -> list[io.Input]:
     ]
 
 
-def video_outputs(with_exr: bool) -> list[io.Output]:
+_PER_TAKE = " With several takes: one per take (nodes downstream run once per take)."
+
+
+def _per_take(tooltip: str, takes: bool) -> dict[str, Any]:
+    """Output fields of a generating node: with ``takes`` a list output (ComfyUI's OUTPUT_IS_LIST), one value
+    per take; one take gives a list of one value, which ComfyUI hands downstream exactly like a plain value."""
+    return {"tooltip": tooltip + (_PER_TAKE if takes else ""), "is_output_list": takes}
+
+
+def video_outputs(with_exr: bool, takes: bool = False) -> list[io.Output]:
     outputs: list[io.Output] = [
-        io.Video.Output(display_name="video", tooltip="The generated MP4 as ComfyUI's VIDEO (backed by the saved file)."),
-        io.Image.Output(display_name="frames",
-                        tooltip="Every frame as IMAGE (float32 RGB). Decoded only when this output is connected."),
-        io.String.Output(display_name="path", tooltip="Path of the saved MP4 under ComfyUI's output folder."),
-        io.Float.Output(display_name="fps", tooltip="Frames per second of the video, read from the file."),
-        io.String.Output(display_name="request_id", tooltip="fal's request id (to find or re-fetch the result)."),
+        io.Video.Output(display_name="video", **_per_take(
+            "The generated MP4 as ComfyUI's VIDEO (backed by the saved file).", takes)),
+        io.Image.Output(display_name="frames", **_per_take(
+            "Every frame as IMAGE (float32 RGB). Decoded only when this output is connected.", takes)),
+        io.String.Output(display_name="path", **_per_take(
+            "Path of the saved MP4 under ComfyUI's output folder.", takes)),
+        io.Float.Output(display_name="fps", **_per_take("Frames per second of the video, read from the file.", takes)),
+        io.String.Output(display_name="request_id", **_per_take(
+            "fal's request id (to find or re-fetch the result).", takes)),
     ]
     if with_exr:
-        outputs.append(io.String.Output(display_name="exr_path",
-                                        tooltip="Path of the EXR export when exr_export is on, else empty."))
+        outputs.append(io.String.Output(display_name="exr_path", **_per_take(
+            "Path of the EXR export when exr_export is on, else empty.", takes)))
+    if takes:
+        outputs.append(report_output())
     return outputs
 
 
-def image_outputs() -> list[io.Output]:
+def image_outputs(takes: bool = False) -> list[io.Output]:
+    outputs: list[io.Output] = [
+        io.Image.Output(display_name="images", **_per_take(
+            "The generated images (float32 RGB), one per image returned.", takes)),
+        io.String.Output(display_name="paths", **_per_take(
+            "Saved files under ComfyUI's output folder, one per line.", takes)),
+        io.String.Output(display_name="request_id", **_per_take(
+            "fal's request id (to find or re-fetch the result).", takes)),
+    ]
+    if takes:
+        outputs.append(report_output())
+    return outputs
+
+
+def report_output() -> io.Output:
+    """Added after every older output (never reordered): one text for the whole node run."""
+    return io.String.Output(display_name="report", tooltip=(
+        "Every take of this run: its request id, or which take and prompt failed and why. A take that fails "
+        "does not discard the others."))
+
+
+def takes_inputs() -> list[io.Input]:
+    """The fan-out, after every older input so saved workflows keep their widget values; the defaults
+    (1 take, no variants) are exactly the node's behaviour before these inputs existed."""
+    from .takes import MAX_TAKES
+
+    advanced = _advanced()
     return [
-        io.Image.Output(display_name="images", tooltip="The generated images (float32 RGB), one per image returned."),
-        io.String.Output(display_name="paths", tooltip="Saved files under ComfyUI's output folder, one per line."),
-        io.String.Output(display_name="request_id", tooltip="fal's request id (to find or re-fetch the result)."),
+        io.Int.Input("takes", default=1, min=1, max=MAX_TAKES, optional=True, **advanced,
+                     tooltip=(f"Independent requests of the same inputs, sent to fal at once (1-{MAX_TAKES}); each "
+                              "is its own paid request. The price and spend limits count them all.")),
+        io.String.Input("prompt_variants", default="", multiline=True, optional=True, **advanced,
+                        tooltip=("Optional: one prompt per line; each line runs as its own request (times takes), "
+                                 "instead of the prompt above. Empty = use the prompt above (a multi-line prompt "
+                                 "there stays one prompt).")),
     ]
 
 
@@ -124,17 +168,20 @@ HIDDEN = [io.Hidden.unique_id, io.Hidden.prompt]
 
 def request_node_schema(*, endpoint: str, inputs: list[io.Input], outputs: list[io.Output], frames: bool,
                         **fields: Any) -> io.Schema:
-    """Schema of a node that runs one paid request on ``endpoint`` (its Uni-1 model widget may pick the max
-    endpoint): its own inputs, then the seed, the time limits and, for video nodes, the frame options. An
+    """Schema of a node that runs paid requests on ``endpoint`` (its Uni-1 model widget may pick the max
+    endpoint): its own inputs, then the seed, the time limits, for video nodes the frame options, and the
+    fan-out (takes, prompt_variants). An
     output node, so a lone node runs and shows its result. Where the host draws price badges, the node
     declares one (and is an API node, which is what the frontend draws badges for)."""
-    all_inputs = [*inputs, seed_input(), *limit_inputs(), *(frame_inputs() if frames else [])]
+    all_inputs = [*inputs, seed_input(), *limit_inputs(), *(frame_inputs() if frames else []), *takes_inputs()]
     if host_draws_price_badges():
         try:
             fields.update(price_badge=declared_price_badge(endpoint, all_inputs), is_api_node=True)
         except Exception:  # the node must load without it; web/price.js then draws the pack's own badge
             log.exception("comfyui-luma-fal: no price badge declared for %s", fields.get("node_id"))
-    return make_schema(inputs=all_inputs, outputs=outputs, hidden=HIDDEN, is_output_node=True, **fields)
+    # is_input_list: a STRING list from upstream reaches prompt_variants whole (outputs.one_call_fans_out).
+    return make_schema(inputs=all_inputs, outputs=outputs, hidden=HIDDEN, is_output_node=True, is_input_list=True,
+                       **fields)
 
 
 def declared_price_badge(endpoint: str, inputs: list[io.Input]) -> Any:

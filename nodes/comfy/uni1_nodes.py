@@ -8,7 +8,7 @@ from comfy_api.latest import io
 
 from ..luma import constants as C
 from .job import FalJob, Limits
-from .outputs import image_node_output
+from .outputs import image_takes_output, one_call_fans_out
 from .schema import CATEGORY_IMAGE, image_outputs, prompt_input, request_node_schema
 
 _MODEL_TOOLTIP = "uni-1, or uni-1 max for higher quality at a higher price."
@@ -44,11 +44,12 @@ class LumaFalUni1TextToImage(io.ComfyNode):
                                tooltip=f"Up to {C.UNI1_MAX_REFERENCES_TEXT_TO_IMAGE} reference images (an IMAGE "
                                        "batch); each is uploaded to fal storage."),
             ],
-            outputs=image_outputs(),
+            outputs=image_outputs(takes=True),
             frames=False,
         )
 
     @classmethod
+    @one_call_fans_out
     async def execute(cls, prompt: str, model: str, aspect_ratio: str, style: str, output_format: str,
                       web_search: bool, seed: int, references: Any = None, **kwargs: Any) -> io.NodeOutput:
         job = FalJob(C.UNI1_TEXT_TO_IMAGE, cls, stem="uni1", seed=seed, names={"reference_image_urls": "references"})
@@ -56,8 +57,9 @@ class LumaFalUni1TextToImage(io.ComfyNode):
                                       output_format=output_format, enable_web_search=web_search)
         if references is not None:
             fields["reference_image_urls"] = job.image_batch("references", references)
-        result = await job.run(fields, Limits.from_inputs(kwargs.get("max_queue_wait"), kwargs.get("max_total_time")))
-        return await image_node_output(result)
+        result = await job.run(fields, Limits.from_inputs(kwargs.get("max_queue_wait"), kwargs.get("max_total_time")),
+                             kwargs)
+        return await image_takes_output(result)
 
 
 class LumaFalUni1ImageEdit(io.ComfyNode):
@@ -78,11 +80,12 @@ class LumaFalUni1ImageEdit(io.ComfyNode):
                 io.Image.Input("references", optional=True,
                                tooltip=f"Up to {C.UNI1_MAX_REFERENCES_EDIT} reference images (an IMAGE batch)."),
             ],
-            outputs=image_outputs(),
+            outputs=image_outputs(takes=True),
             frames=False,
         )
 
     @classmethod
+    @one_call_fans_out
     async def execute(cls, image: Any, prompt: str, model: str, style: str, output_format: str, seed: int,
                       references: Any = None, **kwargs: Any) -> io.NodeOutput:
         job = FalJob(C.UNI1_EDIT, cls, stem="uni1-edit", seed=seed,
@@ -91,8 +94,9 @@ class LumaFalUni1ImageEdit(io.ComfyNode):
         fields["image_url"] = job.single_image("image", image)
         if references is not None:
             fields["reference_image_urls"] = job.image_batch("references", references)
-        result = await job.run(fields, Limits.from_inputs(kwargs.get("max_queue_wait"), kwargs.get("max_total_time")))
-        return await image_node_output(result)
+        result = await job.run(fields, Limits.from_inputs(kwargs.get("max_queue_wait"), kwargs.get("max_total_time")),
+                             kwargs)
+        return await image_takes_output(result)
 
 
 NODES = [LumaFalUni1TextToImage, LumaFalUni1ImageEdit]

@@ -197,7 +197,12 @@ def ca_bundle_from_env(env: Mapping[str, str] | None = None) -> str | None:
     return None
 
 
-def max_concurrent_from_env(env: Mapping[str, str] | None = None, default: int = 4) -> int:
+# 8 so that a node's 8 takes (or 8 independent nodes) run side by side. fal itself queues what an account
+# may not run yet, so the cap mostly bounds this machine's open connections and parallel downloads.
+DEFAULT_MAX_CONCURRENT = 8
+
+
+def max_concurrent_from_env(env: Mapping[str, str] | None = None, default: int = DEFAULT_MAX_CONCURRENT) -> int:
     env = os.environ if env is None else env
     raw = env.get(MAX_CONCURRENT_ENV, "").strip()
     if not raw:

@@ -1,6 +1,6 @@
 """How many fal requests may be in flight at once: a per-event-loop limiter whose size can change live.
 
-The size comes from ``LUMA_FAL_MAX_CONCURRENT`` (default 4) until ``set_max_concurrent`` sets it; a
+The size comes from ``LUMA_FAL_MAX_CONCURRENT`` (default 8, config.DEFAULT_MAX_CONCURRENT) until ``set_max_concurrent`` sets it; a
 request that must wait says so through its ``on_waiting`` callback, and a stop while waiting sends
 nothing to fal.
 """

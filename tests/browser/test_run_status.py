@@ -102,3 +102,18 @@ def test_image_run_shows_status_then_thumbnail(comfy_page: Any, comfy_sandbox: A
     assert state["status"] is None
     assert any("/view?" in src for src in state["imgs"]), f"no thumbnail on the node: {state['imgs']}"
     comfy_page.screenshot("run-image-result")
+
+
+def test_takes_show_n_of_m_and_each_takes_phase_on_the_node(comfy_page: Any, comfy_sandbox: Any) -> None:
+    comfy_sandbox.configure(queue_seconds=2.0, run_seconds=2.0, queue_position_start=2)
+    comfy_page.load_workflow(comfy_page.host.example_workflow("luma_ray32_text_to_video"))
+    node_id = next(n["id"] for n in comfy_page.nodes() if n["type"] == "LumaFalRay32TextToVideo")
+    comfy_page.set_widget(node_id, "seed", random.randint(1, 2**31 - 1))
+    comfy_page.set_widget(node_id, "takes", 3)
+    comfy_page.page.evaluate("() => window.app.queuePrompt(0, 1)")
+    statuses = follow(comfy_page, node_id, "!node.lumaFal?.status && node.lumaFal?.preview", "run-takes-status")
+    drawn = [text for _, text in statuses]
+    assert any(text.startswith("0 of 3 takes done") for text in drawn), drawn
+    # One drawn line per unfinished take, with its phase and queue position.
+    assert any(line.startswith("take 3: In queue, position") for text in drawn for line in text.splitlines()), drawn
+    assert any(line.startswith("take 1: Running") for text in drawn for line in text.splitlines()), drawn

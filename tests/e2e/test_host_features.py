@@ -20,19 +20,22 @@ from tools.harness import ComfyHost
 # feature fails here instead of passing vacuously.
 DRAWS_PRICE_BADGES = {"0.3.75": False, "0.33.0": True}
 HAS_ADVANCED_INPUTS = {"0.3.75": False, "0.33.0": True}
-ADVANCED = {"max_queue_wait", "max_total_time", "frames_start", "frames_cap", "frames_every_nth", "frames_height"}
+ADVANCED = {"max_queue_wait", "max_total_time", "frames_start", "frames_cap", "frames_every_nth", "frames_height",
+            "takes", "prompt_variants"}
+# Inputs added later go after every older one (takes: issue 13), so saved widget values keep their places.
+FAN_OUT = ["takes", "prompt_variants"]
 
 # Input names and order as the pack has always had them (saved workflows depend on them).
 INPUT_ORDER: dict[str, dict[str, list[str]]] = {
     "LumaFalRay32TextToVideo": {
         "required": ["prompt", "aspect_ratio", "resolution", "duration", "loop", "hdr", "exr_export", "seed"],
         "optional": ["reference_images", "max_queue_wait", "max_total_time", "frames_start", "frames_cap",
-            "frames_every_nth", "frames_height"],
+            "frames_every_nth", "frames_height", *FAN_OUT],
     },
     "LumaFalRay32ImageToVideo": {
         "required": ["prompt", "aspect_ratio", "resolution", "duration", "loop", "hdr", "exr_export", "seed"],
         "optional": ["start_image", "end_image", "keyframes", "keyframe_positions", "max_queue_wait",
-            "max_total_time", "frames_start", "frames_cap", "frames_every_nth", "frames_height"],
+            "max_total_time", "frames_start", "frames_cap", "frames_every_nth", "frames_height", *FAN_OUT],
     },
     "LumaFalRay32VideoToVideo": {
         "required": ["prompt", "edit_strength", "controls", "resolution", "duration", "hdr", "exr_export",
@@ -40,21 +43,25 @@ INPUT_ORDER: dict[str, dict[str, list[str]]] = {
         "optional": ["video", "source_frames", "source_fps", "control_pose", "control_depth",
             "control_normals", "control_trajectory", "control_face", "start_image", "keyframes",
             "keyframe_positions", "max_queue_wait", "max_total_time", "frames_start", "frames_cap",
-            "frames_every_nth", "frames_height"],
+            "frames_every_nth", "frames_height", *FAN_OUT],
     },
     "LumaFalRay32Reframe": {
         "required": ["prompt", "aspect_ratio", "resolution", "place_source", "seed"],
         "optional": ["video", "source_frames", "source_fps", "source_x", "source_y", "source_w",
             "source_h", "max_queue_wait", "max_total_time", "frames_start", "frames_cap",
-            "frames_every_nth", "frames_height"],
+            "frames_every_nth", "frames_height", *FAN_OUT],
     },
     "LumaFalUni1TextToImage": {
         "required": ["prompt", "model", "aspect_ratio", "style", "output_format", "web_search", "seed"],
-        "optional": ["references", "max_queue_wait", "max_total_time"],
+        "optional": ["references", "max_queue_wait", "max_total_time", *FAN_OUT],
     },
     "LumaFalUni1ImageEdit": {
         "required": ["image", "prompt", "model", "style", "output_format", "seed"],
-        "optional": ["references", "max_queue_wait", "max_total_time"],
+        "optional": ["references", "max_queue_wait", "max_total_time", *FAN_OUT],
+    },
+    "LumaFalRequestById": {
+        "required": ["endpoint", "request_id"],
+        "optional": ["frames_start", "frames_cap", "frames_every_nth", "frames_height"],
     },
     "LumaFalVideoToFrames": {
         "required": ["start_frame", "frame_cap", "every_nth", "height"],

@@ -203,3 +203,14 @@ def test_two_processes_writing_at_once_do_not_corrupt_it(tmp_path: Path) -> None
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()
+
+
+def test_take_zero_keeps_the_identity_requests_had_before_takes_and_other_takes_differ() -> None:
+    payload, content = {"prompt": "p", "image_url": "upload://0"}, {"upload://0": "hash-a"}
+    # The digest the identity function gave before fan-outs existed (integration branch 8d88577): journal
+    # entries written then must still match a one-take run of the same inputs.
+    before = "243f10911def834363131cb8ab6a2209729c35dcbe97910a76af6eeb15eafb2f"
+    assert request_identity("luma/agent/ray/v3.2/text-to-video", payload, content, 7) == before
+    assert request_identity("luma/agent/ray/v3.2/text-to-video", payload, content, 7, take=0) == before
+    takes = {request_identity("luma/agent/ray/v3.2/text-to-video", payload, content, 7, take=t) for t in range(16)}
+    assert len(takes) == 16

@@ -199,7 +199,10 @@ async def _refetch(recorder: FetchRecorder, follower: followers.Follower, kind: 
                 recorder.set(states.FAILED if recorder._ended_as is None else None, message, message=message)
                 raise ResultKindMismatch(message)
             recorder.completed(result, completed.metrics)
-        return await _save(runner, recorder, result, sent, follower, deadline, None)
+        # A result saved before ("Download again") goes to new files, never over the recorded ones; an
+        # interrupted fetch by id resumes into the names it reserved.
+        return await _save(runner, recorder, result, sent, follower, deadline, None,
+                           fresh_names=recorder._ended_as == states.DONE)
     except ResultKindMismatch:
         raise
     except BaseException as exc:

@@ -168,9 +168,11 @@ def _start_refetch(store: JournalStore, entry: JournalEntry, kind: str) -> follo
 async def _refetch(recorder: FetchRecorder, follower: followers.Follower, kind: str) -> FalOutcome:
     """Status and result from fal, then the same save path as a generating node. When fal no longer has
     the result JSON but the journal kept it, the media URLs in it may still work (fal keeps media longer)."""
+    from ..fal.deadline import Deadline
     from ..fal.errors import ResultExpired
 
     runner = _runner()
+    deadline = Deadline(FOLLOW_LIMIT_S)  # one limit for following and saving, as a generating node has
     entry = recorder.entry
     stored = entry.result
     sent = substitute(entry.payload, {ph: info["url"] for ph, info in entry.inputs.items() if info.get("url")})
@@ -179,7 +181,7 @@ async def _refetch(recorder: FetchRecorder, follower: followers.Follower, kind: 
         try:
             completed = await runner.follow(
                 entry.endpoint_id, str(entry.request_id), on_event=_both(recorder.on_event, follower.emit),
-                should_stop=follower.should_stop, queue_timeout=None, total_timeout=FOLLOW_LIMIT_S,
+                should_stop=follower.should_stop, queue_timeout=None, deadline=deadline,
             )
         except ResultExpired:
             if result_kind(stored) != kind:
@@ -197,7 +199,10 @@ async def _refetch(recorder: FetchRecorder, follower: followers.Follower, kind: 
                 recorder.set(states.FAILED if recorder._ended_as is None else None, message, message=message)
                 raise ResultKindMismatch(message)
             recorder.completed(result, completed.metrics)
-        return await _save(runner, recorder, result, sent, follower)
+        # A result saved before ("Download again") goes to new files, never over the recorded ones; an
+        # interrupted fetch by id resumes into the names it reserved.
+        return await _save(runner, recorder, result, sent, follower, deadline, None,
+                           fresh_names=recorder._ended_as == states.DONE)
     except ResultKindMismatch:
         raise
     except BaseException as exc:

@@ -232,8 +232,10 @@ async def follow_and_save(*, recorder: RunRecorder, follower: Follower, queue_wa
 
 
 async def _save(runner: Any, recorder: RunRecorder, result: dict[str, Any], sent: dict[str, Any],
-                follower: Follower, deadline: Any, response_url: str | None) -> FalOutcome:
-    """Download every file of a finished request, tag it, record it, and write its receipt."""
+                follower: Follower, deadline: Any, response_url: str | None, *,
+                fresh_names: bool = False) -> FalOutcome:
+    """Download every file of a finished request, tag it, record it, and write its receipt.
+    ``fresh_names``: never into the names recorded earlier (downloading a saved result again)."""
     from ..fal.errors import DownloadFailed, ResultExpired, naming_request
 
     entry = recorder.entry
@@ -241,7 +243,7 @@ async def _save(runner: Any, recorder: RunRecorder, result: dict[str, Any], sent
     started = time.monotonic()
     with naming_request(request_id, response_url):  # a result without usable files still names its request
         outputs = output_files(result, entry.output_kind)
-    reserved = _destinations(entry, outputs)
+    reserved = _destinations(entry, outputs, fresh_names)
     # Written before downloading: a save cut short (even by kill -9) is resumed into the same names,
     # so no empty or partial file is left behind under another name.
     recorder.set(note="saving the result", files=_grouped(outputs, reserved))
@@ -274,12 +276,12 @@ async def _save(runner: Any, recorder: RunRecorder, result: dict[str, Any], sent
     return FalOutcome(request_id, result, files)
 
 
-def _destinations(entry: Any, outputs: list[tuple[str, str, str, int | None]]) -> list[Path]:
+def _destinations(entry: Any, outputs: list[tuple[str, str, str, int | None]], fresh: bool = False) -> list[Path]:
     """Where each output goes: the names an interrupted save of this entry reserved, else fresh ones."""
     from ..journal.states import DONE
 
     folder = (host.output_directory() / host.PACK_FOLDER).resolve()
-    earlier = {} if entry.state == DONE else entry.files
+    earlier = {} if fresh or entry.state == DONE else entry.files
     seen: dict[str, int] = {}
     paths = []
     for name, _url, ext, _size in outputs:

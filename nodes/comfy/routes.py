@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from typing import Any
 
 from aiohttp import web
@@ -38,17 +39,28 @@ async def get_prices(request: web.Request) -> web.Response:
     return _no_store(table)
 
 
+def _spent_today() -> float | None:
+    """Today's spend for the badge and the panel; None when the journal cannot be read (the prices and
+    the other limits still show; a run's own limit check reads the journal again and says why)."""
+    from .spend_ledger import spent_today
+
+    try:
+        return spent_today()
+    except (sqlite3.Error, OSError) as exc:
+        log.warning("luma-fal: today's spend could not be read from the request journal: %s", exc)
+        return None
+
+
 def _limits_state() -> dict[str, Any]:
     from .money_settings import current_limits, stored_settings
-    from .spend_ledger import spent_today
 
     try:
         limits = current_limits()
     except ValueError as exc:  # a malformed environment variable: say so rather than hide the limits
-        return {"error": str(exc), "spent_today": spent_today()}
+        return {"error": str(exc), "spent_today": _spent_today()}
     return {"max_run_usd": limits.max_run_usd, "daily_budget_usd": limits.daily_budget_usd,
             "unknown_price": limits.unknown_price, "balance_floor_usd": limits.balance_floor_usd,
-            "origins": dict(limits.origins), "stored": stored_settings(), "spent_today": spent_today()}
+            "origins": dict(limits.origins), "stored": stored_settings(), "spent_today": _spent_today()}
 
 
 async def get_money(request: web.Request) -> web.Response:

@@ -252,7 +252,7 @@ class FalRunner:
         check_endpoint_id(endpoint_id)
         async with create_client(config) as client:
             queue = QueueClient(client, config.hosts, retry=self.retry)
-            return await self._cancel(queue, queue.handle_for(endpoint_id, request_id))
+            return await cancel_request(queue, queue.handle_for(endpoint_id, request_id), self.cancel_timeout)
 
     # -- uploads --
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from nodes.luma.prices import price_of
+
 from tests.e2e.pack_helpers import (
     calls_at,
     example_prompt,
@@ -50,7 +52,8 @@ def test_the_list_shows_a_run_as_view_addresses_without_paths_or_key(comfy, comf
     row = journal_row(comfy, request_id)
     assert row["state"] == "done" and row["endpoint_id"] == "luma/agent/ray/v3.2/text-to-video"
     assert row["node_name"] == "Luma Ray 3.2 Text to Video (fal)"
-    assert row["price_usd"] is None  # fal publishes no text-to-video price: unknown, never a guess
+    # The estimate is the price table's for what was sent (text-to-video, 540p 5 s in the example).
+    assert row["price_usd"] == pytest.approx(price_of(row["endpoint_id"], {"resolution": "540p", "duration": "5s"}).usd)
     assert row["prompt"] and row["can_refetch"] and not row["can_cancel"]
     [file] = row["files"]
     assert file == {"output": "video", "filename": files[0].name, "subfolder": "luma-fal", "type": "output",

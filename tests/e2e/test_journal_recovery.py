@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from nodes.journal.store import JournalEntry
+from nodes.luma.prices import price_of
 from tests.e2e.pack_helpers import calls_at, example_prompt, mp4_facts, node_of_type
 from tools.harness import ComfyHost, start_host
 from tools.layout import TEST_FAL_KEY, TEST_OUTPUT
@@ -162,7 +163,11 @@ def test_killed_at_each_point_then_requeued_pays_once_and_delivers(crashable: Cr
     assert sorted(p.name for p in mine) == [video.name, video.name + ".json"], mine
     receipt = json.loads(Path(entry.files["video"][0] + ".json").read_text())
     assert receipt["request_id"] == request_id and receipt["endpoint_id"].endswith("image-to-video")
-    assert receipt["inputs"]["image_url"].startswith(sandbox.url) and receipt["estimated_price"]["usd"] == 0.5
+    # The estimate the receipt keeps is the price table's for what was sent (and its source is named).
+    sent = {k: entry.payload.get(k) for k in ("resolution", "duration", "hdr", "exr_export")}
+    expected = price_of(entry.endpoint_id, sent)
+    assert expected.usd is not None and receipt["estimated_price"]["usd"] == pytest.approx(expected.usd)
+    assert receipt["inputs"]["image_url"].startswith(sandbox.url) and receipt["estimated_price"]["source"]
     if point != "uploading":
         states = crashable.events(entry.id)
         assert states[:3] == ["preparing", "submitting", "queued"] and states[-2:] == ["completed", "done"], states

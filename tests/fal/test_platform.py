@@ -74,6 +74,9 @@ def test_balance_read_and_refused(fal_env: Any) -> None:
 def test_real_hosts_keep_the_key_off_the_public_site() -> None:
     hosts = Hosts()
     assert (hosts.platform, hosts.site) == ("https://api.fal.ai", "https://fal.ai")
-    assert hosts.may_receive_key("api.fal.ai")
+    # The pricing and billing calls carry the key (https only); the public OpenAPI route is fetched by a
+    # client built without it (test above), whatever the origin rule would allow.
+    assert hosts.may_receive_key("https://api.fal.ai/v1/models/pricing?endpoint_id=x")
+    assert not hosts.may_receive_key("http://api.fal.ai/v1/models/pricing?endpoint_id=x")
     base = Hosts.from_base_url("http://127.0.0.1:9")
     assert base.platform == base.site == "http://127.0.0.1:9"

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from nodes.luma import constants as C
 from nodes.luma.prices import price_of
-
 from tests.e2e.pack_helpers import (
     calls_at,
     example_prompt,
@@ -52,8 +52,10 @@ def test_the_list_shows_a_run_as_view_addresses_without_paths_or_key(comfy, comf
     row = journal_row(comfy, request_id)
     assert row["state"] == "done" and row["endpoint_id"] == "luma/agent/ray/v3.2/text-to-video"
     assert row["node_name"] == "Luma Ray 3.2 Text to Video (fal)"
-    # The estimate is the price table's for what was sent (text-to-video, 540p 5 s in the example).
-    assert row["price_usd"] == pytest.approx(price_of(row["endpoint_id"], {"resolution": "540p", "duration": "5s"}).usd)
+    # The estimate the run was checked with: the example's 540p 5 s SDR take at the server's price table.
+    table = comfy.client.get_json("/luma_fal/prices")
+    expected = price_of(C.RAY32_TEXT_TO_VIDEO, {"resolution": "540p", "duration": "5s", "hdr": False}, table)
+    assert row["price_usd"] == expected.usd and expected.usd is not None
     assert row["prompt"] and row["can_refetch"] and not row["can_cancel"]
     [file] = row["files"]
     assert file == {"output": "video", "filename": files[0].name, "subfolder": "luma-fal", "type": "output",

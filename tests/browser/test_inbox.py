@@ -38,10 +38,12 @@ def newest_entry_id(host: Any) -> int:
 
 
 def wait_for_file(host: Any, request_id: str, timeout: float = 60.0) -> Path:
-    """The request's saved file, once the journal lists one that exists on disk."""
+    """The request's saved file, once the journal says the save finished (state done) and lists a file that
+    exists on disk. (A save reserves its file names, as empty files, before it downloads.)"""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for file in journal_row(host, request_id)["files"]:
+        row = journal_row(host, request_id)
+        for file in row["files"] if row["state"] == "done" else []:
             path = host.output_dir / file["subfolder"] / file["filename"]
             if file["exists"] and path.is_file():
                 return path

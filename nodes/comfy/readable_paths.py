@@ -23,8 +23,10 @@ class PathRefused(ValueError):
 
 
 def readable_roots() -> list[Path]:
-    """The folders files may be read from, resolved; the setting is read on every call."""
-    extra = [entry for entry in os.environ.get(EXTRA_READ_DIRS_ENV, "").split(os.pathsep) if entry.strip()]
+    """The folders files may be read from, resolved; the setting is read on every call. Only absolute
+    entries count: a relative one would depend on the folder ComfyUI happened to start in."""
+    entries = (entry.strip() for entry in os.environ.get(EXTRA_READ_DIRS_ENV, "").split(os.pathsep))
+    extra = [entry for entry in entries if os.path.isabs(entry)]
     return [Path(os.path.realpath(folder)) for folder in [*host.file_folders(), *extra]]
 
 

@@ -7,6 +7,7 @@ reads as plain Python and a change between ComfyUI versions is mended once.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from pathlib import Path
@@ -68,6 +69,10 @@ def annotated_path(name: str) -> str:
     ``[input]``, ``[temp]``), a relative name in the input folder, an absolute path as it is."""
     import folder_paths
 
+    if os.path.isabs(name) and folder_paths.annotated_filepath(name)[1] is None:
+        # 0.33.0's core refuses any absolute path outside the input folder; 0.3.75 takes it as it is.
+        # Taken as it is on every host: the caller decides which folders may be read.
+        return name
     return folder_paths.get_annotated_filepath(name)
 
 

@@ -282,6 +282,8 @@ def _destinations(entry: Any, outputs: list[tuple[str, str, str, int | None]], f
 
     folder = (host.output_directory() / host.PACK_FOLDER).resolve()
     earlier = {} if fresh or entry.state == DONE else entry.files
+    # A fresh copy never takes a name recorded for an earlier one (the receipt and journal name it).
+    recorded = {Path(p) for paths in (entry.files or {}).values() for p in paths} if fresh else set()
     seen: dict[str, int] = {}
     paths = []
     for name, _url, ext, _size in outputs:
@@ -291,7 +293,7 @@ def _destinations(entry: Any, outputs: list[tuple[str, str, str, int | None]], f
         if old is not None and old.suffix == f".{ext}" and old.parent.resolve() == folder:
             paths.append(old)
         else:
-            paths.append(host.new_output_path(entry.stem, ext, str(entry.request_id)))
+            paths.append(host.new_output_path(entry.stem, ext, str(entry.request_id), avoid=recorded))
     return paths
 
 

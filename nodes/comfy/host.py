@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,7 @@ def annotated_path(name: str) -> str:
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-def new_output_path(stem: str, extension: str, request_id: str | None) -> Path:
+def new_output_path(stem: str, extension: str, request_id: str | None, avoid: Collection[Path] = ()) -> Path:
     """A fresh, safe path under ``output/luma-fal/`` that never overwrites an earlier result."""
     folder = output_directory() / PACK_FOLDER
     folder.mkdir(parents=True, exist_ok=True)
@@ -88,6 +89,8 @@ def new_output_path(stem: str, extension: str, request_id: str | None) -> Path:
     ext = "." + _UNSAFE.sub("", extension.lstrip("."))
     for n in range(10_000):
         candidate = folder / (f"{base}{ext}" if n == 0 else f"{base}_{n}{ext}")
+        if candidate in avoid:  # a name recorded for an earlier copy, even if that file is gone now
+            continue
         try:
             # Exclusive create reserves the name even when several nodes finish at the same moment.
             with open(candidate, "xb"):

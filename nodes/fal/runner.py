@@ -17,8 +17,8 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from contextlib import nullcontext
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,24 +126,29 @@ class FalRunner:
         waiting, so a caller can record it durably first. Any failure after fal accepted the request
         names its request id.
         """
+        emit = Emitter(on_event)
+        deadline = deadline if deadline is not None else Deadline(total_timeout)
+        async with self._queue_session(endpoint_id, emit, should_stop) as queue:
+            emit(FalEvent("submitting"))
+            handle = await self._submit(queue, endpoint_id, payload, headers, should_stop, deadline)
+            if on_submitted is not None:
+                try:
+                    on_submitted(handle)
+                except Exception:  # a failed record must not orphan a paid request: keep following it
+                    log.exception("on_submitted callback failed for request %s", handle.request_id)
+            return await follow_to_result(queue, handle, emit, should_stop, queue_timeout, deadline,
+                                          self.follow_settings)
+
+    @asynccontextmanager
+    async def _queue_session(self, endpoint_id: str, emit: Emitter,
+                             should_stop: ShouldStop | None) -> AsyncIterator[QueueClient]:
+        """A queue client inside this process's in-flight cap: what ``run`` and ``follow`` both need."""
         config = self.config
         config.require_credentials()
         check_endpoint_id(endpoint_id)
-        emit = Emitter(on_event)
-        deadline = deadline if deadline is not None else Deadline(total_timeout)
         async with request_slot(should_stop, lambda: emit(FalEvent("waiting_for_slot"))):
             async with create_client(config) as client:
-                queue = QueueClient(client, config.hosts, retry=self.retry)
-                emit(FalEvent("submitting"))
-                handle = await self._submit(queue, endpoint_id, payload, headers, should_stop, deadline)
-                if on_submitted is not None:
-                    try:
-                        on_submitted(handle)
-                    except Exception:  # a failed record must not orphan a paid request: keep following it
-                        log.exception("on_submitted callback failed for request %s", handle.request_id)
-                return await follow_to_result(
-                    queue, handle, emit, should_stop, queue_timeout, deadline, self.follow_settings
-                )
+                yield QueueClient(client, config.hosts, retry=self.retry)
 
     async def follow(
         self,
@@ -159,27 +164,21 @@ class FalRunner:
         """Follow a request submitted earlier (e.g. before a restart) to its result, with the same
         status stream, limits and cancel as ``run``. A request fal no longer knows (its retention
         passed) raises ``ResultExpired`` naming the request id."""
-        config = self.config
-        config.require_credentials()
-        check_endpoint_id(endpoint_id)
         emit = Emitter(on_event)
         deadline = deadline if deadline is not None else Deadline(total_timeout)
-        async with request_slot(should_stop, lambda: emit(FalEvent("waiting_for_slot"))):
-            async with create_client(config) as client:
-                queue = QueueClient(client, config.hosts, retry=self.retry)
-                handle = queue.handle_for(endpoint_id, request_id)
-                try:
-                    return await follow_to_result(
-                        queue, handle, emit, should_stop, queue_timeout, deadline, self.follow_settings
-                    )
-                except FalError as exc:
-                    if exc.status_code in (404, 410) and not isinstance(exc, ResultExpired):
-                        raise ResultExpired(
-                            f"fal no longer has request {request_id} (HTTP {exc.status_code}): its result was "
-                            f"kept for a limited time only (6 minutes to 1 hour after it finished). Check "
-                            f"{REQUESTS_URL}.", request_id=request_id, status_code=exc.status_code,
-                        ) from exc
-                    raise
+        async with self._queue_session(endpoint_id, emit, should_stop) as queue:
+            handle = queue.handle_for(endpoint_id, request_id)
+            try:
+                return await follow_to_result(queue, handle, emit, should_stop, queue_timeout, deadline,
+                                              self.follow_settings)
+            except FalError as exc:
+                if exc.status_code in (404, 410) and not isinstance(exc, ResultExpired):
+                    raise ResultExpired(
+                        f"fal no longer has request {request_id} (HTTP {exc.status_code}): its result was "
+                        f"kept for a limited time only (6 minutes to 1 hour after it finished). Check "
+                        f"{REQUESTS_URL}.", request_id=request_id, status_code=exc.status_code,
+                    ) from exc
+                raise
 
     async def _submit(
         self,

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .fal_bridge import UploadItem
 from .identity import content_identity
@@ -215,7 +215,8 @@ class FalJob:
             raise NothingSent(self.node_name, verdict.refusal)
         log.info("%s: estimate %s", self.node_name, price.text)
 
-    async def run(self, fields: dict[str, Any], limits: Limits, fan_out: Mapping[str, Any] | None = None) -> Takes:
+    async def run(self, fields: dict[str, Any], limits: Limits, fan_out: Mapping[str, Any] | None = None,
+                  hooks: TakeHooks | None = None) -> Takes:
         """Run the request once per take (``fan_out``: the node's ``takes`` and ``prompt_variants``), every
         take at once. Every take is validated, and the whole fan-out's estimate checked against the spend
         limits as one, before anything is encoded, uploaded or sent. A take that fails does not discard
@@ -263,7 +264,9 @@ class FalJob:
                 ))
             if paying:
                 await self._check_spend(fan_out_price(paying))
-            return await run_takes(plan, specs, self.node_id, self.node_name)
+            if hooks is not None:
+                await hooks.before_takes(len(specs), requests[plan[0].prompt])
+            return await run_takes(plan, specs, self.node_id, self.node_name, hooks)
         finally:
             money.finish(prompt_id, self.node_id)
 
@@ -298,9 +301,22 @@ def fan_out_price(prices: list[Any]) -> Any:
     return Price(total, label, first.source)
 
 
-async def run_takes(plan: list[Any], specs: list[Any], node_id: str | None, node_name: str) -> Takes:
+class TakeHooks(Protocol):
+    """What a node does around its takes (outputs.FramesAsTakesLand: decode frames as takes land)."""
+
+    async def before_takes(self, count: int, request: Any) -> None:
+        """Once, right before the takes are sent (all checks passed): how many, and the first's request."""
+
+    async def after_take(self, index: int, count: int, generated: Generated, reporter: Any) -> None:
+        """Each take of a fan-out as soon as its files are saved, while the other takes still run: its index
+        in the plan, how many takes there are, what it made, and its status line (a takes.TakeReporter)."""
+
+
+async def run_takes(plan: list[Any], specs: list[Any], node_id: str | None, node_name: str,
+                    hooks: TakeHooks | None = None) -> Takes:
     """Every take at once (each through the transport's in-flight cap), waiting for all of them: a Cancel
-    reaches every take's wait, so each is cancelled at fal before the node stops."""
+    reaches every take's wait, so each is cancelled at fal before the node stops. ``hooks.after_take`` runs
+    for each take of a fan-out that succeeded, as it lands (not for a single take: its node works as before)."""
     import asyncio
 
     from . import host
@@ -314,20 +330,27 @@ async def run_takes(plan: list[Any], specs: list[Any], node_id: str | None, node
         return Takes([generated], report_text([(plan[0], outcome.request_id)], []))
     reporter = TakesReporter(node_id, plan)
     reporter.send("running", [])
-    answers = await asyncio.gather(*(run_once(spec, reporter.for_take(i)) for i, spec in enumerate(specs)),
-                                   return_exceptions=True)
+
+    async def one_take(index: int, spec: Any) -> Generated:
+        take_reporter = reporter.for_take(index)
+        outcome, reused = await run_once(spec, take_reporter)
+        generated = Generated(spec.endpoint_id, outcome.request_id, outcome.result, outcome.files,
+                              from_memory=reused)
+        if hooks is not None:
+            await hooks.after_take(index, len(specs), generated, take_reporter)
+        return generated
+
+    answers = await asyncio.gather(*(one_take(i, spec) for i, spec in enumerate(specs)), return_exceptions=True)
     results, succeeded, failed = [], [], []
     interrupt: BaseException | None = None
-    for take, spec, answer in zip(plan, specs, answers, strict=True):
+    for take, answer in zip(plan, answers, strict=True):
         if isinstance(answer, BaseException):
             if host.is_interrupt(answer):
                 interrupt = interrupt or answer
             failed.append(failure_of(take, answer))
             continue
-        outcome, reused = answer
-        results.append(Generated(spec.endpoint_id, outcome.request_id, outcome.result, outcome.files,
-                                 from_memory=reused))
-        succeeded.append((take, outcome.request_id))
+        results.append(answer)
+        succeeded.append((take, answer.request_id))
     report = report_text(succeeded, failed)
     if interrupt is not None:
         reporter.send("cancelled", [], f"Cancelled: {report}")

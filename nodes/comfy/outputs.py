@@ -7,6 +7,7 @@ import contextvars
 import functools
 import itertools
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,20 +110,48 @@ def _placeholder_frames() -> Any:
     return torch.zeros((1, 8, 8, 3), dtype=torch.float32)
 
 
-async def decode_video_frames(path: Any, options: FrameOptions, node_id: str | None) -> Any:
-    """Frames of a saved video, decoded off the event loop, with progress and Cancel."""
-    from ..media.video_decode import DecodeOptions, DecodeStopped, MemoryBudgetError, decode_frames
+FRAMES_MEMORY_ENV = "LUMA_FAL_FRAMES_MEMORY_LIMIT"
 
-    bar = host.ProgressBar(node_id)
 
-    def on_progress(done: int, total: int) -> None:
-        if total:
-            bar.set_fraction(done / total)
+def frames_memory_cap() -> int | None:
+    """The most memory decoded frames may take, if the user set one (``LUMA_FAL_FRAMES_MEMORY_LIMIT``, e.g.
+    ``8GiB``): room kept for models and other nodes. A malformed value fails the run, naming the variable."""
+    from ..media.memory import parse_size
 
-    decode_options = DecodeOptions(start_frame=options.start, frame_cap=options.cap,
-                                   every_nth=options.every_nth, height=options.height)
+    raw = os.environ.get(FRAMES_MEMORY_ENV, "").strip()
+    if not raw:
+        return None
     try:
-        frames = await asyncio.to_thread(decode_frames, path, decode_options, on_progress, host.interrupted)
+        return parse_size(raw)
+    except ValueError as exc:
+        raise ValueError(f"{FRAMES_MEMORY_ENV}: {exc}") from None
+
+
+def decode_options_of(options: FrameOptions) -> Any:
+    from ..media.video_decode import DecodeOptions
+
+    return DecodeOptions(start_frame=options.start, frame_cap=options.cap, every_nth=options.every_nth,
+                         height=options.height, memory_cap_bytes=frames_memory_cap(),
+                         memory_cap_name=FRAMES_MEMORY_ENV)
+
+
+async def decode_video_frames(path: Any, options: FrameOptions, node_id: str | None,
+                              on_progress: Callable[[int, int], None] | None = None,
+                              prepared: Callable[[tuple[int, ...]], Any] | None = None) -> Any:
+    """Frames of a saved video, decoded off the event loop, with progress (on the node's bar unless
+    ``on_progress`` is given) and Cancel; ``prepared`` may hand over the output tensor, already in memory."""
+    from ..media.video_decode import DecodeStopped, MemoryBudgetError, decode_frames
+
+    if on_progress is None:
+        bar = host.ProgressBar(node_id)
+
+        def on_progress(done: int, total: int) -> None:
+            if total:
+                bar.set_fraction(done / total)
+
+    decode_options = decode_options_of(options)
+    try:
+        frames = await asyncio.to_thread(decode_frames, path, decode_options, on_progress, host.interrupted, prepared)
     except DecodeStopped:
         raise host.interrupt_exception("Cancelled while decoding frames; the video is saved at " + str(path)) from None
     except MemoryBudgetError as exc:
@@ -170,28 +199,12 @@ async def image_node_output(result: Generated) -> io.NodeOutput:
 
 # -- a fan-out's outputs: one value per take (list outputs), plus the report ----------------------
 
-def check_takes_memory(paths: list[Path], options: FrameOptions) -> None:
-    """Refuse, before any decode starts, a set of takes whose frames together would not fit in memory."""
-    from ..media.memory import budget_bytes, format_bytes
-    from ..media.video_decode import DecodeOptions, plan_decode
-
-    if len(paths) < 2:
-        return  # one video: decode_frames' own guard says it, as it always did
-    decode_options = DecodeOptions(start_frame=options.start, frame_cap=options.cap,
-                                   every_nth=options.every_nth, height=options.height)
-    needed = sum(plan_decode(p, decode_options).bytes_needed for p in paths)
-    budget, source = budget_bytes(None)
-    if budget is not None and needed > budget:
-        raise MemoryError(
-            f"The frames of all {len(paths)} takes would need {format_bytes(needed)} as float32, but only "
-            f"{format_bytes(budget)} is available ({source}); nothing was decoded. Use frames_cap, "
-            f"frames_every_nth or frames_height, or fewer takes. The videos are saved: "
-            + ", ".join(str(p) for p in paths))
-
-
-async def video_takes_output(takes: Takes, hidden: Any, options: FrameOptions, *, with_exr: bool) -> io.NodeOutput:
+async def video_takes_output(takes: Takes, hidden: Any, options: FrameOptions, *, with_exr: bool,
+                             landed: Any = None) -> io.NodeOutput:
     """A generating video node's outputs: each a list with one value per take that succeeded, then the report.
-    One take gives lists of one value, which downstream nodes receive exactly as before."""
+    One take gives lists of one value, which downstream nodes receive exactly as before. ``landed`` (a
+    take_frames.FramesAsTakesLand) holds the frames a fan-out decoded as its takes landed, and any frame
+    memory prepared while fal worked; a single take is decoded here, as it always was."""
     from comfy_api.latest import InputImpl
 
     from ..media.video_info import probe_video
@@ -201,8 +214,14 @@ async def video_takes_output(takes: Takes, hidden: Any, options: FrameOptions, *
     signature = _SIGNATURE.get()
     frames: list[Any]
     if output_is_linked(getattr(hidden, "prompt", None), node_id, FRAMES_SLOT):
-        await asyncio.to_thread(check_takes_memory, paths, options)
-        frames = [await decode_video_frames(p, options, node_id) for p in paths]
+        failure = landed.failure(paths) if landed is not None else None
+        if failure is not None:
+            raise failure
+        decoded = landed.frames if landed is not None else {}
+        prepared = landed.take_prepared if landed is not None else None
+        frames = [decoded[str(p)] if str(p) in decoded else await decode_video_frames(p, options, node_id,
+                                                                                      prepared=prepared)
+                  for p in paths]
         _SKIPPED_FRAMES.discard(signature or "")
     else:
         frames = [_placeholder_frames() for _ in paths]

@@ -9,6 +9,7 @@ from comfy_api.latest import io
 from ..luma import constants as C
 from .job import FalJob, Limits
 from .outputs import FrameOptions, VideoNode, one_call_fans_out, tracks_inputs, video_takes_output
+from .take_frames import frames_as_takes_land
 from .schema import CATEGORY_VIDEO, prompt_input, request_node_schema, video_outputs
 
 
@@ -63,6 +64,19 @@ def _frame_options(kwargs: dict[str, Any]) -> FrameOptions:
     )
 
 
+async def _run_video(job: FalJob, fields: dict[str, Any], hidden: Any, kwargs: dict[str, Any], *,
+                     with_exr: bool) -> io.NodeOutput:
+    """Run the node's takes and return its outputs; a fan-out's frames are decoded as each take lands."""
+    options = _frame_options(kwargs)
+    landed = frames_as_takes_land(hidden, options)
+    try:
+        result = await job.run(fields, _limits(kwargs), kwargs, hooks=landed)
+        return await video_takes_output(result, hidden, options, with_exr=with_exr, landed=landed)
+    finally:
+        if landed is not None:
+            landed.close()  # frame memory prepared for takes that failed or were never decoded
+
+
 def _limits(kwargs: dict[str, Any]) -> Limits:
     return Limits.from_inputs(kwargs.get("max_queue_wait"), kwargs.get("max_total_time"))
 
@@ -98,8 +112,7 @@ class LumaFalRay32TextToVideo(VideoNode):
                                       duration=duration, loop=loop, hdr=hdr, exr_export=exr_export)
         if reference_images is not None:
             fields["reference_image_urls"] = job.image_batch("reference_images", reference_images)
-        result = await job.run(fields, _limits(kwargs), kwargs)
-        return await video_takes_output(result, cls.hidden, _frame_options(kwargs), with_exr=True)
+        return await _run_video(job, fields, cls.hidden, kwargs, with_exr=True)
 
 
 class LumaFalRay32ImageToVideo(VideoNode):
@@ -139,8 +152,7 @@ class LumaFalRay32ImageToVideo(VideoNode):
             fields["end_image_url"] = job.single_image("end_image", end_image)
         if keyframes is not None:
             fields["keyframes"], fields["keyframe_indexes"] = job.keyframes(keyframes, keyframe_positions, duration)
-        result = await job.run(fields, _limits(kwargs), kwargs)
-        return await video_takes_output(result, cls.hidden, _frame_options(kwargs), with_exr=True)
+        return await _run_video(job, fields, cls.hidden, kwargs, with_exr=True)
 
 
 class LumaFalRay32VideoToVideo(VideoNode):
@@ -195,8 +207,7 @@ class LumaFalRay32VideoToVideo(VideoNode):
             fields["start_image_url"] = job.single_image("start_image", start_image)
         if keyframes is not None:
             fields["keyframes"], fields["keyframe_indexes"] = job.keyframes(keyframes, keyframe_positions, duration)
-        result = await job.run(fields, _limits(kwargs), kwargs)
-        return await video_takes_output(result, cls.hidden, _frame_options(kwargs), with_exr=True)
+        return await _run_video(job, fields, cls.hidden, kwargs, with_exr=True)
 
 
 class LumaFalRay32Reframe(VideoNode):
@@ -242,8 +253,7 @@ class LumaFalRay32Reframe(VideoNode):
                 "x_norm": kwargs.get("source_x", 0.0), "y_norm": kwargs.get("source_y", 0.0),
                 "w_norm": kwargs.get("source_w", 1.0), "h_norm": kwargs.get("source_h", 1.0),
             }
-        result = await job.run(fields, _limits(kwargs), kwargs)
-        return await video_takes_output(result, cls.hidden, _frame_options(kwargs), with_exr=False)
+        return await _run_video(job, fields, cls.hidden, kwargs, with_exr=False)
 
 
 NODES = [LumaFalRay32TextToVideo, LumaFalRay32ImageToVideo, LumaFalRay32VideoToVideo, LumaFalRay32Reframe]

@@ -173,8 +173,10 @@ class TakeReporter:
         self.parent.update(self.index, event.phase, event.text(), event.queue_position, self.request_id,
                            list(event.new_logs))
 
-    def finish(self, phase: str, text: str) -> None:
+    def show(self, phase: str, text: str) -> None:
         self.parent.update(self.index, phase, text.splitlines()[0] if text else phase, None, self.request_id)
+
+    finish = show  # NodeReporter's name for the last phase a wait shows
 
 
 # -- what a fan-out returns -------------------------------------------------------------------------

@@ -22,6 +22,17 @@ _BOX_SLACK = 1e-6  # float sums such as 0.1 + 0.9 must still count as "inside th
 class _Ray32Base(LumaModel):
     output_kind: ClassVar[Literal["video"]] = "video"
 
+    def expected_video(self) -> tuple[int, int, int] | None:
+        """(frames, width, height) this request's video will have, when its fields alone say so (None when
+        it follows a source: an input image's shape, a source video's length). A guess that lets callers
+        prepare memory while fal works; never a promise (see constants.ray_video_size)."""
+        aspect = getattr(self, "aspect_ratio", None)
+        duration = getattr(self, "duration", None)
+        if aspect is None or duration is None:
+            return None
+        width, height = C.ray_video_size(aspect, self.resolution)
+        return C.RAY_LAST_FRAME_INDEX[duration] + 1, width, height
+
 
 class Ray32TextToVideoRequest(_Ray32Base):
     ENDPOINT: ClassVar[str] = C.RAY32_TEXT_TO_VIDEO

@@ -59,6 +59,8 @@ class DecodeOptions:
     width: int = 0  # 0 = keep; when only one of width/height is given the aspect ratio is kept
     height: int = 0
     memory_limit_bytes: int | None = None  # None = what the OS says is available, less a safety margin
+    memory_cap_bytes: int | None = None  # a ceiling the user set: the budget is the smaller of it and free RAM
+    memory_cap_name: str = "the memory cap"  # how error messages name that ceiling
 
     def __post_init__(self) -> None:
         for name in ("start_frame", "frame_cap", "width", "height"):
@@ -66,8 +68,13 @@ class DecodeOptions:
                 raise ValueError(f"{name} must be 0 or more, got {getattr(self, name)}")
         if self.every_nth < 1:
             raise ValueError(f"every_nth must be 1 or more, got {self.every_nth}")
-        if self.memory_limit_bytes is not None and self.memory_limit_bytes < 0:
-            raise ValueError("memory_limit_bytes must be 0 or more")
+        for name in ("memory_limit_bytes", "memory_cap_bytes"):
+            if getattr(self, name) is not None and getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more")
+
+    def budget(self) -> tuple[int | None, str]:
+        """The bytes this decode may use, and where that number comes from."""
+        return budget_bytes(self.memory_limit_bytes, self.memory_cap_bytes, self.memory_cap_name)
 
 
 @dataclass(frozen=True)
@@ -94,11 +101,15 @@ def decode_frames(
     options: DecodeOptions = DecodeOptions(),
     on_progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    prepared: Callable[[tuple[int, ...]], torch.Tensor | None] | None = None,
 ) -> torch.Tensor:
     """Decode the selected frames of a video into a float32 [N, H, W, 3] tensor with values 0..1.
 
     Raises MemoryBudgetError before allocating when the result would not fit, DecodeStopped when
     should_stop() turns True (checked for every frame), VideoUnreadable for files FFmpeg can't read.
+    ``prepared(shape)`` may hand over a float32 tensor of exactly that shape, already in memory (see
+    media.memory.PreparedFrames), to fill instead of allocating one; it is asked only when the frame
+    count is exact.
     """
     import numpy as np
     import torch
@@ -106,7 +117,10 @@ def decode_frames(
     path = Path(path)
     with open_video(path) as (container, stream):
         plan = _plan_from_stream(container, stream, options)
-        _check_budget(plan, options)
+        shape = (plan.frame_count, plan.height, plan.width, 3)
+        out = prepared(shape) if prepared is not None and plan.count_exact and plan.frame_count else None
+        if out is None:
+            _check_budget(plan, options)
         if plan.frame_count == 0:
             raise VideoUnreadable(f"{path.name}: no frames selected (start_frame={options.start_frame})")
         # Frame threading: each thread decodes a whole frame; this is what multi-core machines want.
@@ -114,8 +128,10 @@ def decode_frames(
         stream.codec_context.thread_count = 0
         # numpy asks the kernel for transparent huge pages on large arrays (torch.empty does not): a
         # 6 GB tensor then costs thousands of page faults instead of 1.5 million. Same memory, shared.
-        out = torch.from_numpy(np.empty((plan.frame_count, plan.height, plan.width, 3), dtype=np.float32))
-        filled = _fill(container, stream, plan, options, out, on_progress, should_stop)
+        in_memory = out is not None
+        if out is None:
+            out = torch.from_numpy(np.empty(shape, dtype=np.float32))
+        filled = _fill(container, stream, plan, options, out, on_progress, should_stop, in_memory)
     if filled.shape[0] == 0:
         raise VideoUnreadable(f"{path.name}: the decoder returned no frames")
     return filled
@@ -182,7 +198,7 @@ def selected_count(source_count: int, start: int, every_nth: int, cap: int) -> i
 
 
 def _check_budget(plan: DecodePlan, options: DecodeOptions) -> None:
-    budget, source = budget_bytes(options.memory_limit_bytes)
+    budget, source = options.budget()
     if budget is None or plan.bytes_needed <= budget:
         return
     raise MemoryBudgetError(
@@ -291,6 +307,7 @@ def _fill(
     out: torch.Tensor,
     on_progress: Callable[[int, int], None] | None,
     should_stop: Callable[[], bool] | None,
+    in_memory: bool = False,
 ) -> torch.Tensor:
     import av
     import numpy as np
@@ -312,7 +329,8 @@ def _fill(
     resize = (plan.width, plan.height) != (plan.source_width, plan.source_height)
     divisor = np.float32(255.0)
     # Only when the frame count is known: a buffer that may still grow would move under the pager.
-    pager = _Pager(pixels) if plan.count_exact else None
+    # (Nor when the output's pages are in memory already: nothing left to fault in.)
+    pager = _Pager(pixels) if plan.count_exact and not in_memory else None
     try:
         while True:
             if should_stop is not None and should_stop():
@@ -425,9 +443,11 @@ def _grow(out: torch.Tensor, options: DecodeOptions) -> torch.Tensor:
     count = out.shape[0]
     new_count = max(count + GROWTH_START_FRAMES, int(count * GROWTH_FACTOR))
     new_bytes = new_count * out[0].numel() * 4
-    budget, source = budget_bytes(options.memory_limit_bytes)
-    # The old tensor is still held while the new one fills, so both must fit.
-    if budget is not None and new_bytes + (0 if options.memory_limit_bytes is None else out.nbytes) > budget:
+    budget, source = options.budget()
+    # The old tensor is still held while the new one fills, so both must fit. Free RAM already excludes it;
+    # a set limit or cap does not.
+    by_free_ram = options.memory_limit_bytes is None and budget != options.memory_cap_bytes
+    if budget is not None and new_bytes + (0 if by_free_ram else out.nbytes) > budget:
         raise MemoryBudgetError(
             f"The video has more frames than its container said; after {count} frames, growing the result "
             f"to {new_count} frames needs {format_bytes(new_bytes)}, but only {format_bytes(budget)} is "

@@ -11,8 +11,10 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.e2e.pack_helpers import calls_at, example_prompt, mp4_facts, node_of_type, unique_text
-from tools.layout import REPO
+from tools.layout import HOSTS, REPO
 
 T2V, T2I = "LumaFalRay32TextToVideo", "LumaFalUni1TextToImage"
 EXAMPLE = "luma_ray32_text_to_video"
@@ -118,6 +120,9 @@ def test_four_takes_are_four_requests_at_once_and_downstream_runs_once_per_take(
     assert any(t["phase"] == "in_queue" for s in mine for t in s["takes"])
     assert any(line.startswith("take ") and "position" in line for s in mine for line in s["take_lines"])
     assert mine[-1]["phase"] == "done" and mine[-1]["text"].startswith("4 of 4 takes done")
+    # Frames are connected: each take is decoded as it lands, and its line says so.
+    assert any(t["phase"] == "decoding" for s in mine for t in s["takes"])
+    assert any(line.startswith("take ") and "decod" in line for s in mine for line in s["take_lines"])
 
 
 def test_prompt_variants_times_takes_send_each_prompt_per_take(comfy, comfy_sandbox) -> None:
@@ -231,3 +236,40 @@ def test_a_string_list_from_upstream_fans_out_in_one_call_of_the_node(comfy, com
     assert len(reports) == 1 and reports[0].startswith("2 of 2 takes done"), reports  # one call, one report
     sent = [c["payload"]["prompt"] for c in calls_at(comfy_sandbox.log(), "submit")]
     assert sorted(sent) == sorted([first, first, *upstream_paths]), sent
+
+
+FRAMES_CAP = "LUMA_FAL_FRAMES_MEMORY_LIMIT"
+
+
+@pytest.fixture(scope="session")
+def comfy_frames_cap(comfy_factory: Any, comfy_version: str) -> Any:
+    """A ComfyUI whose decoded frames may take at most 400 MiB: two 270p 5 s takes (2 x 179 MiB) fit, three
+    do not."""
+    host = HOSTS[comfy_version]
+    return comfy_factory(f"comfy-frames-cap-{comfy_version}", front_end_root=host.frontend_root(host.frontend),
+                         host=comfy_version, extra_env={FRAMES_CAP: "400MiB"})
+
+
+def test_takes_whose_frames_do_not_fit_together_are_refused_before_any_decode_and_kept(
+        comfy_frames_cap, comfy_sandbox) -> None:
+    prompt = example_prompt(comfy_frames_cap, EXAMPLE, **{T2V: {"takes": 3, "frames_height": 270}})
+    result = comfy_frames_cap.run(prompt)
+    assert result.status == "error", result.describe()
+    message = result.error["exception_message"]
+    assert "The frames of all 3 takes would need about 538 MiB as float32 (179 MiB each)" in message, message
+    assert FRAMES_CAP in message and "no frames were decoded" in message and "fewer takes" in message, message
+    # Every paid take was still fetched and saved, and the message says where.
+    assert len(calls_at(comfy_sandbox.log(), "submit")) == 3
+    saved = message.split("The videos are saved: ", 1)[1].split(", ")
+    assert len(saved) == 3 and all(mp4_facts(Path(p.strip()))["frames"] == 121 for p in saved), saved
+    assert not [line for line in comfy_frames_cap.log_text().splitlines() if "luma-fal: decoded" in line
+                and any(Path(p.strip()).name in line for p in saved)]
+
+
+def test_takes_that_fit_under_the_cap_decode_every_frame(comfy_frames_cap, comfy_sandbox) -> None:
+    prompt = example_prompt(comfy_frames_cap, EXAMPLE, **{T2V: {"takes": 2, "frames_height": 270}})
+    node_id, _ = node_of_type(prompt, T2V)
+    result = comfy_frames_cap.run(prompt)
+    assert result.ok, result.describe()
+    size_id = _downstream(prompt, node_id, 1, "GetImageSize")
+    assert _texts(result, _downstream(prompt, size_id, 2, "PreviewAny")) == ["121"] * 2

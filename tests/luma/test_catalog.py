@@ -199,3 +199,15 @@ def test_importing_constants_does_not_load_pydantic() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60,
                          cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "False"
+
+
+def test_expected_video_size_comes_from_the_fields_when_they_say_it() -> None:
+    # The size the pack prepares frame memory for while fal works (a guess, checked against the real file).
+    assert Ray32TextToVideoRequest(prompt=P).expected_video() == (121, 960, 540)
+    assert Ray32TextToVideoRequest(prompt=P, aspect_ratio="9:16", resolution="1080p",
+                                   duration="10s").expected_video() == (241, 1080, 1920)
+    assert Ray32ImageToVideoRequest(prompt=P, image_url=A, aspect_ratio="1:1").expected_video() == (121, 540, 540)
+    # The shape follows a source: the input image, the source video's length.
+    assert Ray32ImageToVideoRequest(prompt=P, image_url=A).expected_video() is None
+    assert Ray32VideoToVideoRequest(prompt=P, video_url=V).expected_video() is None
+    assert Ray32ReframeRequest(video_url=V, aspect_ratio="1:1", prompt=P).expected_video() is None

@@ -173,6 +173,35 @@ def test_killed_at_each_point_then_requeued_pays_once_and_delivers(crashable: Cr
         assert states[:3] == ["preparing", "submitting", "queued"] and states[-2:] == ["completed", "done"], states
 
 
+def test_a_killed_fan_out_is_reattached_take_by_take_and_paid_once(crashable: Crashable, sandbox: Any) -> None:
+    host = crashable.host
+    sandbox.configure(queue_seconds=6, run_seconds=1)
+    prompt = example_prompt(host, EXAMPLE, **{I2V: {"takes": 3}})
+    node_id, _ = node_of_type(prompt, I2V)
+    run = host.submit(prompt)
+    run.wait_for_event(lambda e: e.type == "luma_fal.status" and e.data.get("node") == node_id
+                       and sum(t["phase"] == "in_queue" for t in e.data.get("takes") or []) == 3, timeout=60)
+    crashable.host.kill()
+    submitted = {c["request_id"] for c in _submits(sandbox)}
+    assert len(submitted) == 3
+
+    crashable.host = host = crashable.host.restarted()
+    sandbox.configure(queue_seconds=0.3, run_seconds=1)
+    result = host.run(prompt, timeout=240)
+
+    assert result.ok, result.describe()
+    assert {c["request_id"] for c in _submits(sandbox)} == submitted  # no take was paid twice
+    videos = [host.output_path(f) for f in result.files(node_id)]
+    assert len(videos) == 3 and all(mp4_facts(v)["frames"] == 121 for v in videos), result.describe()
+    # Each take is its own journal entry, done, with its own file and receipt.
+    for request_id in submitted:
+        entry = crashable.entry(request_id)
+        assert entry is not None and entry.state == "done", entry
+        assert Path(entry.files["video"][0]) in videos
+        receipt = json.loads(Path(entry.files["video"][0] + ".json").read_text())
+        assert receipt["request_id"] == request_id
+
+
 @pytest.mark.parametrize("then", ["finish", "cancel"])
 def test_a_requeued_node_joins_the_start_up_follower(crashable: Crashable, sandbox: Any, then: str) -> None:
     host = crashable.host

@@ -17,6 +17,9 @@ from . import host
 
 MAX_TAKES = 16
 MAX_PROMPTS = 64
+# Prompts x takes in one node run: beyond this a typo (a long list wired in, takes left at 16) would queue
+# hundreds of paid requests behind one Run button.
+MAX_REQUESTS = 128
 _PROMPT_SHOWN = 40
 
 
@@ -72,6 +75,10 @@ def check_plan(node_name: str, variants: Any, takes: Any) -> str | None:
     lines = variant_prompts(variants)
     if len(lines) > MAX_PROMPTS:
         return f"prompt_variants: at most {MAX_PROMPTS} prompts (one per line), got {len(lines)}."
+    if len(lines) * count > MAX_REQUESTS:
+        return (f"prompt_variants x takes: at most {MAX_REQUESTS} requests in one run of a node, got "
+                f"{len(lines)} prompts x {count} takes = {len(lines) * count}. Use fewer takes, or split the "
+                f"prompts over several nodes.")
     return None
 
 

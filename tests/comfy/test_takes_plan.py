@@ -25,6 +25,9 @@ def test_refusals_name_the_input() -> None:
     assert check_plan("N", "", MAX_TAKES + 1).startswith("takes:")
     assert check_plan("N", "", 0).startswith("takes:")
     assert check_plan("N", "\n".join(str(i) for i in range(65)), 1).startswith("prompt_variants:")
+    assert check_plan("N", "\n".join(str(i) for i in range(8)), 16) is None  # 128 requests
+    too_many = check_plan("N", "\n".join(str(i) for i in range(9)), 15)
+    assert too_many is not None and "9 prompts x 15 takes = 135" in too_many and "at most 128" in too_many
 
 
 def test_cost_count_is_takes_times_variants_and_a_linked_list_counts_once() -> None:

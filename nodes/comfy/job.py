@@ -332,12 +332,15 @@ async def run_takes(plan: list[Any], specs: list[Any], node_id: str | None, node
     reporter.send("running", [])
 
     async def one_take(index: int, spec: Any) -> Generated:
-        take_reporter = reporter.for_take(index)
+        take_reporter = reporter.for_take(index, hold_done=hooks is not None)
         outcome, reused = await run_once(spec, take_reporter)
         generated = Generated(spec.endpoint_id, outcome.request_id, outcome.result, outcome.files,
                               from_memory=reused)
         if hooks is not None:
-            await hooks.after_take(index, len(specs), generated, take_reporter)
+            try:
+                await hooks.after_take(index, len(specs), generated, take_reporter)
+            finally:
+                take_reporter.release()
         return generated
 
     answers = await asyncio.gather(*(one_take(i, spec) for i, spec in enumerate(specs)), return_exceptions=True)

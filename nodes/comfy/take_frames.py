@@ -88,20 +88,17 @@ class FramesAsTakesLand:
         def on_progress(done: int, total: int) -> None:
             reporter.show("decoding", f"decoding frames {done}/{total}")
 
-        phase = "error"
         try:
             async with self._slots:
                 if self.error is None:
                     self.frames[str(path)] = await decode_video_frames(path, self.options, None, on_progress,
                                                                        self.take_prepared)
-            phase = "done"
-        except Exception as exc:
+        except Exception as exc:  # the take shows done (its reporter's release) unless it failed here
             if host.is_interrupt(exc):  # Cancel stops the node, as it always did
-                phase = "cancelled"
+                reporter.show("cancelled", "cancelled while decoding frames")
                 raise
             self.error = self.error or exc
-        finally:
-            reporter.show(phase, {"done": "done", "cancelled": "cancelled"}.get(phase, "frames not decoded"))
+            reporter.show("error", "frames not decoded")
 
     def failure(self, paths: list[Path]) -> BaseException | None:
         """What stops the node once every take has ended (None: all frames decoded)."""

@@ -122,8 +122,8 @@ class TakesReporter:
         self.states = [_TakeState(t) for t in self.plan]
         self._bar = host.ProgressBar(self.node_id)
 
-    def for_take(self, index: int) -> TakeReporter:
-        return TakeReporter(self, index)
+    def for_take(self, index: int, hold_done: bool = False) -> TakeReporter:
+        return TakeReporter(self, index, hold_done)
 
     @property
     def finished(self) -> int:
@@ -170,10 +170,14 @@ class TakesReporter:
 class TakeReporter:
     """A take's side of ``TakesReporter``, with ``NodeReporter``'s interface (see fal_bridge.wait_for_outcome)."""
 
-    def __init__(self, parent: TakesReporter, index: int) -> None:
+    def __init__(self, parent: TakesReporter, index: int, hold_done: bool = False) -> None:
         self.parent = parent
         self.index = index
         self.request_id: str | None = None
+        # With work to do after fal (decoding frames), fal's "done" shows as "saved" until release(), so the
+        # count of done takes never goes back down.
+        self.hold_done = hold_done
+        self._done_text = "done"
 
     def __call__(self, event: Any) -> None:
         self.request_id = event.request_id or self.request_id
@@ -183,7 +187,18 @@ class TakeReporter:
     def show(self, phase: str, text: str) -> None:
         self.parent.update(self.index, phase, text.splitlines()[0] if text else phase, None, self.request_id)
 
-    finish = show  # NodeReporter's name for the last phase a wait shows
+    def finish(self, phase: str, text: str) -> None:
+        """The last phase of the take's wait at fal (NodeReporter's interface)."""
+        if phase == "done" and self.hold_done:
+            self._done_text = text
+            phase, text = "saved", "saved"
+        self.show(phase, text)
+
+    def release(self) -> None:
+        """The work after fal has ended: a take not shown as failed or cancelled by then is done."""
+        if self.hold_done and self.parent.states[self.index].phase not in _FINAL:
+            self.show("done", self._done_text)
+        self.hold_done = False
 
 
 # -- what a fan-out returns -------------------------------------------------------------------------

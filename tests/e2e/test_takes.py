@@ -123,6 +123,10 @@ def test_four_takes_are_four_requests_at_once_and_downstream_runs_once_per_take(
     # Frames are connected: each take is decoded as it lands, and its line says so.
     assert any(t["phase"] == "decoding" for s in mine for t in s["takes"])
     assert any(line.startswith("take ") and "decod" in line for s in mine for line in s["take_lines"])
+    # A take counts as done once its frames are decoded too: the count only ever goes up.
+    dones = [s["done"] for s in mine]
+    assert dones == sorted(dones) and dones[-1] == 4, dones
+    assert all(t["phase"] != "decoding" for t in mine[-1]["takes"])
 
 
 def test_prompt_variants_times_takes_send_each_prompt_per_take(comfy, comfy_sandbox) -> None:

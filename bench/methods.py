@@ -40,7 +40,8 @@ def _reset_peak() -> None:
 
 def prepare_ours():
     sys.path.insert(0, str(REPO))
-    from nodes.media.video_decode import DecodeOptions, decode_frames
+    from nodes.media.video_decode import decode_frames
+    from nodes.media.video_plan import DecodeOptions
 
     return lambda path: decode_frames(path, DecodeOptions())
 

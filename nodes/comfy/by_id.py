@@ -28,7 +28,8 @@ from ..journal import states
 from ..journal.store import JournalEntry, JournalStore, NewEntry
 from ..luma import constants as C
 from . import followers, host
-from .fal_bridge import FalOutcome, _both, _runner, _save, check_key, substitute
+from .fal_bridge import call_all, check_key, new_runner, substitute
+from .saving import FalOutcome, save_result
 from .journaling import RunRecorder, journal, owner_token
 from .runs import DASHBOARD, _saved_files, _when, start_following
 
@@ -171,7 +172,7 @@ async def _refetch(recorder: FetchRecorder, follower: followers.Follower, kind: 
     from ..fal.deadline import Deadline
     from ..fal.errors import ResultExpired
 
-    runner = _runner()
+    runner = new_runner()
     deadline = Deadline(FOLLOW_LIMIT_S)  # one limit for following and saving, as a generating node has
     entry = recorder.entry
     stored = entry.result
@@ -180,7 +181,7 @@ async def _refetch(recorder: FetchRecorder, follower: followers.Follower, kind: 
     try:
         try:
             completed = await runner.follow(
-                entry.endpoint_id, str(entry.request_id), on_event=_both(recorder.on_event, follower.emit),
+                entry.endpoint_id, str(entry.request_id), on_event=call_all(recorder.on_event, follower.emit),
                 should_stop=follower.should_stop, queue_timeout=None, deadline=deadline,
             )
         except ResultExpired:
@@ -201,7 +202,7 @@ async def _refetch(recorder: FetchRecorder, follower: followers.Follower, kind: 
             recorder.completed(result, completed.metrics)
         # A result saved before ("Download again") goes to new files, never over the recorded ones; an
         # interrupted fetch by id resumes into the names it reserved.
-        return await _save(runner, recorder, result, sent, follower, deadline, None,
+        return await save_result(runner, recorder, result, sent, follower, deadline, None,
                            fresh_names=recorder._ended_as == states.DONE)
     except ResultKindMismatch:
         raise

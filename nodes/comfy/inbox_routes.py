@@ -176,7 +176,7 @@ async def post_cancel(request: web.Request) -> web.Response:
     """Cancel a request in flight at fal: through its follower in this process, else with fal's cancel call."""
     from ..fal.errors import FalError
     from . import followers
-    from .fal_bridge import _runner
+    from .fal_bridge import new_runner
     from .journaling import journal, owner_alive, owner_token
 
     target = await _action_target(request)
@@ -190,7 +190,7 @@ async def post_cancel(request: web.Request) -> web.Response:
         follower.cancel()  # the follower PUTs fal's cancel and records what fal answered
         return _reply({"request_id": target.request_id, "state": "cancelling"}, 202)
     try:
-        answer = await _runner().cancel(target.endpoint_id, str(target.request_id))
+        answer = await new_runner().cancel(target.endpoint_id, str(target.request_id))
     except FalError as exc:
         return _error(str(exc), 502)
     store = journal()

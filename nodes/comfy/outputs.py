@@ -128,7 +128,7 @@ def frames_memory_cap() -> int | None:
 
 
 def decode_options_of(options: FrameOptions) -> Any:
-    from ..media.video_decode import DecodeOptions
+    from ..media.video_plan import DecodeOptions
 
     return DecodeOptions(start_frame=options.start, frame_cap=options.cap, every_nth=options.every_nth,
                          height=options.height, memory_cap_bytes=frames_memory_cap(),
@@ -140,7 +140,8 @@ async def decode_video_frames(path: Any, options: FrameOptions, node_id: str | N
                               prepared: Callable[[tuple[int, ...]], Any] | None = None) -> Any:
     """Frames of a saved video, decoded off the event loop, with progress (on the node's bar unless
     ``on_progress`` is given) and Cancel; ``prepared`` may hand over the output tensor, already in memory."""
-    from ..media.video_decode import DecodeStopped, MemoryBudgetError, decode_frames
+    from ..media.video_decode import DecodeStopped, decode_frames
+    from ..media.video_plan import MemoryBudgetError
 
     if on_progress is None:
         bar = host.ProgressBar(node_id)

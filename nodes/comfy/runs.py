@@ -17,7 +17,8 @@ from typing import Any
 from ..journal import states
 from ..journal.store import JournalEntry, JournalStore, NewEntry
 from . import followers, host
-from .fal_bridge import FalOutcome, NodeReporter, UploadItem, follow_and_save, run_kind, submit_and_save, wait_for_outcome
+from .fal_bridge import NodeReporter, UploadItem, follow_and_save, run_kind, submit_and_save, wait_for_outcome
+from .saving import FalOutcome
 from .journaling import RunRecorder, journal, owner_alive, owner_token
 
 log = logging.getLogger(__name__)

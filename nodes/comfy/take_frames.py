@@ -53,7 +53,7 @@ class FramesAsTakesLand:
         self.prepared = PreparedFrames(shape, count)
 
     def _check_memory(self, first: Path, count: int) -> None:
-        from ..media.video_decode import plan_decode
+        from ..media.video_plan import plan_decode
 
         decode_options = decode_options_of(self.options)
         plan = plan_decode(first, decode_options)
@@ -118,7 +118,7 @@ def _volume(shape: tuple[int, ...]) -> int:
 
 def expected_frames_shape(expected: tuple[int, int, int], options: FrameOptions) -> tuple[int, ...] | None:
     """The frames tensor's shape for a video of (frames, width, height), after the node's frame options."""
-    from ..media.video_decode import selected_count, target_size
+    from ..media.video_plan import selected_count, target_size
 
     frames, width, height = expected
     count = selected_count(frames, options.start, options.every_nth, options.cap)

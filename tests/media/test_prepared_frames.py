@@ -10,7 +10,8 @@ import pytest
 
 from nodes.media.memory import budget_bytes, parse_size
 from nodes.media.prepared import PreparedFrames
-from nodes.media.video_decode import DecodeOptions, MemoryBudgetError, decode_frames, plan_decode
+from nodes.media.video_decode import decode_frames
+from nodes.media.video_plan import DecodeOptions, MemoryBudgetError, plan_decode
 
 
 def _prepared_threads() -> list[threading.Thread]:

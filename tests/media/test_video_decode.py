@@ -11,13 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from nodes.media.video_decode import (
-    DecodeOptions,
-    DecodeStopped,
-    MemoryBudgetError,
-    decode_frames,
-    plan_decode,
-)
+from nodes.media.video_decode import DecodeStopped, decode_frames
+from nodes.media.video_plan import DecodeOptions, MemoryBudgetError, plan_decode
 from nodes.media.video_info import VideoUnreadable, probe_video
 
 

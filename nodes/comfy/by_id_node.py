@@ -16,7 +16,7 @@ from comfy_api.latest import io
 from ..luma import constants as C
 from .job import Generated, NothingSent
 from .outputs import VideoNode, image_node_output, tracks_inputs, video_node_output
-from .ray32_nodes import _frame_options
+from .ray32_nodes import frame_options_of
 from .schema import CATEGORY_UTIL, HIDDEN, frame_inputs, make_schema, output_is_linked
 
 NODE_ID = "LumaFalRequestById"
@@ -104,7 +104,7 @@ class LumaFalRequestById(VideoNode):
             outcome = await _wait(verdict, node_id, rid)
             generated = Generated(endpoint, rid, outcome.result, outcome.files)
         if kind == "video":
-            out = await video_node_output(generated, cls.hidden, _frame_options(kwargs), with_exr=True)
+            out = await video_node_output(generated, cls.hidden, frame_options_of(kwargs), with_exr=True)
             return io.NodeOutput(*out.args, None, "", ui=out.ui)
         out = await image_node_output(generated)
         images, paths, request = out.args

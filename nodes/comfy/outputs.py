@@ -8,6 +8,7 @@ import functools
 import itertools
 import logging
 import os
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +102,16 @@ class FrameOptions:
     cap: int = 0
     every_nth: int = 1
     height: int = 0
+    # What the node calls these inputs, for messages ("frames_" on generating nodes: frames_cap, ...).
+    input_prefix: str = ""
+
+    def input_names(self, message: str) -> str:
+        """A decoder message with its option names (frame_cap=...) as the node's input names."""
+        if not self.input_prefix:
+            return message
+        names = {"start_frame": "start", "frame_cap": "cap", "every_nth": "every_nth", "height": "height"}
+        return re.sub(r"\b(start_frame|frame_cap|every_nth|height)=",
+                      lambda m: f"{self.input_prefix}{names[m.group(1)]}=", message)
 
 
 def _placeholder_frames() -> Any:
@@ -156,7 +167,7 @@ async def decode_video_frames(path: Any, options: FrameOptions, node_id: str | N
     except DecodeStopped:
         raise host.interrupt_exception("Cancelled while decoding frames; the video is saved at " + str(path)) from None
     except MemoryBudgetError as exc:
-        raise MemoryError(f"{exc}\nThe video itself is saved at {path}.") from None
+        raise MemoryError(f"{options.input_names(str(exc))}\nThe video itself is saved at {path}.") from None
     log.info("luma-fal: decoded %d frames from %s", frames.shape[0], Path(path).name)
     return frames
 

@@ -55,19 +55,20 @@ def _video_source_inputs() -> list[io.Input]:
     ]
 
 
-def _frame_options(kwargs: dict[str, Any]) -> FrameOptions:
+def frame_options_of(kwargs: dict[str, Any]) -> FrameOptions:
     return FrameOptions(
         start=kwargs.get("frames_start") or 0,
         cap=kwargs.get("frames_cap") or 0,
         every_nth=kwargs.get("frames_every_nth") or 1,
         height=kwargs.get("frames_height") or 0,
+        input_prefix="frames_",
     )
 
 
 async def _run_video(job: FalJob, fields: dict[str, Any], hidden: Any, kwargs: dict[str, Any], *,
                      with_exr: bool) -> io.NodeOutput:
     """Run the node's takes and return its outputs; a fan-out's frames are decoded as each take lands."""
-    options = _frame_options(kwargs)
+    options = frame_options_of(kwargs)
     landed = frames_as_takes_land(hidden, options)
     try:
         result = await job.run(fields, _limits(kwargs), kwargs, hooks=landed)

@@ -277,3 +277,18 @@ def test_takes_that_fit_under_the_cap_decode_every_frame(comfy_frames_cap, comfy
     assert result.ok, result.describe()
     size_id = _downstream(prompt, node_id, 1, "GetImageSize")
     assert _texts(result, _downstream(prompt, size_id, 2, "PreviewAny")) == ["121"] * 2
+
+
+def test_one_take_over_the_cap_is_refused_naming_the_nodes_inputs_and_kept(comfy_frames_cap, comfy_sandbox) -> None:
+    # 121 frames at 960x540 need 718 MiB as float32: over the 400 MiB cap, so not decoded (nor prepared).
+    prompt = example_prompt(comfy_frames_cap, EXAMPLE)
+    result = comfy_frames_cap.run(prompt)
+    assert result.status == "error", result.describe()
+    message = result.error["exception_message"]
+    assert "Decoding 121 frames at 960x540 needs 718 MiB" in message and FRAMES_CAP in message, message
+    # The fix is said in the node's own input names, each one a real input of the node.
+    for name in ("frames_cap=", "frames_every_nth=", "frames_height="):
+        assert name in message, message
+    assert " frame_cap=" not in message and " every_nth=" not in message, message
+    saved = Path(message.split("The video itself is saved at ", 1)[1].strip().rstrip("."))
+    assert mp4_facts(saved)["frames"] == 121 and len(calls_at(comfy_sandbox.log(), "submit")) == 1

@@ -8,8 +8,10 @@ that method's alone:
          PyAV re-creation of the same generator + np.fromiter shape, reported as vhs_pyav)
   floor  PyAV frame-threaded decode with no conversion at all
 Also: reference-image encode times and the pack's import time. `--fanout` runs only the fan-out
-scenario instead (bench/fanout.py: takes in one node vs ComfyUI's batch count, in a real ComfyUI). Prints `name: value` lines and writes
-bench/out/results.md. Clips are generated once and cached in bench/out/.
+scenario instead (bench/fanout.py: takes in one node vs ComfyUI's batch count, in a real ComfyUI).
+Prints `name: value` lines and writes bench/out/results.md and bench/out/readme_table.md; it changes no
+tracked file. `--refresh-readme` is the separate step that copies the last run's table into the README
+(between its bench markers), measuring nothing. Clips are generated once and cached in bench/out/.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ TARGETS = {  # on the 1080p 10 s clip
 IMPORTS = ("nodes.luma.constants", "nodes.media.video_decode")
 README = REPO / "README.md"
 README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+README_TABLE = OUT_DIR / "readme_table.md"
 
 # What ComfyUI does with the pack at start-up, timed inside an interpreter that already holds what
 # ComfyUI itself loads first (torch, comfy_api, the server module): load the package, call its
@@ -70,10 +73,13 @@ def main() -> int:
     parser.add_argument("--clips", help="comma-separated, from: " + ", ".join(ALL_CLIPS))
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ", ".join(METHODS))
     parser.add_argument("--runs", type=int, default=0, help="runs per method (default 3; 1 for 1080p clips)")
-    parser.add_argument("--no-readme", action="store_true", help="do not rewrite the README's performance table")
+    parser.add_argument("--refresh-readme", action="store_true",
+                        help="measure nothing: copy the last run's bench/out/readme_table.md into the README")
     parser.add_argument("--fanout", action="store_true",
                         help="only the fan-out scenario (bench/fanout.py): 8 takes in one node vs a batch of 8")
     args = parser.parse_args()
+    if args.refresh_readme:
+        return refresh_readme()
     if args.fanout:
         from fanout import run_fanout
 
@@ -99,10 +105,20 @@ def main() -> int:
     report.imports(import_times())
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     (OUT_DIR / "results.md").write_text(report.markdown(), encoding="utf-8")
+    README_TABLE.write_text(report.summary(), encoding="utf-8")
     report.line("results table", str((OUT_DIR / "results.md").relative_to(REPO)))
-    if not args.no_readme:
-        write_readme_table(report.summary())
-        report.line("README performance table", "updated")
+    report.line("README table (copy it in with --refresh-readme)", str(README_TABLE.relative_to(REPO)))
+    return 0
+
+
+def refresh_readme() -> int:
+    if not README_TABLE.is_file():
+        print(f"no {README_TABLE.relative_to(REPO)}: run `make bench` first", file=sys.stderr)
+        return 1
+    if not write_readme_table(README_TABLE.read_text(encoding="utf-8").strip()):
+        print(f"README.md has no {README_START} ... {README_END} markers", file=sys.stderr)
+        return 1
+    print("README performance table: replaced with", README_TABLE.relative_to(REPO))
     return 0
 
 
@@ -171,14 +187,15 @@ def pack_load_seconds(repeats: int) -> float | str:
     return statistics.median(samples)
 
 
-def write_readme_table(table: str) -> None:
-    """Replace the README's performance table (between the bench markers) with this run's."""
+def write_readme_table(table: str) -> bool:
+    """Replace the README's performance table (between the bench markers); False when it has no markers."""
     text = README.read_text(encoding="utf-8")
     if README_START not in text or README_END not in text:
-        return
+        return False
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
     README.write_text(f"{head}{README_START}\n{table}\n{README_END}{tail}", encoding="utf-8")
+    return True
 
 
 class Report:

@@ -302,7 +302,7 @@ def fan_out_price(prices: list[Any]) -> Any:
 
 
 class TakeHooks(Protocol):
-    """What a node does around its takes (outputs.FramesAsTakesLand: decode frames as takes land)."""
+    """What a node does around its takes (take_frames.FramesAsTakesLand: frames decoded as takes land)."""
 
     async def before_takes(self, count: int, request: Any) -> None:
         """Once, right before the takes are sent (all checks passed): how many, and the first's request."""

@@ -265,7 +265,10 @@ class FalJob:
             if paying:
                 await self._check_spend(fan_out_price(paying))
             if hooks is not None:
-                await hooks.before_takes(len(specs), requests[plan[0].prompt])
+                try:
+                    await hooks.before_takes(len(specs), requests[plan[0].prompt])
+                except (MemoryError, ValueError) as exc:  # e.g. frames that could not fit: refused unpaid
+                    raise NothingSent(self.node_name, str(exc)) from None
             return await run_takes(plan, specs, self.node_id, self.node_name, hooks)
         finally:
             money.finish(prompt_id, self.node_id)
@@ -305,7 +308,8 @@ class TakeHooks(Protocol):
     """What a node does around its takes (take_frames.FramesAsTakesLand: frames decoded as takes land)."""
 
     async def before_takes(self, count: int, request: Any) -> None:
-        """Once, right before the takes are sent (all checks passed): how many, and the first's request."""
+        """Once, right before the takes are sent (all checks passed): how many, and the first's request.
+        A MemoryError or ValueError refuses the run, with nothing sent."""
 
     async def after_take(self, index: int, count: int, generated: Generated, reporter: Any) -> None:
         """Each take of a fan-out as soon as its files are saved, while the other takes still run: its index

@@ -41,16 +41,17 @@ class FramesAsTakesLand:
         self._slots = asyncio.Semaphore(DECODES_AT_ONCE)
 
     async def before_takes(self, count: int, request: Any) -> None:
+        """Refuse (MemoryError: nothing is sent) takes whose frames could not fit, else claim their memory.
+        Only when the request's fields fix the video's size; otherwise the guard waits for the first video."""
         from ..media.prepared import PreparedFrames
 
         expected = getattr(request, "expected_video", lambda: None)()
-        shape = expected_frames_shape(expected, self.options) if expected else None
-        if shape is None:
+        if expected is None:
             return
-        budget, _ = decode_options_of(self.options).budget()
-        if budget is not None and count * 4 * _volume(shape) > budget:
-            return  # the guard decides once the first video is here, with its real size
-        self.prepared = PreparedFrames(shape, count)
+        refuse_frames_that_cannot_fit(expected, count, self.options)
+        shape = expected_frames_shape(expected, self.options)
+        if shape is not None:
+            self.prepared = PreparedFrames(shape, count)
 
     def _check_memory(self, first: Path, count: int) -> None:
         from ..media.video_plan import plan_decode
@@ -109,13 +110,6 @@ class FramesAsTakesLand:
         return self.error
 
 
-def _volume(shape: tuple[int, ...]) -> int:
-    total = 1
-    for side in shape:
-        total *= side
-    return total
-
-
 def expected_frames_shape(expected: tuple[int, int, int], options: FrameOptions) -> tuple[int, ...] | None:
     """The frames tensor's shape for a video of (frames, width, height), after the node's frame options."""
     from ..media.video_plan import selected_count, target_size
@@ -124,6 +118,33 @@ def expected_frames_shape(expected: tuple[int, int, int], options: FrameOptions)
     count = selected_count(frames, options.start, options.every_nth, options.cap)
     out_w, out_h = target_size(width, height, 0, options.height)
     return (count, out_h, out_w, 3) if count > 0 else None
+
+
+def refuse_frames_that_cannot_fit(expected: tuple[int, int, int], count: int, options: FrameOptions) -> None:
+    """Before anything is sent: a MemoryError saying what would fit, when the frames of ``count`` videos of
+    (frames, width, height) exceed the memory budget (paying for takes whose frames cannot be decoded helps
+    no one)."""
+    from ..media.memory import format_bytes
+    from ..media.video_plan import BYTES_PER_PIXEL, DecodePlan, fitting_options
+
+    shape = expected_frames_shape(expected, options)
+    if shape is None:
+        return
+    decode_options = decode_options_of(options)
+    budget, source = decode_options.budget()
+    frames, height, width = shape[0], shape[1], shape[2]
+    each = frames * height * width * BYTES_PER_PIXEL
+    if budget is None or each * count <= budget:
+        return
+    plan = DecodePlan(frame_count=frames, width=width, height=height, bytes_needed=each, source_width=expected[1],
+                      source_height=expected[2], source_frame_count=expected[0], fps=0.0, count_exact=True)
+    fits = options.input_names(" or ".join(fitting_options(plan, decode_options, budget // count)))
+    what = (f"The frames of all {count} takes would need about {format_bytes(each * count)} as float32 "
+            f"({format_bytes(each)} each: {frames} frames at {width}x{height})" if count > 1 else
+            f"Its frames would need about {format_bytes(each)} as float32 ({frames} frames at {width}x{height})")
+    raise MemoryError(f"{what}, but only {format_bytes(budget)} is available ({source}). To fit, set {fits}"
+                      + (", or use fewer takes" if count > 1 else "")
+                      + "; or leave the frames output unconnected (the video output needs no memory).")
 
 
 def check_takes_memory(each: int, count: int, decode_options: Any) -> None:

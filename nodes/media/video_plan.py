@@ -130,11 +130,11 @@ def check_budget(plan: DecodePlan, options: DecodeOptions) -> None:
     raise MemoryBudgetError(
         f"Decoding {plan.frame_count} frames at {plan.width}x{plan.height} needs "
         f"{format_bytes(plan.bytes_needed)} as float32, but only {format_bytes(budget)} is available "
-        f"({source}). To fit, set {' or '.join(_fitting_options(plan, options, budget))}."
+        f"({source}). To fit, set {' or '.join(fitting_options(plan, options, budget))}."
     )
 
 
-def _fitting_options(plan: DecodePlan, options: DecodeOptions, budget: int) -> list[str]:
+def fitting_options(plan: DecodePlan, options: DecodeOptions, budget: int) -> list[str]:
     """Each a single change of one option that makes the result fit in the budget."""
     frame_bytes = plan.width * plan.height * BYTES_PER_PIXEL
     fitting_frames = budget // frame_bytes

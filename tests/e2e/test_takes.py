@@ -254,15 +254,33 @@ def comfy_frames_cap(comfy_factory: Any, comfy_version: str) -> Any:
                          host=comfy_version, extra_env={FRAMES_CAP: "400MiB"})
 
 
-def test_takes_whose_frames_do_not_fit_together_are_refused_before_any_decode_and_kept(
+def test_takes_whose_frames_cannot_fit_together_are_refused_before_anything_is_sent(
         comfy_frames_cap, comfy_sandbox) -> None:
+    # Text-to-video fixes the size (960x540, 121 frames): 3 x 179 MiB at 270p cannot fit in 400 MiB.
     prompt = example_prompt(comfy_frames_cap, EXAMPLE, **{T2V: {"takes": 3, "frames_height": 270}})
     result = comfy_frames_cap.run(prompt)
     assert result.status == "error", result.describe()
     message = result.error["exception_message"]
-    assert "The frames of all 3 takes would need about 538 MiB as float32 (179 MiB each)" in message, message
+    assert "nothing was sent to fal (not billed)" in message, message
+    assert "The frames of all 3 takes would need about 538 MiB as float32 (179 MiB each" in message, message
+    assert FRAMES_CAP in message and "frames_cap=" in message and "fewer takes" in message, message
+    assert not calls_at(comfy_sandbox.log(), "submit") and not calls_at(comfy_sandbox.log(), "upload")
+
+
+def test_takes_of_unknown_size_are_checked_as_the_first_lands_and_every_video_is_kept(
+        comfy_frames_cap, comfy_sandbox) -> None:
+    # Video-to-video's size follows its source (here a square clip: 540x540), so the guard waits for the
+    # first video: at 400x400 one take's 121 frames (222 MiB) would fit, three cannot; no frame is decoded,
+    # and every paid take is still saved.
+    prompt = example_prompt(comfy_frames_cap, "luma_ray32_video_to_video",
+                            LumaFalRay32VideoToVideo={"takes": 3, "frames_height": 400})
+    node_id, _ = node_of_type(prompt, "LumaFalRay32VideoToVideo")
+    prompt["81"] = {"class_type": "GetImageSize", "inputs": {"image": [node_id, 1]}}  # frames connected
+    result = comfy_frames_cap.run(prompt)
+    assert result.status == "error", result.describe()
+    message = result.error["exception_message"]
+    assert "The frames of all 3 takes would need about 665 MiB as float32 (222 MiB each)" in message, message
     assert FRAMES_CAP in message and "no frames were decoded" in message and "fewer takes" in message, message
-    # Every paid take was still fetched and saved, and the message says where.
     assert len(calls_at(comfy_sandbox.log(), "submit")) == 3
     saved = message.split("The videos are saved: ", 1)[1].split(", ")
     assert len(saved) == 3 and all(mp4_facts(Path(p.strip()))["frames"] == 121 for p in saved), saved
@@ -279,16 +297,21 @@ def test_takes_that_fit_under_the_cap_decode_every_frame(comfy_frames_cap, comfy
     assert _texts(result, _downstream(prompt, size_id, 2, "PreviewAny")) == ["121"] * 2
 
 
-def test_one_take_over_the_cap_is_refused_naming_the_nodes_inputs_and_kept(comfy_frames_cap, comfy_sandbox) -> None:
-    # 121 frames at 960x540 need 718 MiB as float32: over the 400 MiB cap, so not decoded (nor prepared).
+def test_one_take_over_the_cap_is_refused_unpaid_naming_the_nodes_inputs(comfy_frames_cap, comfy_sandbox) -> None:
+    # 121 frames at 960x540 need 718 MiB as float32: over the 400 MiB cap, known before anything is sent.
     prompt = example_prompt(comfy_frames_cap, EXAMPLE)
     result = comfy_frames_cap.run(prompt)
     assert result.status == "error", result.describe()
     message = result.error["exception_message"]
-    assert "Decoding 121 frames at 960x540 needs 718 MiB" in message and FRAMES_CAP in message, message
+    assert "nothing was sent to fal (not billed)" in message, message
+    assert "Its frames would need about 718 MiB as float32 (121 frames at 960x540)" in message, message
     # The fix is said in the node's own input names, each one a real input of the node.
     for name in ("frames_cap=", "frames_every_nth=", "frames_height="):
         assert name in message, message
-    assert " frame_cap=" not in message and " every_nth=" not in message, message
-    saved = Path(message.split("The video itself is saved at ", 1)[1].strip().rstrip("."))
-    assert mp4_facts(saved)["frames"] == 121 and len(calls_at(comfy_sandbox.log(), "submit")) == 1
+    assert " frame_cap=" not in message and " every_nth=" not in message and FRAMES_CAP in message, message
+    assert not calls_at(comfy_sandbox.log(), "submit")
+    # The suggested height really fits: the same graph with it runs and decodes every frame.
+    height = int(message.split("frames_height=", 1)[1].split()[0].rstrip(";,."))
+    node_id, node = node_of_type(prompt, T2V)
+    node["inputs"]["frames_height"] = height
+    assert comfy_frames_cap.run(prompt).ok

@@ -106,9 +106,12 @@ def main() -> int:
     report.imports(import_times())
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     (OUT_DIR / "results.md").write_text(report.markdown(), encoding="utf-8")
-    README_TABLE.write_text(report.summary(), encoding="utf-8")
     report.line("results table", str((OUT_DIR / "results.md").relative_to(REPO)))
-    report.line("README table (copy it in with --refresh-readme)", str(README_TABLE.relative_to(REPO)))
+    if set(names) == set(ALL_CLIPS) and set(methods) == set(METHODS):
+        README_TABLE.write_text(report.summary(), encoding="utf-8")
+        report.line("README table (copy it in with --refresh-readme)", str(README_TABLE.relative_to(REPO)))
+    else:  # the README's table is always a whole run: every clip, every method
+        report.line("README table", "not written (a partial run: --clips, --quick or --methods)")
     return 0
 
 

@@ -139,8 +139,7 @@ def refuse_frames_that_cannot_fit(expected: tuple[int, int, int], count: int, op
     plan = DecodePlan(frame_count=frames, width=width, height=height, bytes_needed=each, source_width=expected[1],
                       source_height=expected[2], source_frame_count=expected[0], fps=0.0, count_exact=True)
     fits = options.input_names(" or ".join(fitting_options(plan, decode_options, budget // count)))
-    what = (f"The frames of all {count} takes would need about {format_bytes(each * count)} as float32 "
-            f"({format_bytes(each)} each: {frames} frames at {width}x{height})" if count > 1 else
+    what = (_all_takes_need(count, each, f": {frames} frames at {width}x{height}") if count > 1 else
             f"Its frames would need about {format_bytes(each)} as float32 ({frames} frames at {width}x{height})")
     raise MemoryError(f"{what}, but only {format_bytes(budget)} is available ({source}). To fit, set {fits}"
                       + (", or use fewer takes" if count > 1 else "")
@@ -154,9 +153,15 @@ def check_takes_memory(each: int, count: int, decode_options: Any) -> None:
     budget, source = decode_options.budget()
     if budget is not None and each * count > budget:
         raise MemoryError(
-            f"The frames of all {count} takes would need about {format_bytes(each * count)} as float32 "
-            f"({format_bytes(each)} each), but only {format_bytes(budget)} is available ({source}); no frames "
+            f"{_all_takes_need(count, each)}, but only {format_bytes(budget)} is available ({source}); no frames "
             f"were decoded. Use frames_cap, frames_every_nth or frames_height, or fewer takes.")
+
+
+def _all_takes_need(count: int, each: int, detail: str = "") -> str:
+    from ..media.memory import format_bytes
+
+    return (f"The frames of all {count} takes would need about {format_bytes(each * count)} as float32 "
+            f"({format_bytes(each)} each{detail})")
 
 
 def frames_as_takes_land(hidden: Any, options: FrameOptions) -> FramesAsTakesLand | None:

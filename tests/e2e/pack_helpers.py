@@ -81,3 +81,9 @@ def remove_result_files(paths: list[Path]) -> None:
     for path in paths:
         path.unlink()
         path.with_name(path.name + ".json").unlink(missing_ok=True)  # its receipt
+
+
+def all_takes_in_queue(node_id: str, count: int) -> Any:
+    """A ComfyUI event predicate: the node's status shows all ``count`` takes waiting in fal's queue."""
+    return lambda e: (e.type == "luma_fal.status" and e.data.get("node") == node_id
+                      and sum(t["phase"] == "in_queue" for t in e.data.get("takes") or []) == count)

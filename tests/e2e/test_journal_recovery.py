@@ -22,7 +22,7 @@ import pytest
 
 from nodes.journal.store import JournalEntry
 from nodes.luma.prices import price_of
-from tests.e2e.pack_helpers import calls_at, example_prompt, mp4_facts, node_of_type
+from tests.e2e.pack_helpers import all_takes_in_queue, calls_at, example_prompt, mp4_facts, node_of_type
 from tools.harness import ComfyHost, start_host
 from tools.layout import TEST_FAL_KEY, TEST_OUTPUT
 from tools.procs import ComfyOptions
@@ -179,8 +179,7 @@ def test_a_killed_fan_out_is_reattached_take_by_take_and_paid_once(crashable: Cr
     prompt = example_prompt(host, EXAMPLE, **{I2V: {"takes": 3}})
     node_id, _ = node_of_type(prompt, I2V)
     run = host.submit(prompt)
-    run.wait_for_event(lambda e: e.type == "luma_fal.status" and e.data.get("node") == node_id
-                       and sum(t["phase"] == "in_queue" for t in e.data.get("takes") or []) == 3, timeout=60)
+    run.wait_for_event(all_takes_in_queue(node_id, 3), timeout=60)
     crashable.host.kill()
     submitted = {c["request_id"] for c in _submits(sandbox)}
     assert len(submitted) == 3

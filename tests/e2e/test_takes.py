@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.pack_helpers import calls_at, example_prompt, mp4_facts, node_of_type, unique_text
+from tests.e2e.pack_helpers import (all_takes_in_queue, calls_at, example_prompt, mp4_facts, node_of_type,
+                                    unique_text)
 from tools.layout import HOSTS, REPO
 
 T2V, T2I = "LumaFalRay32TextToVideo", "LumaFalUni1TextToImage"
@@ -169,8 +170,7 @@ def test_cancel_cancels_every_take_at_fal(comfy, comfy_sandbox) -> None:
     prompt = example_prompt(comfy, EXAMPLE, **{T2V: {"takes": 3}})
     node_id, _ = node_of_type(prompt, T2V)
     run = comfy.submit(prompt)
-    run.wait_for_event(lambda e: e.type == "luma_fal.status" and e.data.get("node") == node_id
-                       and sum(t["phase"] == "in_queue" for t in e.data.get("takes") or []) == 3, timeout=60)
+    run.wait_for_event(all_takes_in_queue(node_id, 3), timeout=60)
     comfy.interrupt()
     result = run.wait(timeout=60)
     assert result.status == "interrupted", result.describe()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ...luma.prices import Price
@@ -27,11 +27,25 @@ _finished: dict[str, set[str]] = {}   # prompt id -> node ids whose run is over
 _KEEP_PROMPTS = 32
 
 
-def _titles() -> dict[str, str]:
-    from ..node_types.ray32 import NODES as RAY
-    from ..node_types.uni1 import NODES as UNI
+_node_classes: tuple[Any, ...] = ()  # given by extension.py at start-up: money never imports the nodes
+_titles_cache: dict[str, str] | None = None
 
-    return {schema.node_id: schema.display_name for schema in (cls.define_schema() for cls in (*RAY, *UNI))}
+
+def register_node_titles(node_classes: Iterable[Any]) -> None:
+    """The pack's node classes, whose display names title a prompt's other paid runs in a refusal."""
+    global _node_classes, _titles_cache
+    with _lock:
+        _node_classes, _titles_cache = tuple(node_classes), None
+
+
+def _titles() -> dict[str, str]:
+    """{node id: display name}, read from the schemas once (not on every spend check)."""
+    global _titles_cache
+    with _lock:
+        if _titles_cache is None:
+            schemas = [cls.define_schema() for cls in _node_classes]
+            _titles_cache = {schema.node_id: schema.display_name or schema.node_id for schema in schemas}
+        return _titles_cache
 
 
 def finish(prompt_id: str | None, node_id: str | None) -> None:

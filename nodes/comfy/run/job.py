@@ -36,6 +36,10 @@ class NothingSent(ValueError):
         super().__init__(f"{node_name}: nothing was sent to fal (not billed).\n{message}")
 
 
+DEFAULT_QUEUE_WAIT_S = 600  # the nodes' max_queue_wait / max_total_time defaults, and the recovery's bound
+DEFAULT_TOTAL_TIME_S = 1800
+
+
 @dataclass(frozen=True)
 class Limits:
     queue_wait: float
@@ -43,8 +47,6 @@ class Limits:
 
     @classmethod
     def from_inputs(cls, queue_wait: Any, total: Any) -> Limits:
-        from ..node_types.schema import DEFAULT_QUEUE_WAIT_S, DEFAULT_TOTAL_TIME_S
-
         return cls(float(queue_wait or DEFAULT_QUEUE_WAIT_S), float(total or DEFAULT_TOTAL_TIME_S))
 
 

@@ -1,6 +1,6 @@
 """The spend check a paid node passes before anything is uploaded or sent.
 
-Reads the limits (settings + environment), today's spend (``spend_ledger.spent_today``, the one seam),
+Reads the limits (settings + environment), today's spend (``ledger.spent_today``, the one seam),
 the prompt's other unfinished paid runs, and (only when a balance floor is set) fal's balance; asks
 the pure ``luma.spend.check_prompt_spend`` for a verdict. A refusal becomes the node's error and costs
 nothing. Runs of the same prompt that finished (paid, refused or failed) are remembered so they are
@@ -16,7 +16,7 @@ from typing import Any
 
 from ...luma.prices import Price
 from ...luma.spend import RunEstimate, SpendVerdict, check_prompt_spend
-from . import fal_docs, settings as money_settings, spend_ledger
+from . import fal_docs, ledger, settings as money_settings
 from .. import host
 from ..rules.prompt_costs import prompt_runs
 
@@ -73,7 +73,7 @@ async def check_spend(*, node_name: str, node_id: str | None, price: Price,
     if limits.balance_floor_usd is not None:
         found = await fal_docs.balance()
         balance_usd, note = found.usd, found.message
-    verdict = check_prompt_spend(this_run, others, spend_ledger.spent_today(running_prompt=prompt_id), limits, balance_usd, note)
+    verdict = check_prompt_spend(this_run, others, ledger.spent_today(running_prompt=prompt_id), limits, balance_usd, note)
     for warning in verdict.warnings:
         log.warning("luma-fal: %s: %s", node_name, warning)
     return verdict

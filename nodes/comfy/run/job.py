@@ -6,7 +6,7 @@ this order: validates the whole request with the catalogue, checks it against fa
 (live, cached or bundled; refreshed with a 2 s bound), checks the key and, when the run will pay,
 the spend limits for the whole prompt (nothing is encoded, uploaded or sent before all that), then
 encodes and uploads the files the payload still uses and hands the request to the fal runner. Every
-request is journaled before it is sent (see runs.py): re-running a node with the same inputs and seed
+request is journaled before it is sent (see decide.py): re-running a node with the same inputs and seed
 reuses the saved result, or follows the request fal already has, in this process or after a restart,
 and never pays twice.
 """

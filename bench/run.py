@@ -198,14 +198,14 @@ def pack_load_seconds(repeats: int) -> tuple[float | str, int]:
     return statistics.median(samples), nodes
 
 
-def write_performance_table(table: str) -> bool:
-    """Replace docs/performance.md's table (between the bench markers); False when it has no markers."""
-    text = PERFORMANCE_DOC.read_text(encoding="utf-8")
+def write_performance_table(table: str, doc: Path = PERFORMANCE_DOC) -> bool:
+    """Replace the table between the bench markers of doc (docs/performance.md); False when it has none."""
+    text = doc.read_text(encoding="utf-8")
     if TABLE_START not in text or TABLE_END not in text:
         return False
     head, rest = text.split(TABLE_START, 1)
     _, tail = rest.split(TABLE_END, 1)
-    PERFORMANCE_DOC.write_text(f"{head}{TABLE_START}\n{table}\n{TABLE_END}{tail}", encoding="utf-8")
+    doc.write_text(f"{head}{TABLE_START}\n{table}\n{TABLE_END}{tail}", encoding="utf-8")
     return True
 
 

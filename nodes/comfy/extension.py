@@ -11,15 +11,6 @@ log = logging.getLogger(__name__)
 _routes_registered = False
 
 
-def pack_nodes() -> list[type[io.ComfyNode]]:
-    from .node_types.by_id import NODES as BY_ID_NODES
-    from .node_types.frames import NODES as FRAME_NODES
-    from .node_types.ray32 import NODES as RAY_NODES
-    from .node_types.uni1 import NODES as UNI_NODES
-
-    return [*RAY_NODES, *UNI_NODES, *FRAME_NODES, *BY_ID_NODES]
-
-
 def register_routes_once() -> None:
     """Add the pack's routes and its prompt type check to ComfyUI's server, once each (0.3.75 never
     calls ``on_load``; newer hosts call it as well as the entry point)."""
@@ -57,4 +48,9 @@ class LumaFalExtension(ComfyExtension):
         start_background_work_once()
 
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        return pack_nodes()
+        from .money.check import register_node_titles
+        from .node_types import pack_nodes
+
+        nodes = pack_nodes()
+        register_node_titles(nodes)  # the spend check names a prompt's other paid nodes by these
+        return nodes

@@ -1,8 +1,14 @@
-"""A read-only spend summary from the journal's price estimates: today, this ComfyUI session, per endpoint.
+"""What the journal's price estimates say was spent, read two ways side by side.
 
-Counted as spent: requests fal finished (``done``, or ``completed`` with files not saved yet), since fal
-bills only successful outputs. Requests still queued or running are shown apart as "in flight". A
-request cancelled while running may also be billed by fal; it is not counted (fal does not document it).
+* ``summarize`` (the inbox's read-only summary: today, this ComfyUI session, per endpoint) counts what
+  IS billed: requests fal finished (``done``, or ``completed`` with files not saved yet), since fal
+  bills only successful outputs. Requests still queued or running are shown apart as "in flight". A
+  request cancelled while running may also be billed by fal; it is not counted (fal does not document it).
+* ``spent_today`` (THE one seam the spend limits read) counts what MAY BE billed: today's (local date)
+  finished requests, those still in flight and those whose submit is in doubt. A running prompt's own
+  unfinished nodes are left out because the limit check reserves them itself (``money.check``), so
+  nothing counts twice.
+
 Requests fetched by id carry no estimate (the pack does not know their inputs), so they never count twice.
 """
 
@@ -17,6 +23,8 @@ from ...journal.store import JournalEntry, JournalStore
 
 BILLED = (states.DONE, states.COMPLETED)
 IN_FLIGHT = (states.SUBMITTING, states.QUEUED, states.RUNNING)
+# What may end up on fal's bill: finished, in flight, or submitted without a recorded answer.
+MAY_BILL = (*BILLED, *states.IN_FLIGHT, states.UNKNOWN_SUBMIT)
 PAGE = 500
 MAX_ENTRIES = 20_000
 
@@ -73,3 +81,18 @@ def read_all(store: JournalStore) -> list[JournalEntry]:
             break
         before = page[-1].id
     return entries
+
+
+def spent_today(*, running_prompt: str | None = None) -> float:
+    """USD of today's requests that are or may be billed, at their estimates."""
+    from ..host.journaling import journal
+
+    midnight = local_midnight(time.time())
+    total = 0.0
+    for entry in read_all(journal()):
+        if entry.created_at < midnight or entry.state not in MAY_BILL or entry.price_usd is None:
+            continue
+        if running_prompt is not None and entry.prompt_id == running_prompt and entry.state in states.IN_FLIGHT:
+            continue  # reserved by the limit check as part of the running prompt
+        total += entry.price_usd
+    return round(total, 6)

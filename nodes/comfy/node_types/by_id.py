@@ -15,9 +15,9 @@ from comfy_api.latest import io
 
 from ...luma import constants as C
 from ..run.job import Generated, NothingSent
-from ..outputs.values import VideoNode, image_node_output, tracks_inputs, video_node_output
+from ..outputs.values import VideoNode, image_node_output, output_is_linked, tracks_inputs, video_node_output
 from .ray32 import frame_options_of
-from .schema import CATEGORY_UTIL, HIDDEN, frame_inputs, make_schema, output_is_linked
+from .schema import CATEGORY_UTIL, HIDDEN, frame_inputs, make_schema
 
 NODE_ID = "LumaFalRequestById"
 DISPLAY_NAME = "Luma fal: Result by Request ID"

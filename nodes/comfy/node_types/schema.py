@@ -11,6 +11,7 @@ from comfy_api.latest import io
 
 from ...luma import constants as C
 from ..money import fal_docs
+from ..run.job import DEFAULT_QUEUE_WAIT_S, DEFAULT_TOTAL_TIME_S
 from ..rules.price_badge import BadgeInput, price_badge
 
 log = logging.getLogger(__name__)
@@ -20,8 +21,6 @@ CATEGORY_VIDEO = f"{CATEGORY}/Ray 3.2"
 CATEGORY_IMAGE = f"{CATEGORY}/Uni-1"
 CATEGORY_UTIL = f"{CATEGORY}/utils"
 
-DEFAULT_QUEUE_WAIT_S = 600
-DEFAULT_TOTAL_TIME_S = 1800
 
 
 def schema_fields() -> set[str]:
@@ -202,17 +201,3 @@ def badge_input(schema_input: io.Input) -> BadgeInput:
         return BadgeInput(schema_input.id, "image")
     return BadgeInput(schema_input.id, "other")
 
-
-def output_is_linked(prompt: dict[str, Any] | None, node_id: str | None, slot: int) -> bool:
-    """Whether any node in the queued prompt reads output ``slot`` of ``node_id``.
-
-    Unknown (no prompt available) counts as linked, so a host that does not pass the prompt still
-    gets its frames.
-    """
-    if not prompt or node_id is None:
-        return True
-    for node in prompt.values():
-        for value in (node.get("inputs") or {}).values():
-            if isinstance(value, list) and len(value) == 2 and str(value[0]) == str(node_id) and value[1] == slot:
-                return True
-    return False

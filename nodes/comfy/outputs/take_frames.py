@@ -14,8 +14,7 @@ from typing import Any
 
 from .. import host
 from ..run.job import Generated
-from .values import FRAMES_SLOT, FrameOptions, decode_options_of, decode_video_frames
-from ..node_types.schema import output_is_linked
+from .values import FRAMES_SLOT, FrameOptions, decode_options_of, decode_video_frames, output_is_linked
 
 DECODES_AT_ONCE = max(1, min(4, os.cpu_count() or 1))  # 2 at once measured best on 2 cores (bench/fanout.py)
 

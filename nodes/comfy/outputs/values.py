@@ -19,7 +19,6 @@ from comfy_api.latest import io, ui
 from .. import host
 from ..rules.input_identity import cheap_signature
 from ..run.job import Generated, Takes
-from ..node_types.schema import output_is_linked
 
 log = logging.getLogger(__name__)
 
@@ -255,3 +254,18 @@ async def image_takes_output(takes: Takes) -> io.NodeOutput:
     files = [p for r in takes.results for p in r.files["images"]]
     return io.NodeOutput(list(images), list(paths), list(ids), takes.report,
                          ui=ui.SavedImages([host.ui_file_entry(p) for p in files]))
+
+
+def output_is_linked(prompt: dict[str, Any] | None, node_id: str | None, slot: int) -> bool:
+    """Whether any node in the queued prompt reads output ``slot`` of ``node_id``.
+
+    Unknown (no prompt available) counts as linked, so a host that does not pass the prompt still
+    gets its frames.
+    """
+    if not prompt or node_id is None:
+        return True
+    for node in prompt.values():
+        for value in (node.get("inputs") or {}).values():
+            if isinstance(value, list) and len(value) == 2 and str(value[0]) == str(node_id) and value[1] == slot:
+                return True
+    return False

@@ -6,7 +6,7 @@ this order: validates the whole request with the catalogue, checks it against fa
 (live, cached or bundled; refreshed with a 2 s bound), checks the key and, when the run will pay,
 the spend limits for the whole prompt (nothing is encoded, uploaded or sent before all that), then
 encodes and uploads the files the payload still uses and hands the request to the fal runner. Every
-request is journaled before it is sent (see runs.py): re-running a node with the same inputs and seed
+request is journaled before it is sent (see decide.py): re-running a node with the same inputs and seed
 reuses the saved result, or follows the request fal already has, in this process or after a restart,
 and never pays twice.
 """
@@ -36,6 +36,10 @@ class NothingSent(ValueError):
         super().__init__(f"{node_name}: nothing was sent to fal (not billed).\n{message}")
 
 
+DEFAULT_QUEUE_WAIT_S = 600  # the nodes' max_queue_wait / max_total_time defaults, and the recovery's bound
+DEFAULT_TOTAL_TIME_S = 1800
+
+
 @dataclass(frozen=True)
 class Limits:
     queue_wait: float
@@ -43,8 +47,6 @@ class Limits:
 
     @classmethod
     def from_inputs(cls, queue_wait: Any, total: Any) -> Limits:
-        from ..node_types.schema import DEFAULT_QUEUE_WAIT_S, DEFAULT_TOTAL_TIME_S
-
         return cls(float(queue_wait or DEFAULT_QUEUE_WAIT_S), float(total or DEFAULT_TOTAL_TIME_S))
 
 

@@ -69,7 +69,7 @@ async def _follow_all(entries: list[JournalEntry]) -> None:
     from ...fal.errors import MissingKeyError
     from .fal_bridge import check_key
     from .decide import start_following
-    from ..node_types.schema import DEFAULT_TOTAL_TIME_S
+    from .job import DEFAULT_TOTAL_TIME_S
 
     try:
         check_key()

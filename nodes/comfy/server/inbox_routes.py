@@ -10,7 +10,6 @@ CORS preflight (ComfyUI's own origin check applies on top).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from aiohttp import web
 
 from ...journal import states
 from ...journal.store import JournalEntry
+from .http import BodyRefused, error_reply, no_store, read_json
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +28,6 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 PROMPT_PREVIEW_CHARS = 160
 MESSAGE_CHARS = 600
-
-
-def _reply(body: dict[str, Any], status: int = 200) -> web.Response:
-    return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})
-
-
-def _error(message: str, status: int) -> web.Response:
-    return _reply({"error": message}, status)
 
 
 def _files(entry: JournalEntry, output_dir: Path) -> list[dict[str, Any]]:
@@ -92,7 +84,7 @@ async def list_requests(request: web.Request) -> web.Response:
         limit = _int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         before = _int_param(request, "before", None, 1, 2**62)
     except ValueError as exc:
-        return _error(str(exc), 400)
+        return error_reply(str(exc), 400)
     entries = await asyncio.to_thread(journal().list_entries, limit=limit or DEFAULT_LIMIT, before_id=before)
     output_dir = host.output_directory().resolve()
 
@@ -100,7 +92,7 @@ async def list_requests(request: web.Request) -> web.Response:
         return [entry_view(e, output_dir, followers.active(e.identity) is not None) for e in entries]
 
     rows = await asyncio.to_thread(views)
-    return _reply({"entries": rows, "changed_at": max((e.updated_at for e in entries), default=None),
+    return no_store({"entries": rows, "changed_at": max((e.updated_at for e in entries), default=None),
                    "now": time.time()})
 
 
@@ -109,7 +101,7 @@ async def get_ledger(request: web.Request) -> web.Response:
     from ..money.ledger import read_all, session_started, summarize
 
     entries = await asyncio.to_thread(read_all, journal())
-    return _reply(summarize(entries, now=time.time(), session_start=session_started()))
+    return no_store(summarize(entries, now=time.time(), session_start=session_started()))
 
 
 async def _action_target(request: web.Request) -> JournalEntry | web.Response:
@@ -117,26 +109,20 @@ async def _action_target(request: web.Request) -> JournalEntry | web.Response:
     from ..run.by_id import FetchRefused, parse_request_id
     from ..host.journaling import journal
 
-    if request.content_type != "application/json":
-        return _error("send a JSON body ({}) with Content-Type: application/json", 415)
-    if request.content_length is not None and request.content_length > MAX_ACTION_BODY_BYTES:
-        return _error("request body too large", 413)
-    raw = await request.content.read(MAX_ACTION_BODY_BYTES + 1)
-    if len(raw) > MAX_ACTION_BODY_BYTES:
-        return _error("request body too large", 413)
     try:
-        body = json.loads(raw or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return _error("request body is not valid JSON", 400)
+        body = await read_json(request, MAX_ACTION_BODY_BYTES, empty=b"{}",
+                               not_json="send a JSON body ({}) with Content-Type: application/json")
+    except BodyRefused as refused:
+        return refused.response
     if not isinstance(body, dict) or body:
-        return _error("expected an empty JSON object ({}); the request id goes in the path", 400)
+        return error_reply("expected an empty JSON object ({}); the request id goes in the path", 400)
     try:
         request_id = parse_request_id(request.match_info.get("request_id", ""), "request id")
     except FetchRefused as exc:
-        return _error(str(exc), 400)
+        return error_reply(str(exc), 400)
     entry = await asyncio.to_thread(journal().get_by_request_id, request_id)
     if entry is None:
-        return _error(f"request {request_id} is not in this ComfyUI's journal; fetch it with the "
+        return error_reply(f"request {request_id} is not in this ComfyUI's journal; fetch it with the "
                       "'Luma fal: Result by Request ID' node", 404)
     return entry
 
@@ -166,11 +152,11 @@ async def post_refetch(request: web.Request) -> web.Response:
         verdict = start_fetch(target.endpoint_id, str(target.request_id), node_name=target.node_name,
                               force=True)
     except (FetchRefused, MissingKeyError) as exc:
-        return _error(str(exc), 400)
+        return error_reply(str(exc), 400)
     if isinstance(verdict, Saved):  # cannot happen with force=True; kept for a clear answer if it ever does
-        return _reply({"request_id": target.request_id, "state": verdict.entry.state})
+        return no_store({"request_id": target.request_id, "state": verdict.entry.state})
     _log_outcome(str(target.request_id), verdict)
-    return _reply({"request_id": target.request_id, "state": "downloading", "entry_id": verdict.entry_id}, 202)
+    return no_store({"request_id": target.request_id, "state": "downloading", "entry_id": verdict.entry_id}, 202)
 
 
 async def post_cancel(request: web.Request) -> web.Response:
@@ -184,16 +170,16 @@ async def post_cancel(request: web.Request) -> web.Response:
     if isinstance(target, web.Response):
         return target
     if target.state not in (states.QUEUED, states.RUNNING):
-        return _error(f"request {target.request_id} is {target.state}; only a queued or running request can be "
+        return error_reply(f"request {target.request_id} is {target.state}; only a queued or running request can be "
                       "cancelled", 409)
     follower = followers.active(target.identity)
     if follower is not None:
         follower.cancel()  # the follower PUTs fal's cancel and records what fal answered
-        return _reply({"request_id": target.request_id, "state": "cancelling"}, 202)
+        return no_store({"request_id": target.request_id, "state": "cancelling"}, 202)
     try:
         answer = await new_runner().cancel(target.endpoint_id, str(target.request_id))
     except FalError as exc:
-        return _error(str(exc), 502)
+        return error_reply(str(exc), 502)
     store = journal()
     note = f"cancel sent from the inbox; fal answered {answer}"
     # Another live ComfyUI follows it and will record fal's outcome itself; otherwise record it here.
@@ -203,7 +189,7 @@ async def post_cancel(request: web.Request) -> web.Response:
                                         message=note, finished_at=time.time())
     else:
         entry = await asyncio.to_thread(store.update, target.id, note=note)
-    return _reply({"request_id": target.request_id, "state": entry.state, "fal_answer": answer})
+    return no_store({"request_id": target.request_id, "state": entry.state, "fal_answer": answer})
 
 
 def add_routes(routes: web.RouteTableDef) -> None:

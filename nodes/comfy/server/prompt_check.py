@@ -23,7 +23,7 @@ def pack_node_specs() -> dict[str, NodeSpec]:
     """{node id: its display name and widgets}, read once from the pack's node schemas."""
     global _specs
     if _specs is None:
-        from ..extension import pack_nodes
+        from ..node_types import pack_nodes
 
         specs: dict[str, NodeSpec] = {}
         for node_cls in pack_nodes():

@@ -7,7 +7,6 @@ ever answers with the key: the browser learns only whether one is configured and
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from ..host import keystore
+from .http import BodyRefused, no_store, read_json
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +36,13 @@ async def get_prices(request: web.Request) -> web.Response:
     table = price_table()
     table["badge_version"] = table_version(table)
     table["limits"] = _limits_state()
-    return _no_store(table)
+    return no_store(table)
 
 
 def _spent_today() -> float | None:
     """Today's spend for the badge and the panel; None when the journal cannot be read (the prices and
     the other limits still show; a run's own limit check reads the journal again and says why)."""
-    from ..money.spend_ledger import spent_today
+    from ..money.ledger import spent_today
 
     try:
         return spent_today()
@@ -66,36 +66,32 @@ def _limits_state() -> dict[str, Any]:
 async def get_money(request: web.Request) -> web.Response:
     from ..money.fal_docs import status
 
-    return _no_store({**_limits_state(), "documents": status()})
+    return no_store({**_limits_state(), "documents": status()})
 
 
 async def post_money(request: web.Request) -> web.Response:
     from ..money.settings import save_settings
 
-    if request.content_type != "application/json":
-        return _no_store({"error": "send the settings as JSON"}, status=415)
-    if request.content_length is not None and request.content_length > MAX_SETTINGS_BODY_BYTES:
-        return _no_store({"error": "request body too large"}, status=413)
     try:
-        body = json.loads(await request.text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return _no_store({"error": "request body is not valid JSON"}, status=400)
+        body = await read_json(request, MAX_SETTINGS_BODY_BYTES, not_json="send the settings as JSON")
+    except BodyRefused as refused:
+        return refused.response
     if not isinstance(body, dict):
-        return _no_store({"error": "send an object such as {\"max_run_usd\": 5}"}, status=400)
+        return no_store({"error": "send an object such as {\"max_run_usd\": 5}"}, status=400)
     try:
         save_settings(body)
     except ValueError as exc:
-        return _no_store({"error": str(exc)}, status=400)
+        return no_store({"error": str(exc)}, status=400)
     except OSError as exc:
-        return _no_store({"error": f"could not write the settings file: {exc.strerror}"}, status=500)
-    return _no_store(_limits_state())
+        return no_store({"error": f"could not write the settings file: {exc.strerror}"}, status=500)
+    return no_store(_limits_state())
 
 
 async def get_balance(request: web.Request) -> web.Response:
     from ..money.fal_docs import balance
 
     found = await balance(max_age=0.0 if request.query.get("fresh") else 60.0)
-    return _no_store({"available": found.usd is not None, "usd": found.usd, "currency": found.currency,
+    return no_store({"available": found.usd is not None, "usd": found.usd, "currency": found.currency,
                       "refused": found.refused, "message": found.message})
 
 
@@ -103,7 +99,7 @@ async def post_refresh(request: web.Request) -> web.Response:
     """Fetch fal's schemas and prices now (the settings panel's button; tests)."""
     from ..money.fal_docs import FORCED_TIMEOUT_S, refresh
 
-    return _no_store(await refresh(force=True, timeout=FORCED_TIMEOUT_S))
+    return no_store(await refresh(force=True, timeout=FORCED_TIMEOUT_S))
 
 
 async def delete_docs(request: web.Request) -> web.Response:
@@ -111,7 +107,7 @@ async def delete_docs(request: web.Request) -> web.Response:
     from ..money.fal_docs import forget_documents, status
 
     forget_documents()
-    return _no_store(status())
+    return no_store(status())
 
 
 def _key_status() -> dict[str, Any]:
@@ -119,39 +115,31 @@ def _key_status() -> dict[str, Any]:
     return {"configured": source is not None, "source": source}
 
 
-def _no_store(body: dict[str, Any], status: int = 200) -> web.Response:
-    return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})
-
-
 async def get_key(request: web.Request) -> web.Response:
-    return _no_store(_key_status())
+    return no_store(_key_status())
 
 
 async def post_key(request: web.Request) -> web.Response:
-    # Requiring a JSON body means a cross-site form post cannot set the key without a CORS preflight.
-    if request.content_type != "application/json":
-        return _no_store({"error": "send the key as JSON: {\"key\": \"...\"}"}, status=415)
-    if request.content_length is not None and request.content_length > MAX_KEY_BODY_BYTES:
-        return _no_store({"error": "request body too large for a key"}, status=413)
     try:
-        body = json.loads(await request.text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return _no_store({"error": "request body is not valid JSON"}, status=400)
+        body = await read_json(request, MAX_KEY_BODY_BYTES, not_json="send the key as JSON: {\"key\": \"...\"}",
+                               too_large="request body too large for a key")
+    except BodyRefused as refused:
+        return refused.response
     if not isinstance(body, dict) or "key" not in body:
-        return _no_store({"error": "key: missing (send {\"key\": \"...\"})"}, status=400)
+        return no_store({"error": "key: missing (send {\"key\": \"...\"})"}, status=400)
     try:
         keystore.store_key(body["key"])
     except keystore.KeyShapeError as exc:
-        return _no_store({"error": str(exc)}, status=400)
+        return no_store({"error": str(exc)}, status=400)
     except OSError as exc:
         # The path is the user's own ComfyUI folder; the message names the file, never the key.
         log.warning("could not store the fal key file: %s", exc.strerror)
-        return _no_store({"error": f"could not write the key file: {exc.strerror}"}, status=500)
+        return no_store({"error": f"could not write the key file: {exc.strerror}"}, status=500)
     log.info("fal key stored in %s", keystore.key_file_path())
     status = _key_status()
     if status["source"] == "env":
         status["note"] = "stored, but the FAL_KEY environment variable is set and takes precedence"
-    return _no_store(status)
+    return no_store(status)
 
 
 async def delete_key(request: web.Request) -> web.Response:
@@ -159,9 +147,9 @@ async def delete_key(request: web.Request) -> web.Response:
         keystore.remove_key()
     except OSError as exc:
         log.warning("could not delete the fal key file: %s", exc.strerror)
-        return _no_store({"error": f"could not delete the key file: {exc.strerror}"}, status=500)
+        return no_store({"error": f"could not delete the key file: {exc.strerror}"}, status=500)
     log.info("stored fal key removed")
-    return _no_store(_key_status())
+    return no_store(_key_status())
 
 
 def add_routes(routes: web.RouteTableDef) -> None:

@@ -9,9 +9,10 @@ that method's alone:
   floor  PyAV frame-threaded decode with no conversion at all
 Also: reference-image encode times and the pack's import time. `--fanout` runs only the fan-out
 scenario instead (bench/fanout.py: takes in one node vs ComfyUI's batch count, in a real ComfyUI).
-Prints `name: value` lines and writes bench/out/results.md and bench/out/readme_table.md; it changes no
-tracked file. `--refresh-readme` is the separate step that copies the last run's table into the README
-(between its bench markers), measuring nothing. Clips are generated once and cached in bench/out/.
+Prints `name: value` lines and writes bench/out/results.md and bench/out/performance_table.md; it changes
+no tracked file. `--refresh-docs` (old name `--refresh-readme`) is the separate step that copies the last
+whole run's table into docs/performance.md (between its bench markers), measuring nothing. Clips are
+generated once and cached in bench/out/.
 """
 
 from __future__ import annotations
@@ -40,9 +41,9 @@ TARGETS = {  # on the 1080p 10 s clip
     "ours/floor time": ("<=", 1.25),
 }
 IMPORTS = ("nodes.luma.constants", "nodes.media.video_decode")
-README = REPO / "README.md"
-README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
-README_TABLE = OUT_DIR / "readme_table.md"
+PERFORMANCE_DOC = REPO / "docs" / "performance.md"  # the table lives there, between these markers
+TABLE_START, TABLE_END = "<!-- bench:start -->", "<!-- bench:end -->"
+TABLE_FILE = OUT_DIR / "performance_table.md"
 
 # What ComfyUI does with the pack at start-up, timed inside an interpreter that already holds what
 # ComfyUI itself loads first (torch, comfy_api, the server module, pydantic): load the package, call its
@@ -74,13 +75,14 @@ def main() -> int:
     parser.add_argument("--clips", help="comma-separated, from: " + ", ".join(ALL_CLIPS))
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of " + ", ".join(METHODS))
     parser.add_argument("--runs", type=int, default=0, help="runs per method (default 3; 1 for 1080p clips)")
-    parser.add_argument("--refresh-readme", action="store_true",
-                        help="measure nothing: copy the last run's bench/out/readme_table.md into the README")
+    parser.add_argument("--refresh-docs", "--refresh-readme", dest="refresh_docs", action="store_true",
+                        help="measure nothing: copy the last whole run's bench/out/performance_table.md into "
+                             "docs/performance.md (between its bench markers)")
     parser.add_argument("--fanout", action="store_true",
                         help="only the fan-out scenario (bench/fanout.py): 8 takes in one node vs a batch of 8")
     args = parser.parse_args()
-    if args.refresh_readme:
-        return refresh_readme()
+    if args.refresh_docs:
+        return refresh_docs()
     if args.fanout:
         from fanout import run_fanout
 
@@ -108,21 +110,22 @@ def main() -> int:
     (OUT_DIR / "results.md").write_text(report.markdown(), encoding="utf-8")
     report.line("results table", str((OUT_DIR / "results.md").relative_to(REPO)))
     if set(names) == set(ALL_CLIPS) and set(methods) == set(METHODS):
-        README_TABLE.write_text(report.summary(), encoding="utf-8")
-        report.line("README table (copy it in with --refresh-readme)", str(README_TABLE.relative_to(REPO)))
-    else:  # the README's table is always a whole run: every clip, every method
-        report.line("README table", "not written (a partial run: --clips, --quick or --methods)")
+        TABLE_FILE.write_text(report.summary(), encoding="utf-8")
+        report.line("performance table (copy it into docs/performance.md with --refresh-docs)",
+                    str(TABLE_FILE.relative_to(REPO)))
+    else:  # the published table is always a whole run: every clip, every method
+        report.line("performance table", "not written (a partial run: --clips, --quick or --methods)")
     return 0
 
 
-def refresh_readme() -> int:
-    if not README_TABLE.is_file():
-        print(f"no {README_TABLE.relative_to(REPO)}: run `make bench` first", file=sys.stderr)
+def refresh_docs() -> int:
+    if not TABLE_FILE.is_file():
+        print(f"no {TABLE_FILE.relative_to(REPO)}: run a whole `make bench` first", file=sys.stderr)
         return 1
-    if not write_readme_table(README_TABLE.read_text(encoding="utf-8").strip()):
-        print(f"README.md has no {README_START} ... {README_END} markers", file=sys.stderr)
+    if not write_performance_table(TABLE_FILE.read_text(encoding="utf-8").strip()):
+        print(f"{PERFORMANCE_DOC.relative_to(REPO)} has no {TABLE_START} ... {TABLE_END} markers", file=sys.stderr)
         return 1
-    print("README performance table: replaced with", README_TABLE.relative_to(REPO))
+    print(f"{PERFORMANCE_DOC.relative_to(REPO)} table: replaced with", TABLE_FILE.relative_to(REPO))
     return 0
 
 
@@ -195,14 +198,14 @@ def pack_load_seconds(repeats: int) -> tuple[float | str, int]:
     return statistics.median(samples), nodes
 
 
-def write_readme_table(table: str) -> bool:
-    """Replace the README's performance table (between the bench markers); False when it has no markers."""
-    text = README.read_text(encoding="utf-8")
-    if README_START not in text or README_END not in text:
+def write_performance_table(table: str, doc: Path = PERFORMANCE_DOC) -> bool:
+    """Replace the table between the bench markers of doc (docs/performance.md); False when it has none."""
+    text = doc.read_text(encoding="utf-8")
+    if TABLE_START not in text or TABLE_END not in text:
         return False
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    README.write_text(f"{head}{README_START}\n{table}\n{README_END}{tail}", encoding="utf-8")
+    head, rest = text.split(TABLE_START, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    doc.write_text(f"{head}{TABLE_START}\n{table}\n{TABLE_END}{tail}", encoding="utf-8")
     return True
 
 
@@ -283,7 +286,7 @@ class Report:
         self.import_rows = times
 
     def summary(self) -> str:
-        """The README's performance section: decode per clip, targets, encode and start-up cost."""
+        """docs/performance.md's table: decode per clip, targets, encode and start-up cost."""
         by_clip: dict[str, dict[str, dict]] = {}
         for clip, label, record in self.rows:
             by_clip.setdefault(clip, {})[label.split("_")[0]] = record

@@ -1,7 +1,7 @@
 """Shared fixtures: the local fal-compatible sandbox server; the hooks that run ComfyUI tests on every host.
 
 - ``sandbox_server`` (session): ``python -m sandbox --port 0`` in a subprocess (port 0 = the OS picks a
-  free one; the server prints the URL it bound), stderr to test-output/sandbox-<pid>.log.
+  free one; the server prints the URL it bound), stderr to test-output/sandbox-<pid>.log (tools.layout.TEST_OUTPUT).
 - ``sandbox`` (function): the same server, reset before the test; ``.url``, ``.configure(**cfg)``,
   ``.inject(*faults)``, ``.log()``, ``.get(path)``, ``.second_origin()``.
 """
@@ -22,9 +22,10 @@ import httpx
 import pytest
 
 from tests.support import host_params
+from tools.layout import TEST_OUTPUT
 
 REPO = Path(__file__).resolve().parents[1]
-OUTPUT = REPO / "test-output"
+OUTPUT = TEST_OUTPUT
 _READY = re.compile(r"sandbox listening on (http://\S+)")
 
 

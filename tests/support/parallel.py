@@ -25,6 +25,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -45,6 +46,11 @@ _SUMMARY = re.compile(r"^=*\s*((?:\d+ \w+(?:, )?)+|no tests ran) in ([0-9.]+)s\b
 _COUNT = re.compile(r"(\d+) (\w+)")
 
 
+# Niceness per kind of shard: the browser tests wait on page loads with fixed timeouts, so on a busy machine
+# they get the CPU first; the e2e suites (decoding real MP4s in ComfyUI, long run timeouts) take what is left.
+NICE = {"browser": 0, "unit": 2, "e2e": 5}
+
+
 @dataclass
 class Shard:
     name: str
@@ -54,6 +60,10 @@ class Shard:
     started: float = 0.0
     elapsed: float = 0.0
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def nice(self) -> int:
+        return NICE.get(self.name.split("-")[0], 0)
 
     @property
     def out(self) -> Path:
@@ -92,8 +102,9 @@ def start(shard: Shard, extra: list[str]) -> None:
     with open(shard.log, "wb") as log:
         log.write(f"$ {' '.join(command)}\n".encode())
         log.flush()
-        shard.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    say(f"started {shard.name}: pytest {' '.join(shard.args)} --hosts={','.join(shard.hosts)}")
+        shard.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                         preexec_fn=lambda: os.nice(shard.nice) and None)
+    say(f"started {shard.name} (nice {shard.nice}): pytest {' '.join(shard.args)} --hosts={','.join(shard.hosts)}")
 
 
 def say(text: str) -> None:
@@ -143,11 +154,27 @@ def slowest(shards: list[Shard], n: int) -> list[tuple[float, str]]:
     return sorted(times, reverse=True)[:n]
 
 
+def stop_on_signal(running: list[Shard], waiting: list[Shard]) -> None:
+    """SIGTERM/SIGINT (CI cancel, Ctrl-C): pass an interrupt to every pytest process, so each one stops its
+    servers and prints its summary; the report then shows what ran."""
+
+    def handler(signum: int, _frame: object) -> None:
+        say(f"signal {signum}: interrupting {', '.join(s.name for s in running) or 'nothing'}")
+        waiting.clear()
+        for shard in running:
+            if shard.process is not None and shard.process.poll() is None:
+                shard.process.send_signal(signal.SIGINT)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
 def run_shards(shards: list[Shard], extra: list[str], jobs: int) -> int:
     t0 = time.monotonic()
     waiting = list(shards)
     running: list[Shard] = []
     done: list[Shard] = []
+    stop_on_signal(running, waiting)
     last_status = time.monotonic()
     while waiting or running:
         while waiting and len(running) < jobs:

@@ -6,7 +6,7 @@ Knows nothing of ComfyUI or HTTP (standard library only). Modules: ``states`` (t
 (settings, ``open_journal``), ``receipts`` (the JSON receipt written next to each saved result).
 
 API summary (all synchronous, thread- and process-safe; the glue keeps one store per process,
-``nodes.comfy.journaling.journal()``):
+``nodes.comfy.host.journaling.journal()``):
 
     from nodes.journal.config import open_journal, journal_url, retention_days
     store = open_journal("sqlite:////path/journal.sqlite3", prune_days=30)

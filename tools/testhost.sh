@@ -148,7 +148,13 @@ trap 'rc=$?; [ $rc -eq 0 ] || log "testhost.sh failed (exit $rc) at line $LINENO
 
 # pip's "Location" warnings come from the machine's extra local index; they are noise.
 # pip_in VENV_PYTHON ARGS...: pip of that venv; pip_q: the 0.3.75 venv's.
-pip_in() { local py=$1; shift; "$py" -m pip --disable-pip-version-check -q "$@" 2> >(grep -v "^WARNING: Location" >&2); }
+# install --no-compile: pip would byte-compile every file of torch, transformers, scipy... (minutes of CPU
+# on two cores); Python compiles the modules a server really imports on first use instead.
+pip_in() {
+  local py=$1 cmd=$2; shift 2
+  [ "$cmd" = install ] && set -- --no-compile "$@"
+  "$py" -m pip --disable-pip-version-check -q "$cmd" "$@" 2> >(grep -v "^WARNING: Location" >&2)
+}
 pip_q() { pip_in "$PY" "$@"; }
 
 mkdir -p "$HOST_DIR" "$CACHE_DIR"

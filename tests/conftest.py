@@ -131,7 +131,9 @@ def sandbox_server() -> Iterator[SandboxServer]:
             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=log_file,
         )
     try:
-        url = _wait_for_ready_line(process, timeout=30.0)
+        # Generous: on a busy machine (the suite's parallel pytest processes start together) importing the
+        # sandbox's numpy/av/PIL can take well over 30 s; a start-up failure here errors every test of the session.
+        url = _wait_for_ready_line(process, timeout=180.0)
         deadline = time.monotonic() + 10
         while httpx.get(f"{url}/_sandbox/health", timeout=2.0).status_code != 200:
             if time.monotonic() > deadline:

@@ -11,6 +11,9 @@ PYTEST_ARGS ?= tests
 # The ComfyUI hosts to build and test on (e2e and browser suites run once per host). E.g. HOSTS=0.3.75
 HOSTS ?= 0.3.75 0.33.0
 BENCH_ARGS ?=
+# The whole suite runs as several pytest processes side by side (tests/support/parallel.py: layer suites, and
+# per host the e2e and browser suites). JOBS=N: at most N at once; JOBS=0: one plain pytest process.
+JOBS ?=
 
 .PHONY: help env sandbox demo test bench clean
 
@@ -20,7 +23,8 @@ help:
 	@echo "make sandbox  run the local fal-compatible sandbox in the foreground (PORT=$(PORT))"
 	@echo "make demo     sandbox + ComfyUI, run example_workflows/luma_ray32_text_to_video.json, print the MP4"
 	@echo "make test     the whole test suite: unit suites once, e2e + browser on every host (HOSTS=\"$(HOSTS)\")"
-	@echo "              narrow it: make test HOSTS=0.3.75 PYTEST_ARGS=\"tests/e2e -x\""
+	@echo "              as parallel pytest processes (JOBS=N at most N at once, JOBS=0 one process); narrow it:"
+	@echo "              make test HOSTS=0.3.75 PYTEST_ARGS=\"tests/e2e -x\" (named paths: one pytest process)"
 	@echo "make bench    benchmarks (BENCH_ARGS=...)"
 	@echo "make clean    remove test and bench outputs (keeps .testhost/; rm -rf .testhost for a full rebuild)"
 
@@ -35,7 +39,7 @@ demo: env
 
 test: env
 	@mkdir -p test-output
-	$(PY) -m pytest --hosts="$(HOSTS)" $(PYTEST_ARGS)
+	$(PY) -m tests.support.parallel --hosts="$(HOSTS)" $(if $(JOBS),--jobs=$(JOBS)) $(PYTEST_ARGS)
 
 bench: env
 	$(PY) bench/run.py $(BENCH_ARGS)

@@ -18,7 +18,8 @@ VENV_PYTHON = TESTHOST / "venv" / "bin" / "python"
 COMFY_HOME = TESTHOST / "comfyui"
 COMFY_VERSION = "0.3.75"
 NEW_FRONTEND_VERSION = "1.58.1"
-TEST_OUTPUT = REPO / "test-output"
+# LUMA_TEST_OUTPUT: another folder (tests/support/parallel.py gives each pytest process its own).
+TEST_OUTPUT = Path(os.environ.get("LUMA_TEST_OUTPUT") or REPO / "test-output")
 
 
 @dataclass(frozen=True)

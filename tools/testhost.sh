@@ -148,7 +148,13 @@ trap 'rc=$?; [ $rc -eq 0 ] || log "testhost.sh failed (exit $rc) at line $LINENO
 
 # pip's "Location" warnings come from the machine's extra local index; they are noise.
 # pip_in VENV_PYTHON ARGS...: pip of that venv; pip_q: the 0.3.75 venv's.
-pip_in() { local py=$1; shift; "$py" -m pip --disable-pip-version-check -q "$@" 2> >(grep -v "^WARNING: Location" >&2); }
+# install --no-compile: pip would byte-compile every file of torch, transformers, scipy... (minutes of CPU
+# on two cores); Python compiles the modules a server really imports on first use instead.
+pip_in() {
+  local py=$1 cmd=$2; shift 2
+  [ "$cmd" = install ] && set -- --no-compile "$@"
+  "$py" -m pip --disable-pip-version-check -q "$cmd" "$@" 2> >(grep -v "^WARNING: Location" >&2)
+}
 pip_q() { pip_in "$PY" "$@"; }
 
 mkdir -p "$HOST_DIR" "$CACHE_DIR"
@@ -378,24 +384,38 @@ assert torch.__version__.startswith("2.13.0"), torch.__version__' \
 }
 
 # ------------------------------------------------------------------------------------------------ main
+# The parts that do not depend on each other are built side by side (pip mostly waits on unpacking and
+# the disk, so two venvs at once take little longer than one): host 0.33.0 (tree + venv) and the apt step
+# run in the background while host 0.3.75 is built. Each background part prints its own timings.
 T_ALL=$(now)
-install_browser
+for host in $HOSTS; do
+  case $host in
+    "$COMFY_VERSION"|"$C33_VERSION") ;;
+    *) fail "unknown host '$host' in TESTHOST_HOSTS (known: $COMFY_VERSION $C33_VERSION)" ;;
+  esac
+done
+build_host_033() {
+  fetch_comfyui_033
+  build_venv_033
+  link_pack "$C33_HOME"
+  log "host $C33_VERSION ready: python $C33_VENV/bin/python | ComfyUI $C33_HOME (frontend 1.48.7 from its venv)"
+  [ ${#TIMINGS[@]} -eq 0 ] || printf '%s\n' "${TIMINGS[@]}" >&2
+}
+BACKGROUND=()
+( install_browser; [ ${#TIMINGS[@]} -eq 0 ] || printf '%s\n' "${TIMINGS[@]}" >&2 ) & BACKGROUND+=("$!:browser")
+case " $HOSTS " in *" $C33_VERSION "*) build_host_033 & BACKGROUND+=("$!:host $C33_VERSION") ;; esac
+# A failure of host 0.3.75 (the foreground) ends the script: stop the background parts with it.
+trap 'rc=$?; [ $rc -eq 0 ] || { log "testhost.sh failed (exit $rc) at line $LINENO"; for j in "${BACKGROUND[@]}"; do kill "${j%%:*}" 2>/dev/null || true; done; }' EXIT
 build_base_venv
 install_pack_deps
 fetch_comfyui
 link_pack "$COMFY_HOME"
 fetch_frontend
 log "host $COMFY_VERSION ready: python $PY | ComfyUI $COMFY_HOME | frontend root $FRONTEND_DIR/comfyui_frontend_package/static"
-for host in $HOSTS; do
-  case $host in
-    "$COMFY_VERSION") ;;
-    "$C33_VERSION")
-      fetch_comfyui_033
-      build_venv_033
-      link_pack "$C33_HOME"
-      log "host $C33_VERSION ready: python $C33_VENV/bin/python | ComfyUI $C33_HOME (frontend 1.48.7 from its venv)" ;;
-    *) fail "unknown host '$host' in TESTHOST_HOSTS (known: $COMFY_VERSION $C33_VERSION)" ;;
-  esac
+FAILED=()
+for job in "${BACKGROUND[@]}"; do
+  wait "${job%%:*}" || FAILED+=("${job#*:}")
 done
+[ ${#FAILED[@]} -eq 0 ] || fail "failed: ${FAILED[*]} (see the messages above)"
 record "total" "$T_ALL"
 printf '%s\n' "${TIMINGS[@]}" >&2

@@ -12,8 +12,7 @@ import time
 from ..journal import states
 from .ledger import local_midnight, read_all
 
-# What may end up on fal's bill: finished, in flight, or submitted without a recorded answer.
-_MAY_BILL = (states.DONE, states.COMPLETED, *states.IN_FLIGHT, states.UNKNOWN_SUBMIT)
+_MAY_BILL = states.MAY_BILL
 
 
 def spent_today(*, running_prompt: str | None = None) -> float:

@@ -57,7 +57,26 @@ _V1 = [
     "CREATE INDEX IF NOT EXISTS journal_events_entry ON journal_events (entry_id)",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1]
+# Issue 18 (branch ``reconcile``, /work/coord/reconcile-store.md): what fal billed, and the evidence of
+# reconciliation with fal's own records. Same text as that branch, so the versions agree when merged.
+_V2 = [
+    "ALTER TABLE journal_entries ADD COLUMN billed_usd DOUBLE PRECISION",
+    "ALTER TABLE journal_entries ADD COLUMN fal_records TEXT",
+]
+
+# Issue 19 (a fleet of workers on one journal): the budget sums a day's entries (created_at), and each
+# worker's heartbeat says whether its in-flight requests still have someone following them.
+_V3 = [
+    "CREATE INDEX IF NOT EXISTS journal_entries_created ON journal_entries (created_at)",
+    """CREATE TABLE IF NOT EXISTS journal_workers (
+        owner TEXT PRIMARY KEY,
+        seen_at DOUBLE PRECISION NOT NULL,
+        started_at DOUBLE PRECISION NOT NULL,
+        info TEXT NOT NULL
+    )""",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
 LATEST_VERSION = len(MIGRATIONS)
 
 

@@ -11,6 +11,7 @@ import logging
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 from .store import SqlJournal
 
@@ -39,6 +40,11 @@ class SqliteJournal(SqlJournal):
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         conn.execute("PRAGMA synchronous = FULL")
         return conn
+
+    def _lock_migration(self, cur: Any) -> None:
+        # The write lock for the whole migration (SQLite's DDL is transactional): two ComfyUIs sharing the
+        # user folder that start together migrate one after the other, the second finding nothing to do.
+        cur.execute("BEGIN IMMEDIATE")
 
     def _check_and_migrate(self) -> None:
         conn = self._connection()

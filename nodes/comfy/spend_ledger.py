@@ -9,22 +9,12 @@ from __future__ import annotations
 
 import time
 
-from ..journal import states
-from .ledger import local_midnight, read_all
-
-_MAY_BILL = states.MAY_BILL
+from .ledger import local_midnight
 
 
 def spent_today(*, running_prompt: str | None = None) -> float:
-    """USD of today's requests that are or may be billed, at their estimates."""
+    """USD of today's requests that are or may be billed, at their estimates: one SUM in the journal (shared
+    by a fleet of workers on PostgreSQL), not a read of every entry."""
     from .journaling import journal
 
-    midnight = local_midnight(time.time())
-    total = 0.0
-    for entry in read_all(journal()):
-        if entry.created_at < midnight or entry.state not in _MAY_BILL or entry.price_usd is None:
-            continue
-        if running_prompt is not None and entry.prompt_id == running_prompt and entry.state in states.IN_FLIGHT:
-            continue  # reserved by the limit check as part of the running prompt
-        total += entry.price_usd
-    return round(total, 6)
+    return journal().spent_since(local_midnight(time.time()), leave_out_prompt=running_prompt)

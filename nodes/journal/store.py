@@ -19,7 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import schema
-from .states import ALL_STATES, FINAL, IN_FLIGHT, MAY_BILL
+from .fleet_sql import Budget, Created, FleetSql, entry_values
+from .fleet_sql import check_state as _check_state
+from .fleet_sql import dump as _dump
+from .states import ALL_STATES, FINAL, IN_FLIGHT
 
 
 @dataclass(frozen=True)
@@ -78,25 +81,6 @@ class JournalEntry:
 
 
 @dataclass(frozen=True)
-class Budget:
-    """A spend limit the new entry must fit in, with what the journal already holds since ``since``
-    (UNIX seconds: the local midnight) that is or may be billed (``states.MAY_BILL``), at its estimate."""
-
-    since: float
-    limit_usd: float
-
-
-@dataclass(frozen=True)
-class Created:
-    """What ``create_guarded`` did: ``entry`` is the new entry, or None when it was not written because
-    another entry of the identity came first (``latest`` is it) or the budget is spent (``spent_usd``)."""
-
-    entry: JournalEntry | None
-    latest: JournalEntry | None = None
-    spent_usd: float | None = None
-
-
-@dataclass(frozen=True)
 class JournalEvent:
     entry_id: int
     at: float
@@ -130,6 +114,11 @@ class JournalStore(ABC):
         """``create`` only if the newest entry of ``new.identity`` is still ``after_id`` (None: there is none)
         and, given a ``budget``, the day's spend plus this entry's estimate fits in it: decided and written in
         one transaction, so two processes (or a fleet of workers) never both pay for one request or past it."""
+
+    @abstractmethod
+    def spent_since(self, since: float, *, leave_out_prompt: str | None = None) -> float:
+        """USD (at the estimates) of entries created since ``since`` that are or may be billed
+        (``states.MAY_BILL``); the unfinished entries of prompt ``leave_out_prompt`` are left out."""
 
     @abstractmethod
     def beat(self, owner: str, info: Mapping[str, Any]) -> None:
@@ -175,7 +164,7 @@ class JournalStore(ABC):
         """Release resources (connections are per call, so usually nothing)."""
 
 
-class SqlJournal(JournalStore):
+class SqlJournal(FleetSql, JournalStore):
     """``JournalStore`` over DB-API connections from ``connect`` (one per call, closed after it)."""
 
     def __init__(self, connect: Callable[[], Any], *, dialect: str, paramstyle: str = "qmark") -> None:
@@ -204,9 +193,6 @@ class SqlJournal(JournalStore):
 
     def _lock_migration(self, cur: Any) -> None:
         """Hold the database's migration lock until the transaction ends (several workers may start at once)."""
-
-    def _lock_create(self, cur: Any, identity: str, budget: Budget | None) -> None:
-        """Serialise guarded creates that could conflict (SQLite's single statement needs nothing more)."""
 
     def migrate(self) -> int:
         """Apply pending migrations; returns the schema version reached."""
@@ -250,7 +236,7 @@ class SqlJournal(JournalStore):
     def create(self, new: NewEntry) -> JournalEntry:
         _check_state(new.state)
         now = time.time()
-        values = _values(new, now)
+        values = entry_values(new, now)
         names = ", ".join(values)
         marks = ", ".join("?" for _ in values)
 
@@ -264,58 +250,6 @@ class SqlJournal(JournalStore):
         entry = self.get(self._run(insert))
         assert entry is not None
         return entry
-
-    def create_guarded(self, new: NewEntry, *, after_id: int | None, budget: Budget | None = None) -> Created:
-        _check_state(new.state)
-        now = time.time()
-        values = _values(new, now)
-        # INSERT ... SELECT ... WHERE: the check and the write are one statement, atomic on SQLite; PostgreSQL
-        # also takes an advisory lock first (``_lock_create``), as READ COMMITTED would let two such inserts pass.
-        picks = ", ".join(f"CAST(? AS {_CASTS[n]})" if n in _CASTS else "?" for n in values)
-        where = ["COALESCE((SELECT MAX(id) FROM journal_entries WHERE identity = ?), 0) = ?"]
-        params: list[Any] = [*values.values(), new.identity, int(after_id or 0)]
-        spent_sql = (f"SELECT COALESCE(SUM(price_usd), 0) FROM journal_entries WHERE created_at >= ? AND "
-                     f"state IN ({', '.join('?' for _ in MAY_BILL)})")
-        if budget is not None:
-            where.append(f"({spent_sql}) + COALESCE(CAST(? AS DOUBLE PRECISION), 0) <= ?")
-            params += [budget.since, *MAY_BILL, new.price_usd, budget.limit_usd + 1e-9]
-        sql = (f"INSERT INTO journal_entries ({', '.join(values)}) SELECT {picks} WHERE {' AND '.join(where)} "
-               "RETURNING id")
-
-        def insert(cur: Any) -> tuple[int | None, float | None]:
-            self._lock_create(cur, new.identity, budget)
-            cur.execute(self._sql(sql), tuple(params))
-            row = cur.fetchone()
-            if row is not None:
-                self._event(cur, int(row[0]), now, new.state, "journaled before anything was sent")
-                return int(row[0]), None
-            spent = None
-            if budget is not None:
-                cur.execute(self._sql(spent_sql), (budget.since, *MAY_BILL))
-                spent = float(cur.fetchone()[0] or 0.0)
-            return None, spent
-
-        entry_id, spent = self._run(insert)
-        if entry_id is not None:
-            return Created(self.get(entry_id))
-        latest = self.latest_for_identity(new.identity)
-        if latest is not None and latest.id != (after_id or 0):
-            return Created(None, latest=latest)
-        return Created(None, latest=latest, spent_usd=spent)
-
-    def beat(self, owner: str, info: Mapping[str, Any]) -> None:
-        now = time.time()
-        self._run(lambda cur: cur.execute(self._sql(
-            "INSERT INTO journal_workers (owner, seen_at, started_at, info) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (owner) DO UPDATE SET seen_at = excluded.seen_at, info = excluded.info"),
-            (owner, now, now, _dump(dict(info)))))
-
-    def workers(self) -> dict[str, float]:
-        def read(cur: Any) -> dict[str, float]:
-            cur.execute("SELECT owner, seen_at FROM journal_workers")
-            return {str(r[0]): float(r[1]) for r in cur.fetchall()}
-
-        return self._run(read)
 
     def update(self, entry_id: int, *, state: str | None = None, note: str | None = None,
                **fields: Any) -> JournalEntry:
@@ -400,33 +334,6 @@ class SqlJournal(JournalStore):
             return int(cur.rowcount)
 
         return self._run(delete)
-
-
-# Columns whose value goes through ``CAST`` in ``create_guarded``'s SELECT list: PostgreSQL types a bare
-# parameter there as text, which a number column refuses (a None seed, say).
-_CASTS = {"seed": "BIGINT", "price_usd": "DOUBLE PRECISION", "created_at": "DOUBLE PRECISION",
-          "updated_at": "DOUBLE PRECISION"}
-
-
-def _values(new: NewEntry, now: float) -> dict[str, Any]:
-    """The columns of a new entry's row."""
-    return {
-        "identity": new.identity, "endpoint_id": new.endpoint_id, "state": new.state, "request_id": None,
-        "seed": new.seed, "payload": _dump(new.payload), "inputs": _dump(new.inputs),
-        "output_kind": new.output_kind, "stem": new.stem, "price_usd": new.price_usd,
-        "price_source": new.price_source, "node_id": new.node_id, "node_name": new.node_name,
-        "prompt_id": new.prompt_id, "owner": new.owner, "created_at": now, "updated_at": now,
-        "files": "{}", "timings": "{}",
-    }
-
-
-def _check_state(state: str) -> None:
-    if state not in ALL_STATES:
-        raise ValueError(f"journal: unknown state {state!r}; known: {ALL_STATES}")
-
-
-def _dump(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, sort_keys=True, default=str)
 
 
 def _load(text: Any, empty: Any) -> Any:

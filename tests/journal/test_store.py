@@ -230,3 +230,31 @@ def test_take_zero_keeps_the_identity_requests_had_before_takes_and_other_takes_
     assert request_identity("luma/agent/ray/v3.2/text-to-video", payload, content, 7, take=0) == before
     takes = {request_identity("luma/agent/ray/v3.2/text-to-video", payload, content, 7, take=t) for t in range(16)}
     assert len(takes) == 16
+
+
+def test_guarded_create_holds_one_entry_per_identity_and_the_budget(store: JournalStore) -> None:
+    from nodes.journal.store import Budget
+
+    budget = Budget(since=0.0, limit_usd=1.0)  # _new() costs 0.5
+    first = store.create_guarded(_new("g-1"), after_id=None, budget=budget)
+    assert first.entry is not None and first.entry.identity == "g-1"
+    again = store.create_guarded(_new("g-1"), after_id=None, budget=budget)  # someone came first
+    assert again.entry is None and again.latest == first.entry and again.spent_usd is None
+    store.update(first.entry.id, state=states.FAILED)  # never reached fal: its reservation is released
+    retry = store.create_guarded(_new("g-1"), after_id=first.entry.id, budget=budget)
+    assert retry.entry is not None
+    assert store.create_guarded(_new("g-2"), after_id=None, budget=budget).entry is not None
+    over = store.create_guarded(_new("g-3"), after_id=None, budget=budget)
+    assert over.entry is None and over.spent_usd == pytest.approx(1.0)
+    assert store.spent_since(0.0) == pytest.approx(1.0)
+    assert store.spent_since(0.0, leave_out_prompt="p-1") == 0.0  # its unfinished entries are the prompt's own
+    assert store.create_guarded(_new("g-4", price_usd=None), after_id=None, budget=budget).entry is not None
+
+
+def test_heartbeats_are_kept_per_worker(store: JournalStore) -> None:
+    store.beat("gpu-01/12/34", {"pid": 12})
+    store.beat("gpu-02/56/78", {"pid": 56})
+    first = store.workers()["gpu-01/12/34"]
+    store.beat("gpu-01/12/34", {"pid": 12})
+    beats = store.workers()
+    assert set(beats) == {"gpu-01/12/34", "gpu-02/56/78"} and beats["gpu-01/12/34"] >= first

@@ -35,6 +35,10 @@ _BUDGET_LOCK = 0x4C46_4A32
 _IDENTITY_LOCK_CLASS = 0x4C46_4A33
 
 
+class _Stale(Exception):
+    """The connection was lost before anything was committed on it."""
+
+
 class JournalUnavailable(RuntimeError):
     """The shared journal cannot be reached; the message says so without the password."""
 
@@ -118,24 +122,42 @@ class PostgresJournal(SqlJournal):
         if self._pending and not getattr(self._flushing, "on", False):
             self.flush()  # what was kept during an outage is written before anything else is read or written
         try:
+            return self._attempt(work)
+        except _Stale:
+            # A pooled connection the server closed (a restart): nothing was committed on it, so the work
+            # runs once more on a new connection, and the other idle ones (as old) are dropped.
+            self._pool.close()
+            try:
+                return self._attempt(work)
+            except _Stale as stale:
+                raise self._unavailable(stale.__cause__ or stale) from None
+
+    def _attempt(self, work: Callable[[Any], Any]) -> Any:
+        try:
             conn = self._pool.take()
         except Exception as exc:
             raise self._unavailable(exc) from None
-        broken = False
+        broken, committing = False, False
         try:
             with conn.cursor() as cur:
                 try:
                     value = work(cur)
                 except BaseException:
-                    conn.rollback()
+                    try:
+                        conn.rollback()
+                    except Exception:  # the connection is gone: the work's own error says more
+                        broken = True
                     raise
+            committing = True
             conn.commit()
             return value
         except Exception as exc:
-            if self._lost(exc):
-                broken = True
+            if not self._lost(exc):
+                raise
+            broken = True
+            if committing:  # the commit may or may not have landed: never run it twice
                 raise self._unavailable(exc) from None
-            raise
+            raise _Stale() from exc
         finally:
             self._pool.give_back(conn, broken)
 

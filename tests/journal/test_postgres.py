@@ -109,3 +109,13 @@ def test_without_the_driver_a_postgresql_url_is_a_clear_message(pg_url: str) -> 
     assert out.returncode == 0, out.stderr
     assert "psycopg[binary]" in out.stdout and "comfyui-luma-fal[postgres]" in out.stdout
     assert PASSWORD not in out.stdout + out.stderr
+
+
+def test_after_a_server_restart_the_pool_reconnects_without_an_error(pg_cluster: PgCluster) -> None:
+    store = PostgresJournal(pg_cluster.new_database("restart"))
+    entry = store.create(_new("before"))
+    pg_cluster.restart()  # the pooled connections are now closed by the server
+    assert store.get(entry.id) == entry
+    assert store.update(entry.id, state=states.QUEUED, request_id="r").request_id == "r"
+    assert store.pending_writes == 0
+    store.close()

@@ -1,13 +1,16 @@
-"""The layers' import rules, checked on the source: imports point one way, downward.
+"""The layers' import rules, checked on the source: imports point one way, downward, and never in a circle.
 
 fal (transport), media and journal know nothing of ComfyUI; journal knows nothing of HTTP either; luma (catalogue) knows nothing of HTTP or ComfyUI;
 nothing the pack loads imports the sandbox; everything under nodes/ imports its siblings relatively,
-because inside ComfyUI the top-level name ``nodes`` is ComfyUI's own module.
+because inside ComfyUI the top-level name ``nodes`` is ComfyUI's own module. Inside nodes/comfy the
+sub-packages are layers too, in the order of ``COMFY_ORDER``. The import graph is read from every file
+under nodes/ (function-level and TYPE_CHECKING imports included: a lazy import is still a dependency).
 """
 
 from __future__ import annotations
 
 import ast
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
@@ -26,6 +29,10 @@ RULES = {
     "comfy": ({"sandbox"}, set()),
 }
 
+# nodes/comfy's sub-packages (and its top-level modules), lowest first: a module imports only from its
+# own sub-package or one listed before it. A new sub-package must be placed here.
+COMFY_ORDER = ["host", "rules", "money", "run", "outputs", "node_types", "server", "extension"]
+
 
 def _imports(path: Path) -> list[tuple[int, str, int]]:
     """(level, module, line) for every import in a file; level > 0 for relative imports."""
@@ -39,7 +46,48 @@ def _imports(path: Path) -> list[tuple[int, str, int]]:
 
 
 def _layer_files(layer: str) -> list[Path]:
-    return sorted((REPO / "nodes" / layer).glob("*.py"))
+    return sorted((REPO / "nodes" / layer).rglob("*.py"))
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_module(name: str) -> bool:
+    base = REPO.joinpath(*name.split("."))
+    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
+
+
+@lru_cache(maxsize=1)
+def _graph() -> dict[str, dict[str, int]]:
+    """{module under nodes/: {module of the pack it imports: first line}}, relative imports resolved."""
+    graph: dict[str, dict[str, int]] = {}
+    for path in sorted((REPO / "nodes").rglob("*.py")):
+        name = _module_name(path)
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        edges: dict[str, int] = {}
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            targets: list[str] = []
+            if isinstance(node, ast.ImportFrom) and node.level:
+                assert node.level <= len(package), f"{path.relative_to(REPO)}:{node.lineno} climbs out of nodes/"
+                base = ".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else []))
+                targets = [f"{base}.{a.name}" if _is_module(f"{base}.{a.name}") else base for a in node.names]
+            for target in targets:
+                parts = target.split(".")
+                # importing a.b.c runs a/b/__init__ too, unless the importer is inside a.b already
+                for cut in range(2, len(parts) + 1):
+                    if package[:cut] != parts[:cut]:
+                        edges.setdefault(".".join(parts[:cut]), node.lineno)
+        edges.pop(name, None)
+        graph[name] = edges
+    return graph
+
+
+def _where(module: str, line: int) -> str:
+    path = REPO.joinpath(*module.split("."))
+    path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+    return f"{path.relative_to(REPO)}:{line}"
 
 
 @pytest.mark.parametrize("layer", sorted(RULES))
@@ -48,13 +96,111 @@ def test_layer_imports_point_downward(layer: str) -> None:
     problems = []
     for path in _layer_files(layer):
         for level, module, line in _imports(path):
-            top = module.split(".")[0]
-            where = f"{path.relative_to(REPO)}:{line}"
-            if level == 0 and top in forbidden_modules:
-                problems.append(f"{where} imports {module}")
-            if level == 2 and top in forbidden_layers:
-                problems.append(f"{where} imports the {top} layer")
+            if level == 0 and module.split(".")[0] in forbidden_modules:
+                problems.append(f"{path.relative_to(REPO)}:{line} imports {module}")
+        for target, line in _graph()[_module_name(path)].items():
+            if target.split(".")[1] in forbidden_layers:
+                problems.append(f"{_where(_module_name(path), line)} imports the {target.split('.')[1]} layer ({target})")
     assert not problems, "\n".join(problems)
+
+
+def _comfy_rank(module: str) -> int | None:
+    parts = module.split(".")
+    if parts[:2] != ["nodes", "comfy"] or len(parts) == 2:
+        return None
+    return COMFY_ORDER.index(parts[2])
+
+
+def test_comfy_sub_packages_import_downward() -> None:
+    problems = []
+    for module, edges in _graph().items():
+        rank = _comfy_rank(module)
+        for target, line in edges.items():
+            target_rank = _comfy_rank(target)
+            if rank is not None and target_rank is not None and target_rank > rank:
+                problems.append(f"{_where(module, line)}: {module} imports {target}, which is above it "
+                                f"({COMFY_ORDER[rank]} < {COMFY_ORDER[target_rank]} in COMFY_ORDER)")
+    assert not problems, "\n".join(problems)
+
+
+def test_comfy_order_names_every_sub_package() -> None:
+    comfy = REPO / "nodes" / "comfy"
+    found = {p.name for p in comfy.iterdir() if (p / "__init__.py").is_file()}
+    found |= {p.stem for p in comfy.glob("*.py") if p.name != "__init__.py"}
+    assert found == set(COMFY_ORDER), f"place each in COMFY_ORDER (or drop the gone ones): {found ^ set(COMFY_ORDER)}"
+
+
+def _cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
+    """One cycle per strongly connected component of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for target in graph.get(module, {}):
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in on_stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == module:
+                    break
+            if len(component) > 1:
+                components.append(component)
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    cycles = []
+    for component in components:  # the shortest way from the component's first module back to it
+        members, start = set(component), min(component)
+        came_from: dict[str, str] = {}
+        frontier = [start]
+        while start not in came_from:  # breadth first, inside the component (start is reachable)
+            reached = []
+            for module in frontier:
+                for target in sorted(graph[module]):
+                    if target in members and target not in came_from:
+                        came_from[target] = module
+                        reached.append(target)
+            frontier = reached
+        path, at = [start], came_from[start]
+        while at != start:
+            path.append(at)
+            at = came_from[at]
+        cycles.append([start, *reversed(path[1:]), start])
+    return cycles
+
+
+def test_no_import_cycle_in_the_pack() -> None:
+    cycles = _cycles(_graph())
+    assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(cycle) for cycle in cycles)
+
+
+def test_cycle_finder_finds_a_cycle() -> None:
+    # The cycle test must be able to fail: a graph with a three-module circle and a tail.
+    graph = {"a": {"b": 1}, "b": {"c": 1}, "c": {"a": 1, "d": 1}, "d": {}}
+    assert _cycles(graph) == [["a", "b", "c", "a"]]
+    assert _cycles({"a": {"b": 1}, "b": {}}) == []
+
+
+def test_graph_sees_function_level_and_package_imports() -> None:
+    graph = _graph()
+    # money/check.py imports rules.prompt_costs at the top; extension.py imports node_types inside a method
+    assert "nodes.comfy.rules.prompt_costs" in graph["nodes.comfy.money.check"]
+    assert "nodes.comfy.node_types" in graph["nodes.comfy.extension"]
+    assert "nodes.comfy.host" in graph["nodes.comfy.run.job"]  # `from .. import host` names the package
 
 
 def test_pack_code_imports_siblings_relatively() -> None:

@@ -11,20 +11,11 @@ log = logging.getLogger(__name__)
 _routes_registered = False
 
 
-def pack_nodes() -> list[type[io.ComfyNode]]:
-    from .by_id_node import NODES as BY_ID_NODES
-    from .frames_node import NODES as FRAME_NODES
-    from .ray32_nodes import NODES as RAY_NODES
-    from .uni1_nodes import NODES as UNI_NODES
-
-    return [*RAY_NODES, *UNI_NODES, *FRAME_NODES, *BY_ID_NODES]
-
-
 def register_routes_once() -> None:
     """Add the pack's routes and its prompt type check to ComfyUI's server, once each (0.3.75 never
     calls ``on_load``; newer hosts call it as well as the entry point)."""
     global _routes_registered
-    from .prompt_check import register_prompt_check
+    from .server.prompt_check import register_prompt_check
 
     try:
         register_prompt_check()  # guards itself against a second registration
@@ -32,7 +23,7 @@ def register_routes_once() -> None:
         log.exception("comfyui-luma-fal: could not register its prompt type check")
     if _routes_registered:
         return
-    from .routes import register_routes
+    from .server.routes import register_routes
 
     try:
         register_routes()
@@ -43,7 +34,7 @@ def register_routes_once() -> None:
 
 def start_background_work_once() -> None:
     """Follow requests left in flight by a stopped ComfyUI, in a thread of its own (never awaited)."""
-    from .recovery import start_recovery_once
+    from .run.recovery import start_recovery_once
 
     try:
         start_recovery_once()
@@ -57,4 +48,9 @@ class LumaFalExtension(ComfyExtension):
         start_background_work_once()
 
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        return pack_nodes()
+        from .money.check import register_node_titles
+        from .node_types import pack_nodes
+
+        nodes = pack_nodes()
+        register_node_titles(nodes)  # the spend check names a prompt's other paid nodes by these
+        return nodes

@@ -12,12 +12,13 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .states import ALL_STATES, IN_FLIGHT, MAY_BILL
 
-if TYPE_CHECKING:
-    from .store import JournalEntry, NewEntry
+# Entries and new entries are ``store.JournalEntry`` / ``store.NewEntry`` (typed ``Any`` here: store imports this).
+JournalEntry = Any
+NewEntry = Any
 
 
 @dataclass(frozen=True)

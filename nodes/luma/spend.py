@@ -1,6 +1,6 @@
 """Spend limits as pure functions: is this prompt's next paid run allowed, given what was spent today?
 
-No I/O here. The glue supplies ``spent_today`` (one provider seam, ``nodes/comfy/spend_ledger.py``), the
+No I/O here. The glue supplies ``spent_today`` (one provider seam, ``nodes/comfy/money/ledger.py``), the
 estimates of every paid run of the prompt that has not finished yet (so twenty queued 1080p takes are
 judged together, not one at a time), the limits (settings + environment) and, when a balance floor is
 set, the account balance. Every refusal says the estimate, the limit and how to change it.

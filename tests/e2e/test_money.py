@@ -5,6 +5,7 @@ a run — or a whole prompt of runs — before anything is uploaded or submitted
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -200,6 +201,21 @@ def test_unknown_price_refused_when_set_to_refuse(comfy: Any, comfy_sandbox: Any
     assert paid_calls(comfy_sandbox) == []
     money.limits(unknown_price="warn")
     assert comfy.run(t2v(comfy, resolution="720p", hdr=True)).ok
+
+
+def test_refusal_names_the_prompts_other_paid_nodes_by_their_display_names(comfy: Any, comfy_sandbox: Any,
+                                                                          money: Money) -> None:
+    # The spend check reads the titles from the node classes the extension registered at start-up.
+    money.limits(unknown_price="refuse")
+    prompt = t2v(comfy, resolution="720p", hdr=True)
+    _, node = node_of_type(prompt, T2V)
+    twin = copy.deepcopy(node)
+    twin["inputs"]["prompt"] = unique_text("the other node")
+    prompt["301"] = twin
+    message = refused(comfy.run(prompt), T2V)
+    # whichever of the two runs first names the other one by its title and prompt node id
+    assert re.search(r"Luma Ray 3\.2 Text to Video \(fal\) #\d+: price not published", message), message
+    assert paid_calls(comfy_sandbox) == []
 
 
 def test_balance_floor_refuses_and_a_key_without_billing_access_is_said_plainly(comfy: Any, comfy_sandbox: Any,

@@ -57,8 +57,8 @@ _V1 = [
     "CREATE INDEX IF NOT EXISTS journal_events_entry ON journal_events (entry_id)",
 ]
 
-# Issue 18 (branch ``reconcile``, /work/coord/reconcile-store.md): what fal billed, and the evidence of
-# reconciliation with fal's own records. Same text as that branch, so the versions agree when merged.
+# 2 (issue 18): what fal's own records say. ``billed_usd``: fal's billing events for the request;
+# ``fal_records``: JSON evidence of the reconciliation of a submit whose answer never arrived.
 _V2 = [
     "ALTER TABLE journal_entries ADD COLUMN billed_usd DOUBLE PRECISION",
     "ALTER TABLE journal_entries ADD COLUMN fal_records TEXT",

@@ -258,3 +258,12 @@ def test_heartbeats_are_kept_per_worker(store: JournalStore) -> None:
     store.beat("gpu-01/12/34", {"pid": 12})
     beats = store.workers()
     assert set(beats) == {"gpu-01/12/34", "gpu-02/56/78"} and beats["gpu-01/12/34"] >= first
+
+
+def test_reconcile_columns_round_trip_on_both_stores(store: JournalStore) -> None:
+    # Issue 18's migration 2 (/work/coord/reconcile-store.md): billed_usd and fal_records, on SQLite and PostgreSQL.
+    entry = store.create(_new("r-1"))
+    assert entry.billed_usd is None and entry.fal_records is None
+    done = store.update(entry.id, billed_usd=0.42, fal_records={"verdict": "adopted", "billing": {"usd": 0.42}})
+    assert done.billed_usd == 0.42 and done.fal_records == {"verdict": "adopted", "billing": {"usd": 0.42}}
+    assert store.get(entry.id) == done

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from nodes.journal.postgres import PostgresJournal
 from tests.e2e.fleet_helpers import LEASE_S, Fleet, at_once, saved_video, submits, wait_for
-from tests.e2e.pack_helpers import mp4_facts, unique_text
+from tests.e2e.pack_helpers import mp4_facts, preview_text, unique_text
 from tests.support.postgres import pg_cluster  # noqa: F401  (fixture)
 from tools.pgcluster import PASSWORD, PgCluster
 
@@ -67,6 +68,15 @@ def test_the_same_request_on_two_workers_is_submitted_once(fleet: PgFleet, sandb
                 if r["request_id"] == request_id]
         assert len(rows) == 1 and rows[0]["owner"].startswith(("worker-a/", "worker-b/")), rows
     assert PASSWORD not in a.log_text() + b.log_text()
+    # Result by ID on the worker that did not submit it: found in the shared journal, nothing submitted.
+    by_id = {"1": {"class_type": "LumaFalRequestById",
+                   "inputs": {"endpoint": "luma/agent/ray/v3.2/text-to-video", "request_id": request_id}},
+             "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 2]}}}
+    fetched = b.run(by_id, timeout=300)
+    assert fetched.ok, fetched.describe()
+    assert mp4_facts(Path(preview_text(fetched, "2")))["frames"] == 121 and len(submits(sandbox)) == 1
+    # The ledger of either worker counts the fleet's request once.
+    assert a.client.get_json("/luma_fal/ledger")["today"]["requests"] >= 1
 
 
 def test_the_fleet_budget_admits_exactly_the_runs_that_fit(fleet: PgFleet, sandbox: Any) -> None:
@@ -143,6 +153,6 @@ def test_a_killed_owner_s_request_is_finished_by_the_other_worker(fleet: PgFleet
     print(f"\nowner SIGKILLed mid-run: {count} submit(s); finished by {entry.owner}")
     assert count == 1 and entry.owner.startswith("worker-b/")
     video = entry.saved_paths()[0]
-    assert video.startswith(str(b.output_dir)) and mp4_facts(__import__("pathlib").Path(video))["frames"] == 121
+    assert video.startswith(str(b.output_dir)) and mp4_facts(Path(video))["frames"] == 121
     assert f"following request {request_id}" in b.log_text()
     fleet.restart(0)

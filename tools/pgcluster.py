@@ -3,7 +3,8 @@
 Debian's server package (``apt-get install postgresql``; tools/testhost.sh installs it when missing)
 provides the binaries in ``/usr/lib/postgresql/<major>/bin``; no system service is used. initdb refuses
 to run as root, so as root every server command runs as the ``postgres`` user the package creates
-(``runuser``). The cluster listens on a free loopback port, with a password (scram) for TCP, so the
+(``runuser``); when that user cannot enter the checkout (a clone under /root), the cluster goes under
+the system's temporary folder instead. The cluster listens on a free loopback port, with a password (scram) for TCP, so the
 journal's URL carries one as a studio's would.
 
     cluster = PgCluster.create("tests")   # initdb into .testhost/pg/tests, start it
@@ -16,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +44,18 @@ def bin_dir() -> Path:
     return found[-1].parent
 
 
+def _cluster_root(name: str) -> Path:
+    """``.testhost/pg/<name>``, unless the server user could not reach it (run as root from a clone under a
+    private home such as /root): then a folder of the same name under the system's temporary folder."""
+    root = PG_ROOT / name
+    if os.geteuid() != 0:
+        return root
+    for parent in root.parents:
+        if parent.exists() and not parent.stat().st_mode & 0o001:  # no "others may enter": postgres can't
+            return Path(tempfile.gettempdir()) / "luma-fal-pg" / name
+    return root
+
+
 def _as_server_user(argv: list[str]) -> list[str]:
     return ["runuser", "-u", RUN_AS, "--", *argv] if os.geteuid() == 0 else argv
 
@@ -62,11 +76,12 @@ class PgCluster:
     @classmethod
     def create(cls, name: str, *, port: int | None = None) -> PgCluster:
         """A new, empty cluster (anything under ``.testhost/pg/<name>`` is replaced), started."""
-        cluster = cls(PG_ROOT / name, port or free_port())
+        cluster = cls(_cluster_root(name), port or free_port())
         if cluster.root.exists():
             cluster._ctl("stop", "-m", "immediate", check=False)
             shutil.rmtree(cluster.root)
         (cluster.root / "sock").mkdir(parents=True)
+        cluster.root.parent.chmod(0o755)
         pwfile = cluster.root / "pw"
         pwfile.write_text(PASSWORD + "\n")
         if os.geteuid() == 0:

@@ -34,6 +34,15 @@ class SqliteJournal(SqlJournal):
         except sqlite3.DatabaseError as exc:  # not a database, or a damaged one
             self.moved_aside = self._move_aside(exc)
             self._check_and_migrate()
+        # Held open, never used: closing the LAST connection of a WAL database checkpoints it and removes the
+        # WAL (several fsyncs), which every short per-call connection would otherwise pay.
+        self._keeper: sqlite3.Connection | None = self._connection()
+        self._keeper.execute("SELECT 1 FROM journal_meta LIMIT 1").fetchall()
+
+    def close(self) -> None:
+        if self._keeper is not None:
+            self._keeper.close()
+            self._keeper = None
 
     def _connection(self) -> sqlite3.Connection:
         conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)

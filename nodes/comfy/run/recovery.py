@@ -46,14 +46,22 @@ def start_recovery_once() -> threading.Thread | None:
 def _recover() -> None:
     from ...journal.config import JournalSettingInvalid
 
-    try:
-        store = journal()
-    except JournalSettingInvalid as exc:  # a wrong URL, no driver, a server down at start: said, not a crash
-        log.error("comfyui-luma-fal: %s", exc)
-        return
-    except Exception:
-        log.exception("comfyui-luma-fal: could not open the request journal; in-flight requests are not followed")
-        return
+    said = False
+    while True:
+        try:
+            store = journal()
+            break
+        except JournalSettingInvalid as exc:  # a wrong URL, no driver, a server down at start: said, not a crash
+            if not said:
+                log.error("comfyui-luma-fal: %s", exc)
+        except Exception:
+            if not said:
+                log.exception("comfyui-luma-fal: could not open the request journal; in-flight requests are not "
+                              "followed until it opens")
+        said = True
+        time.sleep(max(5.0, lease_seconds() / 4))  # a database that was down at start-up may come back
+    if said:
+        log.info("comfyui-luma-fal: the request journal is open now")
     asyncio.run(_watch(store))
 
 

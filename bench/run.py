@@ -8,7 +8,8 @@ that method's alone:
          PyAV re-creation of the same generator + np.fromiter shape, reported as vhs_pyav)
   floor  PyAV frame-threaded decode with no conversion at all
 Also: reference-image encode times and the pack's import time. `--fanout` runs only the fan-out
-scenario instead (bench/fanout.py: takes in one node vs ComfyUI's batch count, in a real ComfyUI).
+scenario instead (bench/fanout.py: takes in one node vs ComfyUI's batch count, in a real ComfyUI);
+`--journal` only the journal bench (bench/journal.py: SQLite vs PostgreSQL at 10k and 100k requests).
 Prints `name: value` lines and writes bench/out/results.md and bench/out/performance_table.md; it changes
 no tracked file. `--refresh-docs` (old name `--refresh-readme`) is the separate step that copies the last
 whole run's table into docs/performance.md (between its bench markers), measuring nothing. Clips are
@@ -80,9 +81,18 @@ def main() -> int:
                              "docs/performance.md (between its bench markers)")
     parser.add_argument("--fanout", action="store_true",
                         help="only the fan-out scenario (bench/fanout.py): 8 takes in one node vs a batch of 8")
+    parser.add_argument("--journal", action="store_true",
+                        help="only the journal bench (bench/journal.py): state change and budget check, SQLite vs "
+                             "PostgreSQL, at --sizes journaled requests")
+    parser.add_argument("--sizes", default="10000,100000", help="journal sizes for --journal (comma-separated)")
+    parser.add_argument("--samples", type=int, default=300, help="timed operations per kind for --journal")
     args = parser.parse_args()
     if args.refresh_docs:
         return refresh_docs()
+    if args.journal:
+        from journal import run_journal_bench
+
+        return run_journal_bench(Report().line, [int(n) for n in args.sizes.split(",")], args.samples)
     if args.fanout:
         from fanout import run_fanout
 

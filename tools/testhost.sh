@@ -13,7 +13,9 @@
 #   .testhost/comfyui-0.33.0/     ComfyUI v0.33.0, unmodified: from the vendored tarball
 #                                 ../shared/vendor/comfyui-0.33.0.tar.xz (sha256-checked) when it is there,
 #                                 else `git clone --depth 1 --branch v0.33.0` of upstream ComfyUI
-# plus Debian's chromium + chromium-driver + fonts (apt, only when missing) for the browser tests.
+# plus Debian's chromium + chromium-driver + fonts (apt, only when missing) for the browser tests, Debian's
+# postgresql server (apt, only when missing; tests start a throwaway cluster of it, tools/pgcluster.py) and
+# the PostgreSQL driver (the pack's [postgres] extra) in both venvs, for the fleet journal.
 #
 # Idempotent: each part carries a stamp of exactly what it was built from, so a second run with nothing
 # changed takes a second or two. It never starts a server (tools/procs.py does, for tests and the demo).
@@ -78,6 +80,10 @@ requests==2.34.2
 NODEPS_PINS='torchvision==0.28.0 torchaudio==2.11.0 spandrel==0.4.2'
 # The pack's test and bench dependencies (pyproject's [test] extra, pinned; imageio-ffmpeg: the bench's VHS-style loader).
 TEST_PINS='pytest==9.2.0 pytest-timeout==2.4.0 fal-client==1.0.3 playwright==1.65.2 imageio-ffmpeg==0.8.1 jsonata-python==0.7.1'
+
+# The shared fleet journal's driver (pyproject's [postgres] extra), in both venvs: the tests run real workers on it.
+PG_PINS='psycopg[binary]==3.3.9'
+PG_STAMP="pg-v1|$PG_PINS"
 
 BASE_STAMP="base-v1|$(printf '%s|%s' "$COMFY_REQS" "$NODEPS_PINS" | sha256sum | cut -c1-16)"
 PACK_STAMP="pack-v1|$(cat "$REPO/requirements.txt" | sha256sum | cut -c1-16)|$TEST_PINS"
@@ -177,6 +183,39 @@ install_browser() {
   apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-liberation fonts-dejavu-core >/dev/null
   command -v chromium >/dev/null || fail "chromium not on PATH after apt-get install"
   record "apt chromium" "$t0"
+}
+
+# ------------------------------------------------------------------------------------------------ postgresql
+install_postgres_server() {
+  if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || [ -n "${PG_BIN:-}" ]; then
+    log "postgresql present: $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tail -1)"; return 0
+  fi
+  [ "$(id -u)" = 0 ] || fail "postgresql is missing and apt-get needs root: install postgresql (or set PG_BIN)"
+  local t0; t0=$(now)
+  log "apt-get install postgresql"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || fail "no initdb after apt-get install postgresql"
+  # The package starts a system cluster; the tests use their own, so the service is not needed.
+  command -v pg_ctlcluster >/dev/null && pg_lsclusters -h 2>/dev/null | while read -r ver name _; do
+    pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true; done
+  record "apt postgresql" "$t0"
+}
+
+# The driver into one venv ($1: its python), stamped in that venv.
+install_pg_driver() {
+  local py=$1 dir; dir=$(dirname "$(dirname "$py")")
+  if [ "$(cat "$dir/.pg_stamp" 2>/dev/null)" = "$PG_STAMP" ]; then
+    log "postgres driver up to date in $dir"; return 0
+  fi
+  local t0; t0=$(now)
+  # shellcheck disable=SC2086
+  pip_in "$py" install $PG_PINS
+  "$py" -c 'import psycopg; assert psycopg.pq.__impl__ == "binary", psycopg.pq.__impl__' \
+    || fail "psycopg does not import in $dir"
+  echo "$PG_STAMP" > "$dir/.pg_stamp"
+  record "postgres driver $dir" "$t0"
 }
 
 # ------------------------------------------------------------------------------------------------ venv
@@ -397,17 +436,19 @@ done
 build_host_033() {
   fetch_comfyui_033
   build_venv_033
+  install_pg_driver "$C33_VENV/bin/python"
   link_pack "$C33_HOME"
   log "host $C33_VERSION ready: python $C33_VENV/bin/python | ComfyUI $C33_HOME (frontend 1.48.7 from its venv)"
   [ ${#TIMINGS[@]} -eq 0 ] || printf '%s\n' "${TIMINGS[@]}" >&2
 }
 BACKGROUND=()
-( install_browser; [ ${#TIMINGS[@]} -eq 0 ] || printf '%s\n' "${TIMINGS[@]}" >&2 ) & BACKGROUND+=("$!:browser")
+( install_browser; install_postgres_server; [ ${#TIMINGS[@]} -eq 0 ] || printf '%s\n' "${TIMINGS[@]}" >&2 ) & BACKGROUND+=("$!:browser")
 case " $HOSTS " in *" $C33_VERSION "*) build_host_033 & BACKGROUND+=("$!:host $C33_VERSION") ;; esac
 # A failure of host 0.3.75 (the foreground) ends the script: stop the background parts with it.
 trap 'rc=$?; [ $rc -eq 0 ] || { log "testhost.sh failed (exit $rc) at line $LINENO"; for j in "${BACKGROUND[@]}"; do kill "${j%%:*}" 2>/dev/null || true; done; }' EXIT
 build_base_venv
 install_pack_deps
+install_pg_driver "$PY"
 fetch_comfyui
 link_pack "$COMFY_HOME"
 fetch_frontend

@@ -2,8 +2,9 @@
 
 Knows nothing of ComfyUI or HTTP (standard library only). Modules: ``states`` (the states),
 ``identity`` (what makes two runs the same request), ``schema`` (tables, migrations), ``store``
-(the ``JournalStore`` interface and portable SQL), ``sqlite`` (the default file store), ``config``
-(settings, ``open_journal``), ``receipts`` (the JSON receipt written next to each saved result).
+(the ``JournalStore`` interface and portable SQL), ``fleet_sql`` (guarded creates, the day's spend,
+heartbeats), ``sqlite`` (the default file store), ``postgres`` (the store a fleet of workers shares),
+``config`` (settings, ``open_journal``), ``receipts`` (the JSON receipt written next to each saved result).
 
 API summary (all synchronous, thread- and process-safe; the glue keeps one store per process,
 ``nodes.comfy.host.journaling.journal()``):
@@ -21,6 +22,10 @@ API summary (all synchronous, thread- and process-safe; the glue keeps one store
     store.create(NewEntry(...)) -> JournalEntry
     store.update(entry_id, state=..., note=..., request_id=..., result=..., files=..., timings=...,
                  inputs=..., message=..., submitted_at=..., finished_at=..., owner=...) -> JournalEntry
+    store.create_guarded(NewEntry(...), after_id=latest id or None, budget=Budget(since, limit_usd) | None)
+        -> Created(entry | None, latest, spent_usd)   # one transaction: one entry per identity, in budget
+    store.spent_since(since, leave_out_prompt=None) -> float   # USD that is or may be billed (MAY_BILL)
+    store.beat(owner, info); store.workers() -> {owner: last heartbeat}
     store.claim(entry_id, expected_owner, new_owner) -> bool
     store.prune(older_than_seconds) -> int
 

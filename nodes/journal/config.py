@@ -1,8 +1,9 @@
 """Where the journal lives and how long it keeps finished entries (environment settings).
 
 * ``LUMA_FAL_JOURNAL_URL``: ``sqlite:///absolute/path.sqlite3`` (the default is
-  ``<ComfyUI user folder>/comfyui-luma-fal/journal.sqlite3``). ``postgresql://...`` is reserved for a
-  shared journal of several workers and is refused clearly until that store exists.
+  ``<ComfyUI user folder>/comfyui-luma-fal/journal.sqlite3``), or ``postgresql://user@host:port/db``: one
+  journal shared by a fleet of workers (``postgres.py``; needs the ``psycopg`` driver, the pack's
+  ``postgres`` extra). The password comes from the URL, ``PGPASSWORD`` or ``~/.pgpass`` and is never logged.
 * ``LUMA_FAL_JOURNAL_DAYS``: finished entries older than this many days are pruned at start (default 30).
 """
 
@@ -56,8 +57,7 @@ def open_journal(url: str, *, prune_days: float | None = None) -> JournalStore:
             raise JournalSettingInvalid(f"{URL_ENV}={url!r} names no file (write sqlite:////abs/path.sqlite3)")
         store: JournalStore = SqliteJournal(path)
     elif parsed.scheme in ("postgresql", "postgres"):
-        raise JournalSettingInvalid(f"{URL_ENV}: a PostgreSQL journal is not available yet; unset it to use "
-                                    "the SQLite file in the ComfyUI user folder")
+        store = _postgres(url)
     else:
         raise JournalSettingInvalid(f"{URL_ENV}={url!r}: expected sqlite:///path")
     if prune_days is not None:
@@ -65,3 +65,24 @@ def open_journal(url: str, *, prune_days: float | None = None) -> JournalStore:
         if removed:
             log.info("comfyui-luma-fal: pruned %d finished journal entries older than %g days", removed, prune_days)
     return store
+
+
+def _postgres(url: str) -> JournalStore:
+    from .postgres import JournalUnavailable, redact
+
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise JournalSettingInvalid(
+            f"{URL_ENV}={redact(url)} asks for the shared PostgreSQL journal, but its driver is not installed in "
+            "this Python: pip install \"psycopg[binary]\" (or the pack's extra: comfyui-luma-fal[postgres]), "
+            "then restart ComfyUI; or unset it to use the SQLite file in the ComfyUI user folder") from None
+    from .postgres import PostgresJournal
+
+    try:
+        return PostgresJournal(url)
+    except JournalUnavailable as exc:
+        raise JournalSettingInvalid(f"{URL_ENV}: {exc}") from None
+    except Exception as exc:  # a malformed URL, a refused login: named without the password
+        text = str(exc).replace(url, redact(url)).strip().splitlines()
+        raise JournalSettingInvalid(f"{URL_ENV}={redact(url)}: {text[0] if text else type(exc).__name__}") from None

@@ -11,6 +11,7 @@ import logging
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 from .store import SqlJournal
 
@@ -33,12 +34,26 @@ class SqliteJournal(SqlJournal):
         except sqlite3.DatabaseError as exc:  # not a database, or a damaged one
             self.moved_aside = self._move_aside(exc)
             self._check_and_migrate()
+        # Held open, never used: closing the LAST connection of a WAL database checkpoints it and removes the
+        # WAL (several fsyncs), which every short per-call connection would otherwise pay.
+        self._keeper: sqlite3.Connection | None = self._connection()
+        self._keeper.execute("SELECT 1 FROM journal_meta LIMIT 1").fetchall()
+
+    def close(self) -> None:
+        if self._keeper is not None:
+            self._keeper.close()
+            self._keeper = None
 
     def _connection(self) -> sqlite3.Connection:
         conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         conn.execute("PRAGMA synchronous = FULL")
         return conn
+
+    def _lock_migration(self, cur: Any) -> None:
+        # The write lock for the whole migration (SQLite's DDL is transactional): two ComfyUIs sharing the
+        # user folder that start together migrate one after the other, the second finding nothing to do.
+        cur.execute("BEGIN IMMEDIATE")
 
     def _check_and_migrate(self) -> None:
         conn = self._connection()

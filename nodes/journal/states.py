@@ -35,3 +35,6 @@ FOLLOWABLE = (QUEUED, RUNNING, COMPLETED)
 # Not finished: a process was working on it (or was, before it stopped).
 IN_FLIGHT = (PREPARING, SUBMITTING, *FOLLOWABLE)
 FINAL = (DONE, FAILED, CANCELLED, UNKNOWN_SUBMIT, NOT_SUBMITTED, EXPIRED)
+# What may end up on fal's bill: finished, in flight, or submitted without a recorded answer. The spend
+# limits count these (a reservation whose run never reached fal, ``not_submitted`` or ``failed``, is released).
+MAY_BILL = (DONE, COMPLETED, *IN_FLIGHT, UNKNOWN_SUBMIT)

@@ -19,6 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import schema
+from .fleet_sql import Budget, Created, FleetSql, entry_values
+from .fleet_sql import check_state as _check_state
+from .fleet_sql import dump as _dump
 from .states import ALL_STATES, FINAL, IN_FLIGHT
 
 
@@ -68,6 +71,8 @@ class JournalEntry:
     files: dict[str, list[str]] = field(default_factory=dict)
     timings: dict[str, Any] = field(default_factory=dict)
     message: str | None = None
+    billed_usd: float | None = None  # what fal's billing events say it billed (None: not known)
+    fal_records: dict[str, Any] | None = None  # reconciliation evidence and billing (reconcile.py)
 
     @property
     def finished(self) -> bool:
@@ -86,12 +91,13 @@ class JournalEvent:
 
 
 # Columns a caller may change with ``update``; the JSON ones are stored as text.
-_JSON_FIELDS = ("payload", "inputs", "result", "files", "timings")
+_JSON_FIELDS = ("payload", "inputs", "result", "files", "timings", "fal_records")
 UPDATABLE = ("request_id", "inputs", "result", "files", "timings", "message", "submitted_at", "finished_at",
-             "owner", "prompt_id", "node_id")
+             "owner", "prompt_id", "node_id", "billed_usd", "fal_records")
 _COLUMNS = ("id", "identity", "endpoint_id", "state", "request_id", "seed", "payload", "inputs", "output_kind",
             "stem", "price_usd", "price_source", "node_id", "node_name", "prompt_id", "owner", "created_at",
-            "updated_at", "submitted_at", "finished_at", "result", "files", "timings", "message")
+            "updated_at", "submitted_at", "finished_at", "result", "files", "timings", "message", "billed_usd",
+            "fal_records")
 
 
 class JournalStore(ABC):
@@ -105,6 +111,25 @@ class JournalStore(ABC):
     def update(self, entry_id: int, *, state: str | None = None, note: str | None = None,
                **fields: Any) -> JournalEntry:
         """Change fields (see ``UPDATABLE``); a new ``state`` (or a ``note``) is also recorded as an event."""
+
+    @abstractmethod
+    def create_guarded(self, new: NewEntry, *, after_id: int | None, budget: Budget | None = None) -> Created:
+        """``create`` only if the newest entry of ``new.identity`` is still ``after_id`` (None: there is none)
+        and, given a ``budget``, the day's spend plus this entry's estimate fits in it: decided and written in
+        one transaction, so two processes (or a fleet of workers) never both pay for one request or past it."""
+
+    @abstractmethod
+    def spent_since(self, since: float, *, leave_out_prompt: str | None = None) -> float:
+        """USD (at the estimates) of entries created since ``since`` that are or may be billed
+        (``states.MAY_BILL``); the unfinished entries of prompt ``leave_out_prompt`` are left out."""
+
+    @abstractmethod
+    def beat(self, owner: str, info: Mapping[str, Any]) -> None:
+        """Record that worker ``owner`` is alive now (its heartbeat)."""
+
+    @abstractmethod
+    def workers(self) -> dict[str, float]:
+        """Every worker that ever beat: owner -> UNIX time of its last heartbeat."""
 
     @abstractmethod
     def claim(self, entry_id: int, expected_owner: str, new_owner: str) -> bool:
@@ -142,7 +167,7 @@ class JournalStore(ABC):
         """Release resources (connections are per call, so usually nothing)."""
 
 
-class SqlJournal(JournalStore):
+class SqlJournal(FleetSql, JournalStore):
     """``JournalStore`` over DB-API connections from ``connect`` (one per call, closed after it)."""
 
     def __init__(self, connect: Callable[[], Any], *, dialect: str, paramstyle: str = "qmark") -> None:
@@ -169,10 +194,14 @@ class SqlJournal(JournalStore):
         finally:
             conn.close()
 
+    def _lock_migration(self, cur: Any) -> None:
+        """Hold the database's migration lock until the transaction ends (several workers may start at once)."""
+
     def migrate(self) -> int:
         """Apply pending migrations; returns the schema version reached."""
 
         def step(cur: Any) -> int:
+            self._lock_migration(cur)
             cur.execute(schema.META_TABLE)
             cur.execute(self._sql("SELECT value FROM journal_meta WHERE name = ?"), (schema.SCHEMA_VERSION_KEY,))
             row = cur.fetchone()
@@ -210,14 +239,7 @@ class SqlJournal(JournalStore):
     def create(self, new: NewEntry) -> JournalEntry:
         _check_state(new.state)
         now = time.time()
-        values: dict[str, Any] = {
-            "identity": new.identity, "endpoint_id": new.endpoint_id, "state": new.state, "request_id": None,
-            "seed": new.seed, "payload": _dump(new.payload), "inputs": _dump(new.inputs),
-            "output_kind": new.output_kind, "stem": new.stem, "price_usd": new.price_usd,
-            "price_source": new.price_source, "node_id": new.node_id, "node_name": new.node_name,
-            "prompt_id": new.prompt_id, "owner": new.owner, "created_at": now, "updated_at": now,
-            "files": "{}", "timings": "{}",
-        }
+        values = entry_values(new, now)
         names = ", ".join(values)
         marks = ", ".join("?" for _ in values)
 
@@ -317,15 +339,6 @@ class SqlJournal(JournalStore):
         return self._run(delete)
 
 
-def _check_state(state: str) -> None:
-    if state not in ALL_STATES:
-        raise ValueError(f"journal: unknown state {state!r}; known: {ALL_STATES}")
-
-
-def _dump(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, sort_keys=True, default=str)
-
-
 def _load(text: Any, empty: Any) -> Any:
     if text is None:
         return empty
@@ -343,6 +356,7 @@ def _entry(row: tuple[Any, ...]) -> JournalEntry:
     data["result"] = _load(data["result"], None)
     data["files"] = _load(data["files"], {})
     data["timings"] = _load(data["timings"], {})
+    data["fal_records"] = _load(data["fal_records"], None)
     return JournalEntry(**data)
 
 

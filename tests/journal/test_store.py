@@ -14,7 +14,8 @@ from nodes.journal import states
 from nodes.journal.config import JournalSettingInvalid, journal_url, open_journal, retention_days
 from nodes.journal.identity import request_identity
 from nodes.journal.sqlite import SqliteJournal
-from nodes.journal.store import NewEntry
+from nodes.journal.store import JournalStore, NewEntry
+from tests.support.postgres import pg_cluster, pg_url  # noqa: F401  (fixtures)
 
 WRITER = Path(__file__).with_name("writer.py")
 T2V = "luma/agent/ray/v3.2/text-to-video"
@@ -29,12 +30,19 @@ def _new(identity: str = "id-1", **kw) -> NewEntry:
     return NewEntry(**base)
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> SqliteJournal:
-    return SqliteJournal(tmp_path / "journal.sqlite3")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> JournalStore:
+    """Every contract test runs on both stores: the SQLite file and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return SqliteJournal(tmp_path / "journal.sqlite3")
+    from nodes.journal.postgres import PostgresJournal
+
+    journal = PostgresJournal(request.getfixturevalue("pg_url"))
+    request.addfinalizer(journal.close)
+    return journal
 
 
-def test_an_entry_keeps_everything_and_records_each_state_change(store: SqliteJournal) -> None:
+def test_an_entry_keeps_everything_and_records_each_state_change(store: JournalStore) -> None:
     entry = store.create(_new())
     assert entry.state == states.PREPARING and entry.request_id is None and entry.price_usd == 0.5
     store.update(entry.id, state=states.SUBMITTING)
@@ -52,7 +60,7 @@ def test_an_entry_keeps_everything_and_records_each_state_change(store: SqliteJo
     assert store.get(999) is None and store.get_by_request_id("nope") is None
 
 
-def test_list_is_newest_first_with_paging_and_state_filter(store: SqliteJournal) -> None:
+def test_list_is_newest_first_with_paging_and_state_filter(store: JournalStore) -> None:
     ids = [store.create(_new(f"id-{n}")).id for n in range(7)]
     store.update(ids[2], state=states.DONE)
     first = store.list_entries(limit=3)
@@ -66,7 +74,7 @@ def test_list_is_newest_first_with_paging_and_state_filter(store: SqliteJournal)
         store.list_entries(states=["bogus"])
 
 
-def test_update_refuses_unknown_fields_and_states(store: SqliteJournal) -> None:
+def test_update_refuses_unknown_fields_and_states(store: JournalStore) -> None:
     entry = store.create(_new())
     with pytest.raises(ValueError, match="cannot update"):
         store.update(entry.id, identity="other")
@@ -76,22 +84,29 @@ def test_update_refuses_unknown_fields_and_states(store: SqliteJournal) -> None:
         store.update(12345, state=states.DONE)
 
 
-def test_claim_is_compare_and_set(store: SqliteJournal) -> None:
+def test_claim_is_compare_and_set(store: JournalStore) -> None:
     entry = store.create(_new())
     assert store.claim(entry.id, "me", "you")
     assert not store.claim(entry.id, "me", "them")
     assert store.get(entry.id).owner == "you"
 
 
-def _age(store: SqliteJournal, entry_id: int, days: float) -> None:
+def _age(store: JournalStore, entry_id: int, days: float) -> None:
     """Pretend the entry was last changed ``days`` ago."""
-    conn = sqlite3.connect(store.path)
-    with conn:
-        conn.execute("UPDATE journal_entries SET updated_at = updated_at - ? WHERE id = ?", (days * 86400, entry_id))
-    conn.close()
+    if isinstance(store, SqliteJournal):
+        conn = sqlite3.connect(store.path)
+        with conn:
+            conn.execute("UPDATE journal_entries SET updated_at = updated_at - ? WHERE id = ?",
+                         (days * 86400, entry_id))
+        conn.close()
+        return
+    import psycopg
+
+    with psycopg.connect(store.url) as conn:  # type: ignore[attr-defined]
+        conn.execute("UPDATE journal_entries SET updated_at = updated_at - %s WHERE id = %s", (days * 86400, entry_id))
 
 
-def test_prune_removes_only_old_finished_entries(store: SqliteJournal) -> None:
+def test_prune_removes_only_old_finished_entries(store: JournalStore) -> None:
     old_done = store.create(_new("a"))
     store.update(old_done.id, state=states.DONE)
     old_running = store.create(_new("b"))
@@ -118,8 +133,9 @@ def test_open_journal_prunes_at_start_and_reads_its_settings(tmp_path: Path) -> 
     assert retention_days({}) == 30.0 and retention_days({"LUMA_FAL_JOURNAL_DAYS": "2.5"}) == 2.5
     with pytest.raises(JournalSettingInvalid, match="LUMA_FAL_JOURNAL_DAYS"):
         retention_days({"LUMA_FAL_JOURNAL_DAYS": "soon"})
-    with pytest.raises(JournalSettingInvalid, match="PostgreSQL"):
-        open_journal("postgresql://db/journal")
+    with pytest.raises(JournalSettingInvalid, match="cannot be reached") as refused:
+        open_journal("postgresql://luma:sekrit@127.0.0.1:1/journal")  # nothing listens on port 1
+    assert "sekrit" not in str(refused.value) and "luma:***@127.0.0.1:1" in str(refused.value)
     with pytest.raises(JournalSettingInvalid, match="LUMA_FAL_JOURNAL_URL"):
         open_journal("mysql://db/journal")
 
@@ -214,3 +230,40 @@ def test_take_zero_keeps_the_identity_requests_had_before_takes_and_other_takes_
     assert request_identity("luma/agent/ray/v3.2/text-to-video", payload, content, 7, take=0) == before
     takes = {request_identity("luma/agent/ray/v3.2/text-to-video", payload, content, 7, take=t) for t in range(16)}
     assert len(takes) == 16
+
+
+def test_guarded_create_holds_one_entry_per_identity_and_the_budget(store: JournalStore) -> None:
+    from nodes.journal.store import Budget
+
+    budget = Budget(since=0.0, limit_usd=1.0)  # _new() costs 0.5
+    first = store.create_guarded(_new("g-1"), after_id=None, budget=budget)
+    assert first.entry is not None and first.entry.identity == "g-1"
+    again = store.create_guarded(_new("g-1"), after_id=None, budget=budget)  # someone came first
+    assert again.entry is None and again.latest == first.entry and again.spent_usd is None
+    store.update(first.entry.id, state=states.FAILED)  # never reached fal: its reservation is released
+    retry = store.create_guarded(_new("g-1"), after_id=first.entry.id, budget=budget)
+    assert retry.entry is not None
+    assert store.create_guarded(_new("g-2"), after_id=None, budget=budget).entry is not None
+    over = store.create_guarded(_new("g-3"), after_id=None, budget=budget)
+    assert over.entry is None and over.spent_usd == pytest.approx(1.0)
+    assert store.spent_since(0.0) == pytest.approx(1.0)
+    assert store.spent_since(0.0, leave_out_prompt="p-1") == 0.0  # its unfinished entries are the prompt's own
+    assert store.create_guarded(_new("g-4", price_usd=None), after_id=None, budget=budget).entry is not None
+
+
+def test_heartbeats_are_kept_per_worker(store: JournalStore) -> None:
+    store.beat("gpu-01/12/34", {"pid": 12})
+    store.beat("gpu-02/56/78", {"pid": 56})
+    first = store.workers()["gpu-01/12/34"]
+    store.beat("gpu-01/12/34", {"pid": 12})
+    beats = store.workers()
+    assert set(beats) == {"gpu-01/12/34", "gpu-02/56/78"} and beats["gpu-01/12/34"] >= first
+
+
+def test_reconcile_columns_round_trip_on_both_stores(store: JournalStore) -> None:
+    # Issue 18's migration 2 (/work/coord/reconcile-store.md): billed_usd and fal_records, on SQLite and PostgreSQL.
+    entry = store.create(_new("r-1"))
+    assert entry.billed_usd is None and entry.fal_records is None
+    done = store.update(entry.id, billed_usd=0.42, fal_records={"verdict": "adopted", "billing": {"usd": 0.42}})
+    assert done.billed_usd == 0.42 and done.fal_records == {"verdict": "adopted", "billing": {"usd": 0.42}}
+    assert store.get(entry.id) == done

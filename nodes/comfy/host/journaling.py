@@ -23,6 +23,10 @@ from .. import host
 
 log = logging.getLogger(__name__)
 
+WORKER_NAME_ENV = "LUMA_FAL_WORKER_NAME"
+LEASE_ENV = "LUMA_FAL_WORKER_LEASE_S"
+DEFAULT_LEASE_S = 60.0
+
 _store: JournalStore | None = None
 _store_lock = threading.Lock()
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
@@ -51,19 +55,27 @@ def _start_ticks(pid: int) -> str:
     return stat.rsplit(")", 1)[1].split()[19]
 
 
+def worker_name() -> str:
+    """This machine's name in owner tokens: ``LUMA_FAL_WORKER_NAME`` (a fleet's worker names), else the host name."""
+    return os.environ.get(WORKER_NAME_ENV, "").strip().replace("/", "-") or socket.gethostname()
+
+
 @lru_cache(maxsize=1)
 def owner_token() -> str:
-    return f"{socket.gethostname()}/{os.getpid()}/{_start_ticks(os.getpid())}"
+    return f"{worker_name()}/{os.getpid()}/{_start_ticks(os.getpid())}"
 
 
 def owner_alive(token: str) -> bool:
-    """Whether the process that wrote ``token`` still runs. Another machine's process counts as alive."""
+    """Whether the process that wrote ``token`` still runs: on this machine, by its pid; on another, by its
+    heartbeat in the shared journal (none for longer than the lease: gone). A worker that never beat (an
+    older pack) counts as alive."""
     match = re.fullmatch(r"(.*)/(\d+)/(\d*)", token or "")
     if not match:
         return False
     hostname, pid, ticks = match.group(1), int(match.group(2)), match.group(3)
-    if hostname != socket.gethostname():
-        return True
+    if hostname != worker_name():
+        seen = heartbeats().get(token)
+        return seen is None or time.time() - seen <= lease_seconds()
     if ticks and Path("/proc").is_dir():
         return _start_ticks(pid) == ticks
     try:
@@ -73,6 +85,38 @@ def owner_alive(token: str) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def lease_seconds() -> float:
+    """How long a worker may go without a heartbeat before its in-flight requests are taken over
+    (``LUMA_FAL_WORKER_LEASE_S``, default 60 s; a worker beats every quarter of it)."""
+    raw = os.environ.get(LEASE_ENV, "").strip()
+    try:
+        return max(0.5, float(raw)) if raw else DEFAULT_LEASE_S
+    except ValueError:
+        log.warning("comfyui-luma-fal: %s=%r is not a number of seconds; using %g", LEASE_ENV, raw, DEFAULT_LEASE_S)
+        return DEFAULT_LEASE_S
+
+
+_beats: tuple[float, dict[str, float]] = (0.0, {})
+
+
+def heartbeats() -> dict[str, float]:
+    """Every worker's last heartbeat (owner token -> UNIX time), read at most once per beat interval."""
+    global _beats
+    read_at, beats = _beats
+    if time.monotonic() - read_at > lease_seconds() / 4:
+        try:
+            beats = journal().workers()
+        except Exception:  # unreachable journal: judge by what was last read
+            log.debug("could not read the workers' heartbeats", exc_info=True)
+        _beats = (time.monotonic(), beats)
+    return beats
+
+
+def beat() -> None:
+    """This worker's heartbeat (the recovery thread calls it every quarter lease)."""
+    journal().beat(owner_token(), {"pid": os.getpid(), "worker": worker_name(), "pack": pack_version()})
 
 
 @lru_cache(maxsize=1)

@@ -23,8 +23,6 @@ from ...journal.store import JournalEntry, JournalStore
 
 BILLED = (states.DONE, states.COMPLETED)
 IN_FLIGHT = (states.SUBMITTING, states.QUEUED, states.RUNNING)
-# What may end up on fal's bill: finished, in flight, or submitted without a recorded answer.
-MAY_BILL = (*BILLED, *states.IN_FLIGHT, states.UNKNOWN_SUBMIT)
 PAGE = 500
 MAX_ENTRIES = 20_000
 
@@ -84,15 +82,8 @@ def read_all(store: JournalStore) -> list[JournalEntry]:
 
 
 def spent_today(*, running_prompt: str | None = None) -> float:
-    """USD of today's requests that are or may be billed, at their estimates."""
+    """USD of today's requests that are or may be billed, at their estimates: one SUM in the journal
+    (shared by a fleet of workers on PostgreSQL), not a read of every entry."""
     from ..host.journaling import journal
 
-    midnight = local_midnight(time.time())
-    total = 0.0
-    for entry in read_all(journal()):
-        if entry.created_at < midnight or entry.state not in MAY_BILL or entry.price_usd is None:
-            continue
-        if running_prompt is not None and entry.prompt_id == running_prompt and entry.state in states.IN_FLIGHT:
-            continue  # reserved by the limit check as part of the running prompt
-        total += entry.price_usd
-    return round(total, 6)
+    return journal().spent_since(local_midnight(time.time()), leave_out_prompt=running_prompt)

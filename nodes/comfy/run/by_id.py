@@ -27,12 +27,12 @@ from typing import Any
 from ...journal import states
 from ...journal.store import JournalEntry, JournalStore, NewEntry
 from ...luma import constants as C
-from . import followers
+from . import fleet, followers
 from .. import host
 from .fal_bridge import call_all, check_key, new_runner, substitute
 from .saving import FalOutcome, save_result
-from ..host.journaling import RunRecorder, journal, owner_token
-from .decide import DASHBOARD, _saved_files, _when, start_following
+from ..host.journaling import RunRecorder, journal, owner_alive, owner_token
+from .decide import DASHBOARD, _when, start_following
 
 # fal's request ids are UUIDs (what its queue returns on submit and its dashboard shows).
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -146,13 +146,16 @@ def start_fetch(endpoint_id: str, request_id: str, *, node_name: str, node_id: s
             if running is not None:
                 return running
             if entry.state == states.DONE and not force:
-                files = _saved_files(entry)
+                # Only files in this ComfyUI's output folder (another worker's may be elsewhere): else fetched again.
+                files = fleet.shared_files(entry)
                 if files is not None:
                     return Saved(entry, files)
         check_key()  # fal must be asked from here on: a missing key fails before anything is sent
         if entry is None:
             entry = _new_by_id_entry(store, endpoint_id, request_id, node_name, node_id)
-        if entry.state in states.FOLLOWABLE and not entry.identity.startswith(BY_ID_PREFIX):
+        if entry.state in states.FOLLOWABLE and entry.owner != owner_token() and owner_alive(entry.owner):
+            follower = fleet.watch(store, entry, None, FOLLOW_LIMIT_S)  # another live worker follows it
+        elif entry.state in states.FOLLOWABLE and not entry.identity.startswith(BY_ID_PREFIX):
             follower = start_following(store, entry, None, FOLLOW_LIMIT_S)
         else:
             follower = _start_refetch(store, entry, kind)

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from ...journal import states
-from ...journal.store import JournalEntry, JournalStore, NewEntry
-from . import followers
+from ...journal.store import Budget, JournalEntry, JournalStore, NewEntry
+from . import fleet, followers
 from .. import host
 from .fal_bridge import NodeReporter, UploadItem, follow_and_save, run_kind, submit_and_save, wait_for_outcome
 from .saving import FalOutcome
-from ..host.journaling import RunRecorder, journal, owner_alive, owner_token
+from ..host.journaling import RunRecorder, journal, owner_alive, owner_token, worker_name
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +81,33 @@ def _saved_files(entry: JournalEntry) -> dict[str, list[Path]] | None:
     return files if paths and all(p.is_file() and p.stat().st_size > 0 for p in paths) else None
 
 
-def _new_entry(store: JournalStore, spec: RunSpec) -> JournalEntry:
-    return store.create(NewEntry(
+def _new_entry(spec: RunSpec) -> NewEntry:
+    return NewEntry(
         identity=spec.identity, endpoint_id=spec.endpoint_id, payload=spec.payload,
         inputs={ph: {"label": label, "content": content} for ph, label, content, _ in spec.uploads},
         output_kind=spec.output_kind, stem=spec.stem, node_name=spec.node_name, owner=owner_token(),
         seed=spec.seed, price_usd=spec.price_usd, price_source=spec.price_source, node_id=spec.node_id,
         prompt_id=host.current_prompt_id(),
-    ))
+    )
+
+
+def _budget(spec: RunSpec) -> Budget | None:
+    """The daily budget the new entry must fit in with everything the (shared) journal holds for today."""
+    from ..money.ledger import local_midnight
+    from ..money.settings import current_limits
+
+    limit = current_limits().daily_budget_usd
+    if limit is None or spec.price_usd is None:
+        return None
+    return Budget(since=local_midnight(time.time()), limit_usd=limit)
+
+
+def _over_budget(spec: RunSpec, budget: Budget, spent: float) -> NotSentAgain:
+    return NotSentAgain(
+        f"{spec.node_name}: the daily budget of ${budget.limit_usd:.2f} is spent: ${spent:.2f} today is billed, in "
+        f"flight or in doubt across every ComfyUI sharing this journal, and this run would add "
+        f"${spec.price_usd:.2f}. Nothing was sent. Raise the budget (LUMA_FAL_DAILY_BUDGET_USD or the setting) "
+        "or wait until tomorrow.")
 
 
 def _decide(spec: RunSpec) -> followers.Follower | Reused:
@@ -100,14 +119,23 @@ def _decide(spec: RunSpec) -> followers.Follower | Reused:
             log.info("luma-fal: %s: same inputs and seed as a request already being followed; waiting for it "
                      "(not billed again)", spec.node_name)
             return running
-        entry = store.latest_for_identity(spec.identity)
-        if entry is not None:
-            verdict = _verdict_on(store, spec, entry)
-            if isinstance(verdict, (followers.Follower, Reused)):
-                if isinstance(verdict, followers.Follower):
-                    active[spec.identity] = verdict
-                return verdict
-        entry = _new_entry(store, spec)
+        for _ in range(8):  # another worker may journal the same identity between our read and our write
+            entry = store.latest_for_identity(spec.identity)
+            if entry is not None:
+                verdict = _verdict_on(store, spec, entry)
+                if isinstance(verdict, (followers.Follower, Reused)):
+                    if isinstance(verdict, followers.Follower):
+                        active[spec.identity] = verdict
+                    return verdict
+            budget = _budget(spec)
+            created = store.create_guarded(_new_entry(spec), after_id=entry.id if entry else None, budget=budget)
+            if created.entry is not None:
+                break
+            if created.spent_usd is not None and budget is not None:
+                raise _over_budget(spec, budget, created.spent_usd)
+        else:
+            raise NotSentAgain(f"{spec.node_name}: other workers keep journaling this same request; run again")
+        entry = created.entry
         follower = followers.Follower(spec.identity, entry.id, f"{spec.node_name} (journal entry {entry.id})")
         recorder = RunRecorder(store, entry)
         follower.start(lambda f: submit_and_save(
@@ -118,11 +146,18 @@ def _decide(spec: RunSpec) -> followers.Follower | Reused:
         return follower
 
 
+def _other_worker(token: str) -> bool:
+    """Whether ``token`` names a process of another worker of the fleet (``LUMA_FAL_WORKER_NAME``/host)."""
+    return token.rsplit("/", 2)[0] != worker_name()
+
+
 def _verdict_on(store: JournalStore, spec: RunSpec, entry: JournalEntry) -> followers.Follower | Reused | None:
     """What an earlier entry of the same identity means; None = pay for a new request."""
     mine = entry.owner == owner_token()
     if entry.state == states.DONE:
         files = _saved_files(entry)
+        if files is not None and entry.result and not fleet.shared_files(entry) and _other_worker(entry.owner):
+            return fleet.watch(store, entry, spec.queue_wait, spec.total_time)  # its files: not in our output folder
         if files is not None:
             log.info("luma-fal: %s: same inputs and seed as request %s; reusing its saved result (not billed "
                      "again)", spec.node_name, entry.request_id)
@@ -130,13 +165,16 @@ def _verdict_on(store: JournalStore, spec: RunSpec, entry: JournalEntry) -> foll
         log.info("luma-fal: %s: the saved files of request %s are gone; running it again", spec.node_name,
                  entry.request_id)
         return None
+    live_elsewhere = not mine and owner_alive(entry.owner)
+    if entry.state in states.IN_FLIGHT and live_elsewhere:
+        # Another live worker sends or follows it: follow along without paying or writing its entry.
+        return fleet.watch(store, entry, spec.queue_wait, spec.total_time)
     if entry.state in states.FOLLOWABLE and entry.request_id:
+        if not mine and not store.claim(entry.id, entry.owner, owner_token()):
+            return fleet.watch(store, store.get(entry.id) or entry, spec.queue_wait, spec.total_time)  # taken
         log.info("luma-fal: %s: same inputs and seed as request %s (%s); following it instead of paying again",
                  spec.node_name, entry.request_id, entry.state)
-        return start_following(store, entry, spec.queue_wait, spec.total_time)
-    if entry.state in (states.PREPARING, states.SUBMITTING) and not mine and owner_alive(entry.owner):
-        raise NotSentAgain(f"{spec.node_name}: another ComfyUI process ({entry.owner}) is sending this same request "
-                           "(same inputs and seed) right now; it is not sent twice. Run again once it is done.")
+        return start_following(store, store.get(entry.id) or entry, spec.queue_wait, spec.total_time)
     if entry.state == states.PREPARING:
         store.update(entry.id, state=states.NOT_SUBMITTED, note="stopped before it was submitted; nothing was sent")
         return None

@@ -57,6 +57,8 @@ def entry_view(entry: JournalEntry, output_dir: Path, following: bool) -> dict[s
         "message": (entry.message or "")[:MESSAGE_CHARS] or None,
         "files": _files(entry, output_dir),
         "following": following,
+        # The process that owns it ("<worker>/<pid>/<start>"): in a fleet, which worker follows it.
+        "owner": entry.owner, "worker": entry.owner.rsplit("/", 2)[0],
         "can_cancel": bool(entry.request_id) and entry.state in (states.QUEUED, states.RUNNING),
         "can_refetch": bool(entry.request_id),
     }

@@ -12,10 +12,10 @@ _routes_registered = False
 
 
 def pack_nodes() -> list[type[io.ComfyNode]]:
-    from .by_id_node import NODES as BY_ID_NODES
-    from .frames_node import NODES as FRAME_NODES
-    from .ray32_nodes import NODES as RAY_NODES
-    from .uni1_nodes import NODES as UNI_NODES
+    from .node_types.by_id import NODES as BY_ID_NODES
+    from .node_types.frames import NODES as FRAME_NODES
+    from .node_types.ray32 import NODES as RAY_NODES
+    from .node_types.uni1 import NODES as UNI_NODES
 
     return [*RAY_NODES, *UNI_NODES, *FRAME_NODES, *BY_ID_NODES]
 
@@ -24,7 +24,7 @@ def register_routes_once() -> None:
     """Add the pack's routes and its prompt type check to ComfyUI's server, once each (0.3.75 never
     calls ``on_load``; newer hosts call it as well as the entry point)."""
     global _routes_registered
-    from .prompt_check import register_prompt_check
+    from .server.prompt_check import register_prompt_check
 
     try:
         register_prompt_check()  # guards itself against a second registration
@@ -32,7 +32,7 @@ def register_routes_once() -> None:
         log.exception("comfyui-luma-fal: could not register its prompt type check")
     if _routes_registered:
         return
-    from .routes import register_routes
+    from .server.routes import register_routes
 
     try:
         register_routes()
@@ -43,7 +43,7 @@ def register_routes_once() -> None:
 
 def start_background_work_once() -> None:
     """Follow requests left in flight by a stopped ComfyUI, in a thread of its own (never awaited)."""
-    from .recovery import start_recovery_once
+    from .run.recovery import start_recovery_once
 
     try:
         start_recovery_once()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nodes.comfy.money_settings import limits_from
+from nodes.comfy.money.settings import limits_from
 
 
 def test_environment_wins_over_stored_settings() -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from nodes.comfy.price_badge import UNKNOWN_SETTINGS, VERSION_TAG, BadgeInput, price_badge, table_version
+from nodes.comfy.rules.price_badge import UNKNOWN_SETTINGS, VERSION_TAG, BadgeInput, price_badge, table_version
 from nodes.luma import constants as C
 from nodes.luma import prices
 from tests.comfy.badge_expect import badge_result, expected_badge
@@ -181,7 +181,7 @@ def test_expression_names_the_table_it_was_generated_from(live_prices: None) -> 
 def test_a_bad_setting_never_breaks_the_declared_badge(monkeypatch: pytest.MonkeyPatch) -> None:
     # 0.33.0 builds node schemas (and so the badge) at every /object_info: a malformed base URL is reported
     # when a node runs, and the badge meanwhile says the bundled prices.
-    from nodes.comfy import fal_docs
+    from nodes.comfy.money import fal_docs
     from tools.layout import COMFY_HOME
 
     monkeypatch.syspath_prepend(str(COMFY_HOME))  # ComfyUI's folder_paths, where the key file lives

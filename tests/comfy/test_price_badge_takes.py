@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from nodes.comfy.price_badge import BadgeInput, price_badge
+from nodes.comfy.rules.price_badge import BadgeInput, price_badge
 from nodes.luma import constants as C
 from nodes.luma.prices import money
 from tests.comfy.badge_expect import badge_result, expected_badge, expected_price

@@ -12,7 +12,7 @@ import math
 
 import pytest
 
-from nodes.comfy.prompt_types import NodeSpec, WidgetSpec, refuse_wrong_types, widget_problem
+from nodes.comfy.rules.prompt_types import NodeSpec, WidgetSpec, refuse_wrong_types, widget_problem
 
 SPECS = {"Pack": NodeSpec("Pack Node", {
     "flag": WidgetSpec("BOOLEAN"), "count": WidgetSpec("INT"), "level": WidgetSpec("FLOAT"),

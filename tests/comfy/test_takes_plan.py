@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nodes.comfy.takes import MAX_TAKES, TakeFailure, check_plan, plan_takes, report_text, takes_count
+from nodes.comfy.rules.takes import MAX_TAKES, TakeFailure, check_plan, plan_takes, report_text, takes_count
 
 
 def test_defaults_are_one_request_of_the_nodes_prompt_with_take_index_zero() -> None:
@@ -48,7 +48,7 @@ def test_report_lists_every_take_in_order_with_why_it_failed() -> None:
 
 
 def test_other_nodes_of_the_prompt_are_reserved_for_every_request_of_their_fan_out() -> None:
-    from nodes.comfy.prompt_costs import prompt_runs
+    from nodes.comfy.rules.prompt_costs import prompt_runs
 
     inputs = {"resolution": "540p", "duration": "5s", "hdr": False, "exr_export": False}
     prompt = {"1": {"class_type": "LumaFalRay32TextToVideo", "inputs": inputs},

@@ -1,0 +1,75 @@
+"""A read-only spend summary from the journal's price estimates: today, this ComfyUI session, per endpoint.
+
+Counted as spent: requests fal finished (``done``, or ``completed`` with files not saved yet), since fal
+bills only successful outputs. Requests still queued or running are shown apart as "in flight". A
+request cancelled while running may also be billed by fal; it is not counted (fal does not document it).
+Requests fetched by id carry no estimate (the pack does not know their inputs), so they never count twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from ...journal import states
+from ...journal.store import JournalEntry, JournalStore
+
+BILLED = (states.DONE, states.COMPLETED)
+IN_FLIGHT = (states.SUBMITTING, states.QUEUED, states.RUNNING)
+PAGE = 500
+MAX_ENTRIES = 20_000
+
+
+def session_started() -> float:
+    """When this ComfyUI process started (psutil ships with ComfyUI), else when this module was loaded."""
+    try:
+        import psutil
+
+        return float(psutil.Process().create_time())
+    except Exception:
+        return _LOADED
+
+
+_LOADED = time.time()
+
+
+def local_midnight(now: float) -> float:
+    day = time.localtime(now)
+    return time.mktime((day.tm_year, day.tm_mon, day.tm_mday, 0, 0, 0, 0, 0, -1))
+
+
+def _total(entries: Iterable[JournalEntry]) -> dict[str, Any]:
+    priced = [e for e in entries if e.price_usd is not None]
+    return {"usd": round(sum(e.price_usd or 0.0 for e in priced), 6), "requests": len(priced)}
+
+
+def summarize(entries: list[JournalEntry], *, now: float, session_start: float) -> dict[str, Any]:
+    billed = [e for e in entries if e.state in BILLED]
+    by_endpoint: dict[str, list[JournalEntry]] = {}
+    for entry in billed:
+        by_endpoint.setdefault(entry.endpoint_id, []).append(entry)
+    midnight = local_midnight(now)
+    return {
+        "today": _total(e for e in billed if e.created_at >= midnight),
+        "session": _total(e for e in billed if e.created_at >= session_start),
+        "in_flight": _total(e for e in entries if e.state in IN_FLIGHT),
+        "by_endpoint": sorted(({"endpoint_id": endpoint, **_total(group)}
+                               for endpoint, group in by_endpoint.items()), key=lambda row: -row["usd"]),
+        "unpriced": sum(1 for e in billed if e.price_usd is None),
+        "oldest_at": min((e.created_at for e in entries), default=None),
+        "estimate": "from the pack's price table when each request ran; fal bills only successful outputs",
+    }
+
+
+def read_all(store: JournalStore) -> list[JournalEntry]:
+    """Every entry the journal keeps (it prunes finished ones after LUMA_FAL_JOURNAL_DAYS), newest first."""
+    entries: list[JournalEntry] = []
+    before: int | None = None
+    while len(entries) < MAX_ENTRIES:
+        page = store.list_entries(limit=PAGE, before_id=before)
+        entries += page
+        if len(page) < PAGE:
+            break
+        before = page[-1].id
+    return entries

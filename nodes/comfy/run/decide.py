@@ -1,0 +1,188 @@
+"""Decide, per node run, whether to pay: reuse saved files, join or re-attach to a request fal already
+has, refuse to re-send a submit whose outcome is unknown, or journal a new request and submit it.
+
+The decision is taken under the followers' registry lock, so two runs of the same request in this
+process (two identical nodes, or a node and the start-up recovery) never both pay or both download.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ...journal import states
+from ...journal.store import JournalEntry, JournalStore, NewEntry
+from . import followers
+from .. import host
+from .fal_bridge import NodeReporter, UploadItem, follow_and_save, run_kind, submit_and_save, wait_for_outcome
+from .saving import FalOutcome
+from ..host.journaling import RunRecorder, journal, owner_alive, owner_token
+
+log = logging.getLogger(__name__)
+
+DASHBOARD = "https://fal.ai/dashboard/requests"
+
+
+class NotSentAgain(RuntimeError):
+    """An identical earlier request may already be paid for; it is not sent again silently."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    identity: str
+    endpoint_id: str
+    payload: dict[str, Any]  # with upload placeholders
+    uploads: Sequence[tuple[str, str, str, Callable[[], UploadItem]]]  # placeholder, label, content hash, produce
+    output_kind: str
+    stem: str
+    seed: int
+    node_id: str | None
+    node_name: str
+    price_usd: float | None
+    price_source: str
+    queue_wait: float
+    total_time: float
+
+
+@dataclass(frozen=True)
+class Reused:
+    """Saved files of an identical earlier request: nothing to pay."""
+
+    entry: JournalEntry
+    files: dict[str, list[Path]]
+
+
+def _when(stamp: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp)) if stamp else "an unknown time"
+
+
+def unknown_submit_message(node_name: str, entry: JournalEntry) -> str:
+    return (f"{node_name}: an identical request (same inputs and seed) was being submitted at "
+            f"{_when(entry.updated_at)} when the connection broke or ComfyUI stopped, so fal may or may not have "
+            f"accepted it (and billed it). It is not sent again, so you never pay twice. Look for it at {DASHBOARD}; "
+            f"to run a new paid take anyway, change the seed."
+            + (f"\nWhat happened: {entry.message}" if entry.message else ""))
+
+
+def expired_message(node_name: str, entry: JournalEntry) -> str:
+    return (f"{node_name}: fal request {entry.request_id} (same inputs and seed, submitted {_when(entry.submitted_at)}) "
+            f"can no longer be fetched: fal keeps a result for a limited time only (6 minutes to 1 hour after it "
+            f"finishes), and it was not saved before ComfyUI stopped. Check {DASHBOARD} for request "
+            f"{entry.request_id}; to run a new paid take, change the seed.")
+
+
+def _saved_files(entry: JournalEntry) -> dict[str, list[Path]] | None:
+    files = {name: [Path(p) for p in paths] for name, paths in entry.files.items()}
+    paths = [p for group in files.values() for p in group]
+    return files if paths and all(p.is_file() and p.stat().st_size > 0 for p in paths) else None
+
+
+def _new_entry(store: JournalStore, spec: RunSpec) -> JournalEntry:
+    return store.create(NewEntry(
+        identity=spec.identity, endpoint_id=spec.endpoint_id, payload=spec.payload,
+        inputs={ph: {"label": label, "content": content} for ph, label, content, _ in spec.uploads},
+        output_kind=spec.output_kind, stem=spec.stem, node_name=spec.node_name, owner=owner_token(),
+        seed=spec.seed, price_usd=spec.price_usd, price_source=spec.price_source, node_id=spec.node_id,
+        prompt_id=host.current_prompt_id(),
+    ))
+
+
+def _decide(spec: RunSpec) -> followers.Follower | Reused:
+    """Under the registry lock: the follower to wait for (started here if new), or saved files."""
+    store = journal()
+    with followers.registry() as active:
+        running = active.get(spec.identity)
+        if running is not None:
+            log.info("luma-fal: %s: same inputs and seed as a request already being followed; waiting for it "
+                     "(not billed again)", spec.node_name)
+            return running
+        entry = store.latest_for_identity(spec.identity)
+        if entry is not None:
+            verdict = _verdict_on(store, spec, entry)
+            if isinstance(verdict, (followers.Follower, Reused)):
+                if isinstance(verdict, followers.Follower):
+                    active[spec.identity] = verdict
+                return verdict
+        entry = _new_entry(store, spec)
+        follower = followers.Follower(spec.identity, entry.id, f"{spec.node_name} (journal entry {entry.id})")
+        recorder = RunRecorder(store, entry)
+        follower.start(lambda f: submit_and_save(
+            endpoint_id=spec.endpoint_id, payload=spec.payload,
+            uploads=[(ph, label, produce) for ph, label, _, produce in spec.uploads], recorder=recorder,
+            follower=f, queue_wait=spec.queue_wait, total_time=spec.total_time))
+        active[spec.identity] = follower
+        return follower
+
+
+def _verdict_on(store: JournalStore, spec: RunSpec, entry: JournalEntry) -> followers.Follower | Reused | None:
+    """What an earlier entry of the same identity means; None = pay for a new request."""
+    mine = entry.owner == owner_token()
+    if entry.state == states.DONE:
+        files = _saved_files(entry)
+        if files is not None:
+            log.info("luma-fal: %s: same inputs and seed as request %s; reusing its saved result (not billed "
+                     "again)", spec.node_name, entry.request_id)
+            return Reused(entry, files)
+        log.info("luma-fal: %s: the saved files of request %s are gone; running it again", spec.node_name,
+                 entry.request_id)
+        return None
+    if entry.state in states.FOLLOWABLE and entry.request_id:
+        log.info("luma-fal: %s: same inputs and seed as request %s (%s); following it instead of paying again",
+                 spec.node_name, entry.request_id, entry.state)
+        return start_following(store, entry, spec.queue_wait, spec.total_time)
+    if entry.state in (states.PREPARING, states.SUBMITTING) and not mine and owner_alive(entry.owner):
+        raise NotSentAgain(f"{spec.node_name}: another ComfyUI process ({entry.owner}) is sending this same request "
+                           "(same inputs and seed) right now; it is not sent twice. Run again once it is done.")
+    if entry.state == states.PREPARING:
+        store.update(entry.id, state=states.NOT_SUBMITTED, note="stopped before it was submitted; nothing was sent")
+        return None
+    if entry.state == states.SUBMITTING:  # killed or stopped mid-submit, with no answer recorded
+        entry = store.update(entry.id, state=states.UNKNOWN_SUBMIT,
+                             note="stopped while submitting, before fal's answer was recorded")
+    if entry.state == states.UNKNOWN_SUBMIT:
+        raise NotSentAgain(unknown_submit_message(spec.node_name, entry))
+    if entry.state == states.EXPIRED:
+        raise NotSentAgain(expired_message(spec.node_name, entry))
+    return None  # failed, cancelled, not submitted: a new paid request
+
+
+def start_following(store: JournalStore, entry: JournalEntry, queue_wait: float | None,
+                    total_time: float) -> followers.Follower:
+    """A follower (started on the running loop) that follows ``entry`` at fal and saves its result.
+    The caller registers it (under the registry lock)."""
+    follower = followers.Follower(entry.identity, entry.id, f"request {entry.request_id} ({entry.node_name})")
+    recorder = RunRecorder(store, entry)
+    follower.start(lambda f: follow_and_save(recorder=recorder, follower=f, queue_wait=queue_wait,
+                                             total_time=total_time))
+    return follower
+
+
+def will_pay(identity: str) -> bool:
+    """Whether a run of ``identity`` would submit a new paid request (nothing saved, followed or in
+    doubt), so the spend limits apply to it. The decision itself is retaken under the lock by ``run_once``."""
+    if followers.active(identity) is not None:
+        return False
+    entry = journal().latest_for_identity(identity)
+    if entry is None:
+        return True
+    if entry.state == states.DONE:
+        return _saved_files(entry) is None
+    return not (entry.state in states.FOLLOWABLE and entry.request_id)
+
+
+async def run_once(spec: RunSpec, reporter: Any = None) -> tuple[FalOutcome, bool]:
+    """The outcome of ``spec``, paying only when nothing identical is saved, in flight or unknown.
+    Returns (outcome, reused) where reused means saved files were handed back (nothing waited for).
+    ``reporter`` shows the wait (a take's share of a fan-out's status); default: the node's own line."""
+    verdict = _decide(spec)
+    if isinstance(verdict, Reused):
+        if reporter is not None:
+            reporter.request_id = verdict.entry.request_id
+            reporter.finish("done", f"reused request {verdict.entry.request_id}")
+        return FalOutcome(str(verdict.entry.request_id), verdict.entry.result or {}, verdict.files), True
+    reporter = reporter or NodeReporter(spec.node_id, run_kind(spec.endpoint_id, spec.payload))
+    return await wait_for_outcome(verdict, reporter), False

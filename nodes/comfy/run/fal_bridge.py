@@ -1,0 +1,275 @@
+"""The glue between a node and the fal runner: key, uploads, the run, and what the user sees.
+
+``submit_and_save`` and ``follow_and_save`` are a follower's work (see followers.py): they record
+every step in the journal (journaling.RunRecorder), save the files (saving.py: provenance tags, a JSON
+receipt), and report progress to whoever waits. ``wait_for_outcome`` is a node's side of that wait.
+
+Progress and Cancel cross into the transport as plain callables (``on_event``, ``should_stop``), so
+the transport never imports ComfyUI; this module decides how they show on the node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import host
+from .saving import FalOutcome, save_result
+
+if TYPE_CHECKING:
+    from .followers import Follower
+    from ..host.journaling import RunRecorder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UploadItem:
+    data: bytes = field(repr=False)
+    content_type: str
+    file_name: str
+    sha256: str
+
+
+# Seconds the last run of each kind (endpoint, resolution, duration) spent running on fal: the
+# basis of the "~N s left" estimate. Only this process's own runs count; fal publishes no timings.
+_RUN_SECONDS: dict[str, float] = {}
+
+
+def run_kind(endpoint_id: str, payload: dict[str, Any]) -> str:
+    return "|".join(str(x) for x in (endpoint_id, payload.get("resolution"), payload.get("duration"), payload.get("hdr")))
+
+
+class NodeReporter:
+    """Shows a run's progress on its node: ``luma_fal.status`` events (drawn by web/status.js) and the progress bar.
+
+    ComfyUI's own progress text is not used: the extension's status line shows the same and clears when
+    the run ends, so the node would otherwise show the status twice.
+    """
+
+    def __init__(self, node_id: str | None, kind: str = "") -> None:
+        self.node_id = node_id
+        self.kind = kind
+        self.prompt_id = host.current_prompt_id()
+        self.request_id: str | None = None
+        self._bar = host.ProgressBar(node_id)
+
+    def __call__(self, event: Any) -> None:
+        self.request_id = event.request_id or self.request_id
+        text = event.text()
+        typical = _RUN_SECONDS.get(self.kind)
+        if event.phase == "running" and typical and event.elapsed_running is not None:
+            text += f" · ~{max(1, round(typical - event.elapsed_running))} s left (last run took {typical:.0f} s)"
+        if event.phase == "completed" and event.elapsed_running:
+            _RUN_SECONDS[self.kind] = event.elapsed_running
+        payload = {
+            "node": self.node_id, "prompt_id": self.prompt_id, "phase": event.phase, "text": text,
+            "queue_position": event.queue_position, "elapsed_queue": event.elapsed_in_queue,
+            "elapsed_run": event.elapsed_running, "logs": list(event.new_logs), "fraction": event.fraction,
+            "request_id": self.request_id,
+        }
+        host.send_status(payload)
+        if event.fraction is not None:
+            self._bar.set_fraction(event.fraction)
+
+    def finish(self, phase: str, text: str) -> None:
+        host.send_status({"node": self.node_id, "prompt_id": self.prompt_id, "phase": phase, "text": text,
+                          "request_id": self.request_id, "logs": []})
+
+
+def key_file_path() -> Path:
+    from ..host.keystore import key_file_path as path
+
+    return path()
+
+
+def upload_cache_path() -> Path:
+    return host.user_directory() / "comfyui-luma-fal" / "upload-cache.json"
+
+
+def substitute(value: Any, urls: dict[str, str]) -> Any:
+    """The payload with every upload placeholder replaced by its fal URL."""
+    if isinstance(value, str):
+        return urls.get(value, value)
+    if isinstance(value, list):
+        return [substitute(v, urls) for v in value]
+    if isinstance(value, dict):
+        return {k: substitute(v, urls) for k, v in value.items()}
+    return value
+
+
+def check_key() -> None:
+    """Raise ``MissingKeyError`` (saying how to set a key) before anything is journaled, encoded or sent."""
+    from ...fal.config import FalConfig
+
+    FalConfig.from_env(key_file=key_file_path()).require_credentials()
+
+
+def new_runner() -> Any:
+    from ...fal.config import FalConfig
+    from ...fal.runner import FalRunner
+
+    config = FalConfig.from_env(key_file=key_file_path())
+    config.require_credentials()
+    return FalRunner(config)
+
+
+def call_all(*callbacks: Callable[[Any], None]) -> Callable[[Any], None]:
+    def call(event: Any) -> None:
+        for callback in callbacks:
+            callback(event)
+
+    return call
+
+
+async def submit_and_save(
+    *,
+    endpoint_id: str,
+    payload: dict[str, Any],
+    uploads: Sequence[tuple[str, str, Callable[[], UploadItem]]],
+    recorder: RunRecorder,
+    follower: Follower,
+    queue_wait: float,
+    total_time: float,
+) -> FalOutcome:
+    """Upload, submit, follow and save one request, recording each step in the journal first.
+
+    ``total_time`` (the node's max_total_time) is one deadline for all of it, uploads to last byte.
+    Once fal has accepted the request, any failure leaves naming its request id (``naming_request``),
+    so a paid result can always be found again.
+    """
+    from ...fal.config import FalConfig
+    from ...fal.deadline import Deadline
+    from ...fal.upload_cache import UploadCache
+
+    runner = new_runner()
+    deadline = Deadline(total_time)
+    try:
+        storage = FalConfig.from_env(key_file=key_file_path()).hosts.rest
+        urls = await _upload_all(runner, storage, uploads, UploadCache(upload_cache_path()), follower, deadline)
+        if urls:
+            recorder.uploaded(urls)
+        sent = substitute(payload, urls)
+        completed = await runner.run(
+            endpoint_id, sent, on_event=call_all(recorder.on_event, follower.emit), should_stop=follower.should_stop,
+            queue_timeout=queue_wait, deadline=deadline, on_submitted=recorder.submitted,
+        )
+        recorder.completed(completed.result, completed.metrics)
+        return await save_result(runner, recorder, completed.result, sent, follower, deadline,
+                           completed.handle.response_url)
+    except BaseException as exc:
+        recorder.failed(exc)
+        raise
+
+
+async def follow_and_save(*, recorder: RunRecorder, follower: Follower, queue_wait: float | None,
+                          total_time: float) -> FalOutcome:
+    """Follow a journaled request fal already has (after a restart, or a re-queue) and save its result."""
+    from ...fal.deadline import Deadline
+    from ...journal.states import COMPLETED
+
+    runner = new_runner()
+    deadline = Deadline(total_time)
+    entry = recorder.entry
+    assert entry.request_id, "only requests fal accepted can be followed"
+    sent = substitute(entry.payload, {ph: info["url"] for ph, info in entry.inputs.items() if info.get("url")})
+    recorder.following()
+    try:
+        result = entry.result
+        if entry.state != COMPLETED or result is None:
+            completed = await runner.follow(
+                entry.endpoint_id, entry.request_id, on_event=call_all(recorder.on_event, follower.emit),
+                should_stop=follower.should_stop, queue_timeout=queue_wait, deadline=deadline,
+            )
+            recorder.completed(completed.result, completed.metrics)
+            result = completed.result
+        return await save_result(runner, recorder, result, sent, follower, deadline, None)
+    except BaseException as exc:
+        recorder.failed(exc)
+        raise
+
+
+async def wait_for_outcome(follower: Follower, reporter: NodeReporter) -> FalOutcome:
+    """A node's wait for a (possibly shared) follower: its status line, its Cancel, its final message."""
+    from ...fal.errors import FalError, RequestCancelled, StopRequested
+
+    started = time.monotonic()
+    try:
+        outcome: FalOutcome = await follower.wait(reporter, host.interrupted)
+    except (RequestCancelled, StopRequested) as exc:
+        reporter.finish("cancelled", str(exc))
+        raise host.interrupt_exception(str(exc)) from None
+    except FalError as exc:
+        reporter.finish("error", str(exc))
+        raise
+    except BaseException as exc:
+        reporter.finish("error", f"{type(exc).__name__}: {exc}")
+        raise
+    reporter.request_id = outcome.request_id
+    reporter.finish("done", f"Done in {time.monotonic() - started:.0f} s · request {outcome.request_id}")
+    return outcome
+
+
+# Uploads under way on this process, by (storage base, content hash): the takes of one fan-out share them.
+_UPLOADING: dict[tuple[str, str], asyncio.Future[str]] = {}
+
+
+async def _upload_all(runner: Any, storage_base: str, uploads: Sequence[tuple[str, str, Callable[[], UploadItem]]],
+                      cache: Any, follower: Follower, deadline: Any = None) -> dict[str, str]:
+    if not uploads:
+        return {}
+    # Encoding (JPEG/PNG, or H.264 for frame sources) is CPU work: keep it off the event loop.
+    items = await asyncio.gather(*(asyncio.to_thread(produce) for _, _, produce in uploads))
+    urls: dict[str, str] = {}
+    # Identical bytes go up once: within this run (two equal references) and across runs (the cache).
+    waiting: dict[str, list[str]] = {}
+    unique: dict[str, UploadItem] = {}
+    for (placeholder, _label, _), item in zip(uploads, items, strict=True):
+        cached = cache.get(storage_base, item.sha256)
+        if cached:
+            urls[placeholder] = cached
+        else:
+            waiting.setdefault(item.sha256, []).append(placeholder)
+            unique.setdefault(item.sha256, item)
+    # A file another take of the same fan-out (same loop) is uploading right now: wait for its URL instead.
+    loop = asyncio.get_running_loop()
+    theirs = {sha: f for sha in unique if (f := _UPLOADING.get((storage_base, sha))) is not None and f.get_loop() is loop}
+    mine = {sha: item for sha, item in unique.items() if sha not in theirs}
+    owned = {sha: loop.create_future() for sha in mine}
+    for sha, future in owned.items():
+        _UPLOADING.setdefault((storage_base, sha), future)
+    found: dict[str, str] = {}
+    try:
+        if mine:
+            from ...fal.runner import UploadItem as FalUpload
+
+            sent = await runner.upload_many(
+                [FalUpload(item.data, item.content_type, item.file_name) for item in mine.values()],
+                on_event=follower.emit, should_stop=follower.should_stop, deadline=deadline,
+            )
+            for sha, url in zip(mine, sent, strict=True):
+                cache.put(storage_base, sha, url)
+                owned[sha].set_result(url)
+                found[sha] = url
+        for sha, future in theirs.items():
+            found[sha] = await asyncio.shield(future)
+    except BaseException as exc:
+        for future in owned.values():
+            if not future.done():
+                future.set_exception(RuntimeError(f"the upload by another take failed: {exc}"))
+                future.exception()  # retrieved: a take nobody waits for must not log "never retrieved"
+        raise
+    finally:
+        for sha, future in owned.items():
+            if _UPLOADING.get((storage_base, sha)) is future:
+                del _UPLOADING[(storage_base, sha)]
+    for sha, url in found.items():
+        for placeholder in waiting[sha]:
+            urls[placeholder] = url
+    log.info("luma-fal: %d input file(s): %d uploaded, the rest reused", len(uploads), len(unique))
+    return urls

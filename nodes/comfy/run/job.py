@@ -1,0 +1,372 @@
+"""One paid request as a node sees it: collect the inputs, refuse bad ones, then run it on fal.
+
+A node describes its request with fal's field names; where a file goes, it asks this job for a
+placeholder (``single_image``, ``image_batch``, ``keyframes``, ``video_source``). ``run`` then, in
+this order: validates the whole request with the catalogue, checks it against fal's current schema
+(live, cached or bundled; refreshed with a 2 s bound), checks the key and, when the run will pay,
+the spend limits for the whole prompt (nothing is encoded, uploaded or sent before all that), then
+encodes and uploads the files the payload still uses and hands the request to the fal runner. Every
+request is journaled before it is sent (see runs.py): re-running a node with the same inputs and seed
+reuses the saved result, or follows the request fal already has, in this process or after a restart,
+and never pays twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from .fal_bridge import UploadItem
+from ..rules.input_identity import content_identity
+
+log = logging.getLogger(__name__)
+
+_PLACEHOLDER = "upload://{index}"
+
+
+class NothingSent(ValueError):
+    """The node's inputs were refused before anything was uploaded or sent; nothing was billed."""
+
+    def __init__(self, node_name: str, message: str) -> None:
+        super().__init__(f"{node_name}: nothing was sent to fal (not billed).\n{message}")
+
+
+@dataclass(frozen=True)
+class Limits:
+    queue_wait: float
+    total: float
+
+    @classmethod
+    def from_inputs(cls, queue_wait: Any, total: Any) -> Limits:
+        from ..node_types.schema import DEFAULT_QUEUE_WAIT_S, DEFAULT_TOTAL_TIME_S
+
+        return cls(float(queue_wait or DEFAULT_QUEUE_WAIT_S), float(total or DEFAULT_TOTAL_TIME_S))
+
+
+@dataclass
+class _PendingUpload:
+    placeholder: str
+    label: str
+    identity: str
+    produce: Callable[[], UploadItem] = field(repr=False)  # encodes; runs in a worker thread
+
+
+@dataclass(frozen=True)
+class Generated:
+    """A finished request: what fal returned and where its files were saved."""
+
+    endpoint_id: str
+    request_id: str
+    result: dict[str, Any]
+    files: dict[str, list[Path]]
+    from_memory: bool = False
+
+
+# fal's field names where a node's input has another name (fields not listed keep their name).
+_WIDGET_NAMES = {
+    "enable_web_search": "web_search", "keyframe_indexes": "keyframe_positions",
+    "source_position": "place_source", "video_url": "video", "start_image_url": "start_image",
+    "end_image_url": "end_image",
+}
+
+
+def _once(produce: Callable[[], UploadItem]) -> Callable[[], UploadItem]:
+    """``produce`` run at most once: the takes of a fan-out share one encode of each input file."""
+    lock = threading.Lock()
+    made: list[UploadItem] = []
+
+    def first() -> UploadItem:
+        with lock:
+            if not made:
+                made.append(produce())
+            return made[0]
+
+    return first
+
+
+class FalJob:
+    def __init__(self, endpoint_id: str, node_cls: Any, *, stem: str, seed: int,
+                 names: dict[str, str] | None = None) -> None:
+        self.endpoint_id = endpoint_id
+        self.node_id: str | None = getattr(node_cls.hidden, "unique_id", None)
+        self.node_name: str = node_cls.define_schema().display_name
+        # The whole queued prompt (API format): the spend check prices every paid node in it together.
+        self.prompt: dict[str, Any] | None = getattr(node_cls.hidden, "prompt", None)
+        self.stem = stem
+        self.seed = seed
+        self._uploads: list[_PendingUpload] = []
+        self._source_seconds: float | None = None
+        self._widget_names: dict[str, str] = {**_WIDGET_NAMES, **(names or {})}
+
+    # -- inputs that become uploads -------------------------------------------------------------
+
+    def single_image(self, input_name: str, image: Any) -> str:
+        self._check_image(input_name, image)
+        if image.shape[0] != 1:
+            raise NothingSent(self.node_name, f"{input_name}: expects one image, got a batch of {image.shape[0]}. "
+                                              "Pick one image from the batch (e.g. with ImageFromBatch).")
+        return self._add_image(input_name, image[0])
+
+    def image_batch(self, input_name: str, images: Any) -> list[str]:
+        self._check_image(input_name, images)
+        return [self._add_image(f"{input_name}[{i}]", images[i]) for i in range(images.shape[0])]
+
+    def keyframes(self, images: Any, positions_text: str, duration: str) -> tuple[list[str], list[int]]:
+        from ...luma.keyframes import KeyframePositionsInvalid, parse_positions
+
+        self._check_image("keyframes", images)
+        try:
+            indexes = parse_positions(positions_text or "", images.shape[0], duration)
+        except KeyframePositionsInvalid as exc:
+            raise NothingSent(self.node_name, str(exc)) from None
+        return self.image_batch("keyframes", images), indexes
+
+    def video_source(self, video: Any, frames: Any, fps: float) -> str | None:
+        if video is not None and frames is not None:
+            raise NothingSent(self.node_name, "video: connect either a VIDEO or source_frames, not both.")
+        if video is not None:
+            from .video_sources import video_upload
+
+            seconds, identity, produce = video_upload(video)
+        elif frames is not None:
+            from .video_sources import frames_upload
+
+            self._check_image("source_frames", frames)
+            seconds, identity, produce = frames_upload(frames, fps)
+        else:
+            return None  # the catalogue reports the missing source with the other problems
+        self._source_seconds = seconds
+        return self._add("source video", identity, produce)
+
+    def _check_image(self, input_name: str, images: Any) -> None:
+        """Refuse a degenerate IMAGE (empty, zero-sized, NaN, odd channels) naming the input."""
+        from ...media.tensor_checks import ImageTensorInvalid, check_image_batch
+
+        try:
+            check_image_batch(images)
+        except ImageTensorInvalid as exc:
+            raise NothingSent(self.node_name, f"{input_name}: {exc}") from None
+
+    def _add_image(self, label: str, image: Any) -> str:
+        def produce() -> UploadItem:
+            from ...media.images import encode_reference
+
+            encoded = encode_reference(image)
+            return UploadItem(encoded.data, encoded.content_type, f"{label.replace('[', '-').rstrip(']')}.{encoded.extension}",
+                              encoded.sha256)
+
+        return self._add(label, content_identity(image), produce)
+
+    def _add(self, label: str, identity: str, produce: Callable[[], UploadItem]) -> str:
+        placeholder = _PLACEHOLDER.format(index=len(self._uploads))
+        self._uploads.append(_PendingUpload(placeholder, label, identity, _once(produce)))
+        return placeholder
+
+    # -- the run --------------------------------------------------------------------------------
+
+    def validate(self, fields: dict[str, Any]) -> Any:
+        """The catalogue's verdict on the whole request; raises ``NothingSent`` listing every problem."""
+        from ...luma.catalog import build_request, check_source_video
+        from ...luma.errors import RequestInvalid
+
+        try:
+            request = build_request(self.endpoint_id, fields)
+            if self._source_seconds is not None:
+                check_source_video(request.endpoint_id, self._source_seconds)
+        except RequestInvalid as exc:
+            raise NothingSent(self.node_name, "\n".join(self._widget_text(p) for p in exc.problems)) from None
+        return request
+
+    def _widget_text(self, problem: Any) -> str:
+        """A problem worded with the node's input names (fal's ``image_url`` is the node's ``start_image``)."""
+        head, _, rest = problem.field.partition("[")
+        name = self._widget_names.get(head, head)
+        field = f"{name}[{rest}" if rest else name
+        return f"{field}: {problem.message}" if field else problem.message
+
+    def apply_fal_schema(self, request: Any) -> dict[str, Any]:
+        """The payload as fal's current schema takes it; an option fal removed or a field it newly
+        requires is refused here (``NothingSent``); a field it dropped is left out (and said so)."""
+        from ...luma.fal_schema import check_payload
+        from ..money.fal_docs import schema_for
+
+        payload = request.to_payload()
+        schema = schema_for(request.endpoint_id)
+        if schema is None:
+            return payload
+        verdict = check_payload(payload, schema)
+        if verdict.problems:
+            raise NothingSent(self.node_name, "\n".join(self._widget_text(p) for p in verdict.problems))
+        for name in verdict.dropped:
+            log.warning("%s: fal's current schema for %s (%s) has no %s any more; it is not sent",
+                        self.node_name, request.endpoint_id, schema.source, self._widget_names.get(name, name))
+        return verdict.payload
+
+    async def _check_spend(self, price: Any) -> None:
+        from ..money.check import check_spend
+
+        verdict = await check_spend(node_name=self.node_name, node_id=self.node_id, price=price, prompt=self.prompt)
+        if verdict.refusal:
+            raise NothingSent(self.node_name, verdict.refusal)
+        log.info("%s: estimate %s", self.node_name, price.text)
+
+    async def run(self, fields: dict[str, Any], limits: Limits, fan_out: Mapping[str, Any] | None = None,
+                  hooks: TakeHooks | None = None) -> Takes:
+        """Run the request once per take (``fan_out``: the node's ``takes`` and ``prompt_variants``), every
+        take at once. Every take is validated, and the whole fan-out's estimate checked against the spend
+        limits as one, before anything is encoded, uploaded or sent. A take that fails does not discard
+        the others; if every take fails, the node fails with every reason."""
+        from ...journal.identity import request_identity
+        from ...luma.prices import price_of_request
+        from .. import host
+        from ..money import check as money
+        from .fal_bridge import check_key
+        from ..money.fal_docs import refresh
+        from .decide import RunSpec, will_pay
+        from ..rules.takes import check_plan, plan_takes
+
+        fan_out = fan_out or {}
+        refusal = check_plan(self.node_name, fan_out.get("prompt_variants"), fan_out.get("takes"))
+        if refusal:
+            raise NothingSent(self.node_name, refusal)
+        plan = plan_takes(str(fields.get("prompt", "")), fan_out.get("prompt_variants"), fan_out.get("takes"))
+        requests = {}
+        for take in plan:  # one validation per distinct prompt, all before anything is sent
+            if take.prompt not in requests:
+                requests[take.prompt] = self._validate_take(fields, take)
+        await refresh((next(iter(requests.values())).endpoint_id,))  # at most ~2 s; else cached/bundled schema
+        prompt_id = host.current_prompt_id()
+        try:
+            payloads = {text: self.apply_fal_schema(request) for text, request in requests.items()}
+            check_key()  # a missing key fails here, before anything is journaled, encoded or sent
+            specs = []
+            paying: list[Any] = []
+            for take in plan:
+                request, payload = requests[take.prompt], payloads[take.prompt]
+                # Only files the payload still uses go up (a field fal dropped takes its uploads with it).
+                sent = json.dumps(payload)
+                uploads = [u for u in self._uploads if f'"{u.placeholder}"' in sent]
+                identity = request_identity(request.endpoint_id, payload, {u.placeholder: u.identity for u in uploads},
+                                            self.seed, take.identity_take)
+                price = price_of_request(request, self._source_seconds)
+                if will_pay(identity):  # reusing saved files or following a paid request costs nothing
+                    paying.append(price)
+                specs.append(RunSpec(
+                    identity=identity, endpoint_id=request.endpoint_id, payload=payload,
+                    uploads=[(u.placeholder, u.label, u.identity, u.produce) for u in uploads],
+                    output_kind=request.output_kind, stem=self.stem, seed=self.seed, node_id=self.node_id,
+                    node_name=self.node_name, price_usd=price.usd, price_source=price.text,
+                    queue_wait=limits.queue_wait, total_time=limits.total,
+                ))
+            if paying:
+                await self._check_spend(fan_out_price(paying))
+            if hooks is not None:
+                try:
+                    await hooks.before_takes(len(specs), requests[plan[0].prompt])
+                except (MemoryError, ValueError) as exc:  # e.g. frames that could not fit: refused unpaid
+                    raise NothingSent(self.node_name, str(exc)) from None
+            return await run_takes(plan, specs, self.node_id, self.node_name, hooks)
+        finally:
+            money.finish(prompt_id, self.node_id)
+
+    def _validate_take(self, fields: dict[str, Any], take: Any) -> Any:
+        if not take.prompt_number:
+            return self.validate(fields)
+        try:
+            return self.validate({**fields, "prompt": take.prompt})
+        except NothingSent as exc:
+            raise NothingSent(self.node_name, f"prompt_variants line {take.prompt_number}: "
+                                              + str(exc).split("\n", 1)[1]) from None
+
+
+@dataclass(frozen=True)
+class Takes:
+    """A node run's takes that succeeded (in take order) and the report naming those that failed."""
+
+    results: list[Generated]
+    report: str
+
+
+def fan_out_price(prices: list[Any]) -> Any:
+    """The estimate of several requests as one (for the spend check): their sum, unknown if any is."""
+    from ...luma.prices import Price, money as usd_text
+
+    if len(prices) == 1:
+        return prices[0]
+    total = None if any(p.usd is None for p in prices) else round(sum(p.usd for p in prices), 6)
+    first = prices[0]
+    label = (f"{len(prices)} takes, {usd_text(total)} in all ({first.label} each)" if total is not None
+             else f"{len(prices)} takes ({first.label} each)")
+    return Price(total, label, first.source)
+
+
+class TakeHooks(Protocol):
+    """What a node does around its takes (take_frames.FramesAsTakesLand: frames decoded as takes land)."""
+
+    async def before_takes(self, count: int, request: Any) -> None:
+        """Once, right before the takes are sent (all checks passed): how many, and the first's request.
+        A MemoryError or ValueError refuses the run, with nothing sent."""
+
+    async def after_take(self, index: int, count: int, generated: Generated, reporter: Any) -> None:
+        """Each take of a fan-out as soon as its files are saved, while the other takes still run: its index
+        in the plan, how many takes there are, what it made, and its status line (a takes.TakeReporter)."""
+
+
+async def run_takes(plan: list[Any], specs: list[Any], node_id: str | None, node_name: str,
+                    hooks: TakeHooks | None = None) -> Takes:
+    """Every take at once (each through the transport's in-flight cap), waiting for all of them: a Cancel
+    reaches every take's wait, so each is cancelled at fal before the node stops. ``hooks.after_take`` runs
+    for each take of a fan-out that succeeded, as it lands (not for a single take: its node works as before)."""
+    import asyncio
+
+    from .. import host
+    from .decide import run_once
+    from ..rules.takes import TakesReporter, failure_of, report_text
+
+    if len(specs) == 1:  # one take: exactly the node's behaviour before fan-outs (status, errors)
+        outcome, reused = await run_once(specs[0])
+        generated = Generated(specs[0].endpoint_id, outcome.request_id, outcome.result, outcome.files,
+                              from_memory=reused)
+        return Takes([generated], report_text([(plan[0], outcome.request_id)], []))
+    reporter = TakesReporter(node_id, plan)
+    reporter.send("running", [])
+
+    async def one_take(index: int, spec: Any) -> Generated:
+        take_reporter = reporter.for_take(index, hold_done=hooks is not None)
+        outcome, reused = await run_once(spec, take_reporter)
+        generated = Generated(spec.endpoint_id, outcome.request_id, outcome.result, outcome.files,
+                              from_memory=reused)
+        if hooks is not None:
+            try:
+                await hooks.after_take(index, len(specs), generated, take_reporter)
+            finally:
+                take_reporter.release()
+        return generated
+
+    answers = await asyncio.gather(*(one_take(i, spec) for i, spec in enumerate(specs)), return_exceptions=True)
+    results, succeeded, failed = [], [], []
+    interrupt: BaseException | None = None
+    for take, answer in zip(plan, answers, strict=True):
+        if isinstance(answer, BaseException):
+            if host.is_interrupt(answer):
+                interrupt = interrupt or answer
+            failed.append(failure_of(take, answer))
+            continue
+        results.append(answer)
+        succeeded.append((take, answer.request_id))
+    report = report_text(succeeded, failed)
+    if interrupt is not None:
+        reporter.send("cancelled", [], f"Cancelled: {report}")
+        raise interrupt
+    if not results:
+        reporter.send("error", [], report)
+        raise RuntimeError(f"{node_name}: every take failed.\n{report}")
+    for failure in failed:
+        log.warning("luma-fal: %s: %s failed: %s", node_name, failure.take.label, failure.reason)
+    reporter.send("done", [], report.splitlines()[0])
+    return Takes(results, report)

@@ -1,0 +1,1 @@
+"""The server side: HTTP routes for the browser extension and the inbox, the on-prompt widget check."""

@@ -1,0 +1,196 @@
+"""HTTP routes the pack's browser extension talks to (prices, spend limits, balance, fal key status;
+the inbox in inbox_routes.py).
+
+Registered on ComfyUI's own route table, so ComfyUI also serves each under ``/api/...``. No route
+ever answers with the key: the browser learns only whether one is configured and where it comes from.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from typing import Any
+
+from aiohttp import web
+
+from ..host import keystore
+
+log = logging.getLogger(__name__)
+
+MAX_KEY_BODY_BYTES = 4096
+MAX_SETTINGS_BODY_BYTES = 4096
+
+_registered = False
+
+
+async def get_prices(request: web.Request) -> web.Response:
+    """The effective price table (bundled + fal's live/cached unit prices, each endpoint with its
+    source), plus the spend-limit state the badge shows and the version of the table the price badges
+    declared in node schemas are generated from now (``badge_version``). Stale documents are refreshed
+    first, for at most ~2 s; the browser evaluates exactly the table the Python side prices with."""
+    from ..money.fal_docs import ROUTE_TIMEOUT_S, price_table, refresh
+    from ..rules.price_badge import table_version
+
+    await refresh(timeout=ROUTE_TIMEOUT_S)
+    table = price_table()
+    table["badge_version"] = table_version(table)
+    table["limits"] = _limits_state()
+    return _no_store(table)
+
+
+def _spent_today() -> float | None:
+    """Today's spend for the badge and the panel; None when the journal cannot be read (the prices and
+    the other limits still show; a run's own limit check reads the journal again and says why)."""
+    from ..money.spend_ledger import spent_today
+
+    try:
+        return spent_today()
+    except (sqlite3.Error, OSError) as exc:
+        log.warning("luma-fal: today's spend could not be read from the request journal: %s", exc)
+        return None
+
+
+def _limits_state() -> dict[str, Any]:
+    from ..money.settings import current_limits, stored_settings
+
+    try:
+        limits = current_limits()
+    except ValueError as exc:  # a malformed environment variable: say so rather than hide the limits
+        return {"error": str(exc), "spent_today": _spent_today()}
+    return {"max_run_usd": limits.max_run_usd, "daily_budget_usd": limits.daily_budget_usd,
+            "unknown_price": limits.unknown_price, "balance_floor_usd": limits.balance_floor_usd,
+            "origins": dict(limits.origins), "stored": stored_settings(), "spent_today": _spent_today()}
+
+
+async def get_money(request: web.Request) -> web.Response:
+    from ..money.fal_docs import status
+
+    return _no_store({**_limits_state(), "documents": status()})
+
+
+async def post_money(request: web.Request) -> web.Response:
+    from ..money.settings import save_settings
+
+    if request.content_type != "application/json":
+        return _no_store({"error": "send the settings as JSON"}, status=415)
+    if request.content_length is not None and request.content_length > MAX_SETTINGS_BODY_BYTES:
+        return _no_store({"error": "request body too large"}, status=413)
+    try:
+        body = json.loads(await request.text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return _no_store({"error": "request body is not valid JSON"}, status=400)
+    if not isinstance(body, dict):
+        return _no_store({"error": "send an object such as {\"max_run_usd\": 5}"}, status=400)
+    try:
+        save_settings(body)
+    except ValueError as exc:
+        return _no_store({"error": str(exc)}, status=400)
+    except OSError as exc:
+        return _no_store({"error": f"could not write the settings file: {exc.strerror}"}, status=500)
+    return _no_store(_limits_state())
+
+
+async def get_balance(request: web.Request) -> web.Response:
+    from ..money.fal_docs import balance
+
+    found = await balance(max_age=0.0 if request.query.get("fresh") else 60.0)
+    return _no_store({"available": found.usd is not None, "usd": found.usd, "currency": found.currency,
+                      "refused": found.refused, "message": found.message})
+
+
+async def post_refresh(request: web.Request) -> web.Response:
+    """Fetch fal's schemas and prices now (the settings panel's button; tests)."""
+    from ..money.fal_docs import FORCED_TIMEOUT_S, refresh
+
+    return _no_store(await refresh(force=True, timeout=FORCED_TIMEOUT_S))
+
+
+async def delete_docs(request: web.Request) -> web.Response:
+    """Forget fal's fetched documents (the bundled snapshot applies until the next fetch)."""
+    from ..money.fal_docs import forget_documents, status
+
+    forget_documents()
+    return _no_store(status())
+
+
+def _key_status() -> dict[str, Any]:
+    source = keystore.key_source()
+    return {"configured": source is not None, "source": source}
+
+
+def _no_store(body: dict[str, Any], status: int = 200) -> web.Response:
+    return web.json_response(body, status=status, headers={"Cache-Control": "no-store"})
+
+
+async def get_key(request: web.Request) -> web.Response:
+    return _no_store(_key_status())
+
+
+async def post_key(request: web.Request) -> web.Response:
+    # Requiring a JSON body means a cross-site form post cannot set the key without a CORS preflight.
+    if request.content_type != "application/json":
+        return _no_store({"error": "send the key as JSON: {\"key\": \"...\"}"}, status=415)
+    if request.content_length is not None and request.content_length > MAX_KEY_BODY_BYTES:
+        return _no_store({"error": "request body too large for a key"}, status=413)
+    try:
+        body = json.loads(await request.text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return _no_store({"error": "request body is not valid JSON"}, status=400)
+    if not isinstance(body, dict) or "key" not in body:
+        return _no_store({"error": "key: missing (send {\"key\": \"...\"})"}, status=400)
+    try:
+        keystore.store_key(body["key"])
+    except keystore.KeyShapeError as exc:
+        return _no_store({"error": str(exc)}, status=400)
+    except OSError as exc:
+        # The path is the user's own ComfyUI folder; the message names the file, never the key.
+        log.warning("could not store the fal key file: %s", exc.strerror)
+        return _no_store({"error": f"could not write the key file: {exc.strerror}"}, status=500)
+    log.info("fal key stored in %s", keystore.key_file_path())
+    status = _key_status()
+    if status["source"] == "env":
+        status["note"] = "stored, but the FAL_KEY environment variable is set and takes precedence"
+    return _no_store(status)
+
+
+async def delete_key(request: web.Request) -> web.Response:
+    try:
+        keystore.remove_key()
+    except OSError as exc:
+        log.warning("could not delete the fal key file: %s", exc.strerror)
+        return _no_store({"error": f"could not delete the key file: {exc.strerror}"}, status=500)
+    log.info("stored fal key removed")
+    return _no_store(_key_status())
+
+
+def add_routes(routes: web.RouteTableDef) -> None:
+    routes.get("/luma_fal/prices")(get_prices)
+    routes.get("/luma_fal/money")(get_money)
+    routes.post("/luma_fal/money")(post_money)
+    routes.get("/luma_fal/balance")(get_balance)
+    routes.post("/luma_fal/fal_docs/refresh")(post_refresh)
+    routes.delete("/luma_fal/fal_docs")(delete_docs)
+    routes.get("/luma_fal/key")(get_key)
+    routes.post("/luma_fal/key")(post_key)
+    routes.delete("/luma_fal/key")(delete_key)
+    from .inbox_routes import add_routes as add_inbox_routes
+
+    add_inbox_routes(routes)
+
+
+def register_routes() -> bool:
+    """Add the routes to ComfyUI's server; safe to call more than once. False outside a server."""
+    global _registered
+    if _registered:
+        return True
+    try:
+        from server import PromptServer
+    except ImportError:
+        return False
+    instance = getattr(PromptServer, "instance", None)
+    if instance is None:
+        return False
+    add_routes(instance.routes)
+    _registered = True
+    return True

@@ -8,7 +8,8 @@ that method's alone:
          PyAV re-creation of the same generator + np.fromiter shape, reported as vhs_pyav)
   floor  PyAV frame-threaded decode with no conversion at all
 Also: reference-image encode times and the pack's import time. `--fanout` runs only the fan-out
-scenario instead (bench/fanout.py: takes in one node vs ComfyUI's batch count, in a real ComfyUI).
+scenario instead (bench/fanout.py: takes in one node vs ComfyUI's batch count, in a real ComfyUI);
+`--done-to-frames` only fal COMPLETED -> frames on throttled links, streaming on and off (bench/stream.py).
 Prints `name: value` lines and writes bench/out/results.md and bench/out/readme_table.md; it changes no
 tracked file. `--refresh-readme` is the separate step that copies the last run's table into the README
 (between its bench markers), measuring nothing. Clips are generated once and cached in bench/out/.
@@ -76,11 +77,19 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=0, help="runs per method (default 3; 1 for 1080p clips)")
     parser.add_argument("--refresh-readme", action="store_true",
                         help="measure nothing: copy the last run's bench/out/readme_table.md into the README")
+    parser.add_argument("--done-to-frames", action="store_true",
+                        help="only fal COMPLETED -> frames in a real ComfyUI on throttled links (bench/stream.py), "
+                             "streaming on and off")
     parser.add_argument("--fanout", action="store_true",
                         help="only the fan-out scenario (bench/fanout.py): 8 takes in one node vs a batch of 8")
     args = parser.parse_args()
     if args.refresh_readme:
         return refresh_readme()
+    if args.done_to_frames:
+        from stream import run_done_to_frames
+
+        run_done_to_frames(Report().line, args.runs)
+        return 0
     if args.fanout:
         from fanout import run_fanout
 

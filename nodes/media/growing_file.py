@@ -61,7 +61,9 @@ def moov_tail_start(head: bytes, total: int | None) -> int | None | bool:
             return False  # box runs to the end, or not an MP4 we understand: nothing to fetch early
         end = offset + size
         if end > len(head):
-            # This box (the media) reaches past what we have: the index, if any, is after it.
+            if kind != b"mdat":
+                return None  # a header box not wholly here yet
+            # The media reaches past what we have: the index, if any, is after it.
             if total is None or end >= total or total - end > MAX_TAIL_BYTES:
                 return False
             return end

@@ -77,13 +77,17 @@ class GrowingFile:
     in the same file: a server that ignored Range); ``begin(path)`` before a transfer into a fresh .part
     file; ``finished(path)`` once renamed to ``path``; ``failed(error)`` when it will not complete."""
 
-    def __init__(self, part: Path, tail_wanted: Callable[[int], None] | None = None) -> None:
+    def __init__(self, part: Path, tail_wanted: Callable[[int], None] | None = None,
+                 expected_size: int | None = None) -> None:
         self._cond = threading.Condition()
         self.part = Path(part)
         self.final: Path | None = None
         self.generation = 0
         self.written = 0
-        self.total: int | None = None
+        # The file's size as FFmpeg is told it (it asks at open): fal's file_size when given, which a body
+        # cut short with an honest Content-Length cannot shrink; else what the server announced.
+        self._expected = expected_size
+        self.total: int | None = expected_size
         self.error: BaseException | None = None
         self._tail: tuple[int, bytes] | None = None
         self._tail_wanted = tail_wanted
@@ -99,7 +103,7 @@ class GrowingFile:
     def advanced(self, done: int, total: int | None) -> None:
         with self._cond:
             self.written = done
-            if total is not None:
+            if total is not None and self._expected is None:
                 self.total = total
             self._cond.notify_all()
         if not self._tail_decided and (done >= HEAD_BYTES or (total is not None and done >= total)):

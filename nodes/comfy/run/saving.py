@@ -82,7 +82,7 @@ async def save_result(runner: Any, recorder: RunRecorder, result: dict[str, Any]
         with naming_request(request_id, response_url):
             for index, ((name, url, _ext, size), dest) in enumerate(zip(outputs, reserved, strict=True)):
                 # A node decoding this video's frames as they land (stream_frames.py) reads the .part file.
-                live = live_download(name, request_id, runner, url, dest, deadline)
+                live = live_download(name, request_id, runner, url, dest, deadline, size)
                 fetch = {"on_event": follower.emit, "should_stop": follower.should_stop, "request_id": request_id,
                          "deadline": deadline, "response_url": response_url,
                          "on_written": live.on_written if live is not None else None}

@@ -63,12 +63,12 @@ class LiveDownload:
     not honour Range (200 with the whole body) is closed unread and the decoder waits for the main download to
     reach the index: download-then-decode, which is correct, only not overlapped."""
 
-    def __init__(self, runner: Any, url: str, dest: Path, deadline: Any) -> None:
+    def __init__(self, runner: Any, url: str, dest: Path, deadline: Any, expected_size: int | None = None) -> None:
         from ...fal.download import part_path
         from ...media.growing_file import GrowingFile
 
         self.runner, self.url, self.dest, self.deadline = runner, url, dest, deadline
-        self.live = GrowingFile(part_path(dest), tail_wanted=self._tail_wanted)
+        self.live = GrowingFile(part_path(dest), tail_wanted=self._tail_wanted, expected_size=expected_size)
         self._tail_task: asyncio.Task[None] | None = None
 
     def begin(self, url: str) -> None:
@@ -112,10 +112,11 @@ class LiveDownload:
             self._tail_task.cancel()
 
 
-def live_download(name: str, request_id: str, runner: Any, url: str, dest: Path, deadline: Any) -> LiveDownload | None:
+def live_download(name: str, request_id: str, runner: Any, url: str, dest: Path, deadline: Any,
+                  expected_size: int | None = None) -> LiveDownload | None:
     """For saving.py: a LiveDownload of ``dest`` when the node that runs this request decodes it as it lands."""
     consumer = _WANTS.get()
     if name != "video" or consumer is None or not streaming_enabled():
         return None
-    live = LiveDownload(runner, url, dest, deadline)
+    live = LiveDownload(runner, url, dest, deadline, expected_size)
     return live if consumer.stream_started(request_id, dest, live.live, deadline) else None

@@ -42,6 +42,10 @@ RUNS = {"540p 5s": 3, "1080p 10s": 1}
 # The sandbox's synthetic clips compress to almost nothing; at these constant bit rates a result is as big as a
 # real one (540p 5 s about 3.8 MB, 1080p 10 s about 30 MB), which is what the download time depends on.
 BITRATE = {"540p 5s": 6e6, "1080p 10s": 24e6}
+# fal's generation takes a while, and the node faults the frame tensor into memory meanwhile (media.prepared):
+# about 2-3 s per GB on this VM. These sandbox run times leave it that long, as a real run does (a real Ray
+# 1080p 10 s run takes minutes), so done->frames measures the download and decode, not a short fake run.
+RUN_SECONDS = {"540p 5s": 3.0, "1080p 10s": 18.0}
 TARGET_OVERLAP, TARGET_PEAK = 1.15, 1.05
 
 
@@ -93,7 +97,7 @@ def _free(comfy: ComfyHost) -> None:
 
 def _one(comfy: ComfyHost, control: SandboxControl, sandbox_url: str, seed: int, clip: str) -> dict[str, float]:
     resolution, duration = CLIPS[clip]
-    control.configure(video_bitrate=BITRATE[clip])
+    control.configure(video_bitrate=BITRATE[clip], run_seconds=RUN_SECONDS[clip])
     _free(comfy)
     pid = comfy.server.process.pid
     before = _rss_bytes(pid)
@@ -137,7 +141,7 @@ def run_done_to_frames(line: Any, runs: int = 0) -> list[dict[str, Any]]:
         for mode, streaming in (("streaming", True), ("download-then-decode", False)):
             comfy = _host(sandbox, "on" if streaming else "off", streaming)
             try:
-                control.configure(queue_seconds=0.1, run_seconds=0.1, download_bytes_per_second=None)
+                control.configure(queue_seconds=0.2, download_bytes_per_second=None)
                 _one(comfy, control, sandbox.url, seeds.pop(), "540p 5s")  # warm-up: imports, decoder
                 for clip in CLIPS:
                     for link, rate in LINKS.items():

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, "int | None"], None]
 
 CHUNK_SIZE = 1024 * 1024
+STREAM_CHUNK_SIZE = 256 * 1024
 _CONTENT_RANGE_RE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
 _TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
@@ -96,6 +97,9 @@ async def download_file(
 ) -> Path:
     """Download ``url`` to ``dest``; raises ResultExpired, DownloadFailed, StopRequested or DeadlineReached."""
     target = Path(dest)
+    if on_written is not None:
+        # A reader waits for whole chunks: smaller ones let the decoder start sooner and trail the download less.
+        chunk_size = min(chunk_size, STREAM_CHUNK_SIZE)
     return await run_stoppable(
         _download(
             client, url, target, expected_size, _Reporter(on_progress, on_written), should_stop,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,8 +86,15 @@ def decode_frames(
         in_memory = out is not None
         if out is None:
             out = torch.from_numpy(np.empty(shape, dtype=np.float32))
-        filled = _fill(container, stream, plan, options, out, on_progress, should_stop, in_memory)
-        del out  # a failure above drops the only reference too: no half-filled tensor outlives this call
+        try:
+            filled = _fill(container, stream, plan, options, out, on_progress, should_stop, in_memory)
+        except BaseException as exc:
+            # The failed fill's frames (kept by the traceback) hold the half-filled tensor: clear them, so an
+            # error that is kept around (a node's failure, a test's) does not keep gigabytes alive with it.
+            out = None
+            traceback.clear_frames(exc.__traceback__)
+            raise
+        del out
     if filled.shape[0] == 0:
         raise VideoUnreadable(f"{name}: the decoder returned no frames")
     if whole and plan.count_exact and filled.shape[0] < plan.frame_count:

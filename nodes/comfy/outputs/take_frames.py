@@ -79,6 +79,10 @@ class FramesAsTakesLand:
         self._closed = True
         for stream in self.streams.values():
             stream.stop()
+        # The node's outputs hold the frames now; this object may outlive the run (the follower task's context
+        # refers to it), so it must not keep a second reference to gigabytes of frames.
+        self.streams.clear()
+        self.frames = {}
         if self.prepared is not None:
             self.prepared.close()
             self.prepared = None

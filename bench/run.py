@@ -9,7 +9,8 @@ that method's alone:
   floor  PyAV frame-threaded decode with no conversion at all
 Also: reference-image encode times and the pack's import time. `--fanout` runs only the fan-out
 scenario instead (bench/fanout.py: takes in one node vs ComfyUI's batch count, in a real ComfyUI);
-`--journal` only the journal bench (bench/journal.py: SQLite vs PostgreSQL at 10k and 100k requests).
+`--journal` only the journal bench (bench/journal.py: SQLite vs PostgreSQL at 10k and 100k requests);
+`--done-to-frames` only fal COMPLETED -> frames on throttled links, streaming on and off (bench/stream.py).
 Prints `name: value` lines and writes bench/out/results.md and bench/out/performance_table.md; it changes
 no tracked file. `--refresh-docs` (old name `--refresh-readme`) is the separate step that copies the last
 whole run's table into docs/performance.md (between its bench markers), measuring nothing. Clips are
@@ -79,6 +80,9 @@ def main() -> int:
     parser.add_argument("--refresh-docs", "--refresh-readme", dest="refresh_docs", action="store_true",
                         help="measure nothing: copy the last whole run's bench/out/performance_table.md into "
                              "docs/performance.md (between its bench markers)")
+    parser.add_argument("--done-to-frames", action="store_true",
+                        help="only fal COMPLETED -> frames in a real ComfyUI on throttled links (bench/stream.py), "
+                             "streaming on and off")
     parser.add_argument("--fanout", action="store_true",
                         help="only the fan-out scenario (bench/fanout.py): 8 takes in one node vs a batch of 8")
     parser.add_argument("--journal", action="store_true",
@@ -93,6 +97,11 @@ def main() -> int:
         from journal import run_journal_bench
 
         return run_journal_bench(Report().line, [int(n) for n in args.sizes.split(",")], args.samples)
+    if args.done_to_frames:
+        from stream import run_done_to_frames
+
+        run_done_to_frames(Report().line, args.runs)
+        return 0
     if args.fanout:
         from fanout import run_fanout
 

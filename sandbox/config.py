@@ -26,6 +26,15 @@ class SandboxConfig:
     queue_urls_at: str | None = None
     file_urls_at: str | None = None
     upload_urls_at: str | None = None
+    # The CDN's pace for file downloads in bytes per second (None = as fast as loopback goes): a home or
+    # office link, e.g. 50 Mbit/s = 6_250_000. Each download (each connection) gets this rate.
+    download_bytes_per_second: float | None = None
+    # Where MP4 results keep their index: "moov_last" (what encoders write in one pass, the default) or
+    # "moov_first" (a "faststart" file). Same frames either way; only the order of the bytes differs.
+    mp4_layout: str = "moov_last"
+    # Bits per second of generated text/image-to-video MP4s (None = small quality-based files): e.g. 24e6 makes
+    # a 1080p 10 s result about 30 MB, as big as a real one, for download timings.
+    video_bitrate: float | None = None
     # Extra fields are kept for forward compatibility of the control API.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -68,6 +77,22 @@ def _checked(name: str, value: Any) -> Any:
         if value is None or (isinstance(value, str) and value.startswith(("http://", "https://"))):
             return value.rstrip("/") if value else None
         raise ValueError(f"{name} must be null or a URL like http://127.0.0.1:9999")
+    if name == "download_bytes_per_second":
+        if value is None or value == 0:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ValueError("download_bytes_per_second must be null or a number > 0")
+        return float(value)
+    if name == "video_bitrate":
+        if value is None or value == 0:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 100_000:
+            raise ValueError("video_bitrate must be null or a number of bits per second >= 100000")
+        return float(value)
+    if name == "mp4_layout":
+        if value not in ("moov_last", "moov_first"):
+            raise ValueError("mp4_layout must be 'moov_last' or 'moov_first'")
+        return value
     if name == "required_key":
         if value is None or (isinstance(value, str) and value):
             return value

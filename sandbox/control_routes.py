@@ -122,7 +122,17 @@ async def second_origin(request: web.Request) -> web.Response:
     return json_reply(200, {"url": await opener()})
 
 
+async def request_times(request: web.Request) -> web.Response:
+    """A request's state and, once COMPLETED, when (``completed_at``, the sandbox's wall clock, Unix seconds):
+    benchmarks time "fal said done -> frames in the graph" from it."""
+    job = request.app[STATE].jobs.jobs.get(request.match_info["request_id"])
+    if job is None:
+        return json_reply(404, {"detail": "no such request"})
+    return json_reply(200, {"request_id": job.request_id, "state": job.state, "completed_at": job.completed_at})
+
+
 def add_routes(app: web.Application) -> None:
+    app.router.add_get("/_sandbox/requests/{request_id}", request_times)
     app.router.add_get("/_sandbox/health", health)
     app.router.add_post("/_sandbox/reset", reset)
     app.router.add_get("/_sandbox/config", get_config)

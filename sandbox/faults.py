@@ -29,6 +29,7 @@ KIND_POINTS: dict[str, tuple[str, ...]] = {
     "moderation": ("submit",),
     "expired_url": ("download",),
     "truncated": ("download",),
+    "ignore_range": ("download",),  # the file server answers a Range request with 200 and the whole body
 }
 # Kinds answered at the gateway before any handler logic runs.
 GATEWAY_KINDS = ("http", "no_credit", "drop", "slow", "redirect", "delay")

@@ -1,5 +1,8 @@
 """Serving stored files like a CDN: Content-Type, Content-Length, single byte ranges (206), and the
-download faults (expired URL, truncated body, connection dropped mid-body)."""
+download faults (expired URL, truncated body, connection dropped mid-body, Range ignored).
+
+Config shapes the link: ``download_bytes_per_second`` paces every body (a throttled CDN), ``mp4_layout``
+serves MP4s with their index first or last (same frames, same size)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,10 @@ from aiohttp import web
 from .gateway import DOWNLOAD_DROP, DOWNLOAD_SLOW, ENTRY, flush_then_close
 from .replies import json_reply
 from .state import STATE
+from .mp4_layout import moov_first
 from .store import StoredFile, etag_of
+
+_PIECE = 64 * 1024  # bytes per write of a paced body
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -42,12 +48,17 @@ async def serve_file(request: web.Request) -> web.StreamResponse:
     if state.faults.take("download", ("expired_url",), None, request.path) is not None:
         request[ENTRY]["fault"] = "expired_url"
         return json_reply(403, {"detail": "This file URL has expired"})
-    span = _byte_range(request.headers.get("Range"), stored.size)
+    data = _laid_out(stored, state.config.mp4_layout)
+    wanted = request.headers.get("Range")
+    if wanted and state.faults.take("download", ("ignore_range",), None, request.path) is not None:
+        request[ENTRY]["fault"] = "ignore_range"
+        wanted = None  # as a server without range support: 200 and the whole body
+    span = _byte_range(wanted, stored.size)
     if span == "invalid":
         return web.Response(status=416, headers={"Content-Range": f"bytes */{stored.size}"})
     start, end = span if isinstance(span, tuple) else (0, stored.size - 1)
-    body = stored.data[start:end + 1]
-    headers = {"Accept-Ranges": "bytes", "ETag": etag_of(stored.data), "Content-Type": stored.content_type,
+    body = data[start:end + 1]
+    headers = {"Accept-Ranges": "bytes", "ETag": etag_of(data), "Content-Type": stored.content_type,
                "Content-Disposition": f'inline; filename="{stored.file_name}"'}
     if isinstance(span, tuple):
         headers["Content-Range"] = f"bytes {start}-{end}/{stored.size}"
@@ -58,19 +69,60 @@ async def serve_file(request: web.Request) -> web.StreamResponse:
     slow = request.get(DOWNLOAD_SLOW)
     if slow is not None:
         return await _trickle(request, status, headers, body, slow.seconds or 0.0)
+    rate = state.config.download_bytes_per_second
     cut = _truncation(request, stored, len(body))
-    if cut is None:
+    if cut is None and rate is None:
         return web.Response(status=status, body=body, headers=headers)
-    keep, honest = cut
-    if honest:
+    keep, honest = cut if cut is not None else (len(body), True)
+    if honest and rate is None:
         # A complete-looking but short answer: the declared length matches what is sent.
         return web.Response(status=status, body=body[:keep], headers=headers)
     response = web.StreamResponse(status=status, headers=headers)
-    response.content_length = len(body)
+    response.content_length = keep if honest else len(body)
     await response.prepare(request)
-    await response.write(body[:keep])
-    await flush_then_close(request)
+    try:
+        await _paced(request, response, body[:keep], rate)
+    except ConnectionError:
+        return response  # the client went away mid-body
+    if honest:
+        await response.write_eof()
+    else:
+        await flush_then_close(request)
     return response
+
+
+async def _paced(request: web.Request, response: web.StreamResponse, body: bytes, rate: float | None) -> None:
+    """Write ``body`` no faster than ``rate`` bytes per second (at once when None)."""
+    if rate is None:
+        await response.write(body)
+        return
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    for start in range(0, len(body), _PIECE):
+        if request.transport is None or request.transport.is_closing():
+            raise ConnectionError("client gone")
+        await response.write(body[start:start + _PIECE])
+        ahead = began + (start + _PIECE) / rate - loop.time()
+        if ahead > 0:
+            await asyncio.sleep(ahead)
+
+
+_LAID_OUT: dict[tuple[str, int], bytes] = {}
+
+
+def _laid_out(stored: StoredFile, layout: str) -> bytes:
+    """The file's bytes in the configured MP4 layout (anything else as stored)."""
+    if layout != "moov_first" or stored.content_type != "video/mp4":
+        return stored.data
+    key = (etag_of(stored.data), len(stored.data))
+    if key not in _LAID_OUT:
+        if len(_LAID_OUT) > 16:
+            _LAID_OUT.clear()
+        try:
+            _LAID_OUT[key] = moov_first(stored.data)
+        except ValueError:
+            _LAID_OUT[key] = stored.data
+    return _LAID_OUT[key]
 
 
 async def _trickle(request: web.Request, status: int, headers: dict[str, str], body: bytes,

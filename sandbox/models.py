@@ -36,8 +36,10 @@ class LumaModels:
     """The job runner for every endpoint in ``constants.ALL_ENDPOINTS``."""
 
     def __init__(self, store: FileStore, fetcher: SourceFetcher,
-                 served_schema: Callable[[str], Any] | None = None) -> None:
+                 served_schema: Callable[[str], Any] | None = None,
+                 video_bitrate: Callable[[], float | None] | None = None) -> None:
         self._store = store
+        self._video_bitrate = video_bitrate or (lambda: None)
         # The input schema the sandbox currently serves for an endpoint (None: none): fal validates
         # against its own current schema, so a drifted enum or a new required field is a 422 here too.
         self._served_schema = served_schema
@@ -57,12 +59,13 @@ class LumaModels:
         problems = problems_for(endpoint_id, payload, self._served_schema(endpoint_id) if self._served_schema else None)
         if problems:
             return ModelReply(422, {"detail": problems})
-        key = hashlib.sha256((endpoint_id + json.dumps(payload, sort_keys=True)).encode()).hexdigest()
+        bitrate = self._video_bitrate()
+        key = hashlib.sha256((endpoint_id + json.dumps(payload, sort_keys=True) + str(bitrate)).encode()).hexdigest()
         with self._lock:
             outputs = self._cache.get(key)
         if outputs is None:
             try:
-                outputs = self._generate(endpoint_id, payload)
+                outputs = self._generate(endpoint_id, payload, bitrate)
             except SourceUnavailable as exc:
                 item = {"loc": ["body", exc.field], "msg": str(exc), "type": "file_download_error"}
                 return ModelReply(422, {"detail": [item]})
@@ -70,7 +73,7 @@ class LumaModels:
                 self._cache[key] = outputs
         return ModelReply(200, _render(outputs, cdn_base))
 
-    def _generate(self, endpoint_id: str, p: dict[str, Any]) -> Outputs:
+    def _generate(self, endpoint_id: str, p: dict[str, Any], bitrate: float | None = None) -> Outputs:
         if endpoint_id in C.UNI1_ENDPOINTS:
             return self._uni1(endpoint_id, p)
         resolution = p.get("resolution") or C.RAY_DEFAULT_RESOLUTION
@@ -79,8 +82,8 @@ class LumaModels:
         if endpoint_id in (C.RAY32_TEXT_TO_VIDEO, C.RAY32_IMAGE_TO_VIDEO):
             width, height = C.ray_video_size(p.get("aspect_ratio") or C.RAY_DEFAULT_ASPECT_RATIO, resolution)
             start = self._start_image(p)
-            clip = (video.text_to_video(prompt, width, height, count) if start is None
-                    else video.image_to_video(start, prompt, width, height, count))
+            clip = (video.text_to_video(prompt, width, height, count, bitrate) if start is None
+                    else video.image_to_video(start, prompt, width, height, count, bitrate))
         else:
             source = self._fetcher.fetch("video_url", p.get("video_url"))
             src_size = _video_size("video_url", source)

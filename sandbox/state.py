@@ -36,7 +36,8 @@ class SandboxState:
 
     def __post_init__(self) -> None:
         self.models = LumaModels(self.store, SourceFetcher(self.store, self.own_hosts),
-                                 lambda endpoint_id: self.platform.current_schema(endpoint_id))
+                                 lambda endpoint_id: self.platform.current_schema(endpoint_id),
+                                 lambda: self.config.video_bitrate)
         self.jobs = JobBook(lambda: self.config, self.models)
 
     def issue_cdn_token(self) -> str:

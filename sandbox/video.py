@@ -29,8 +29,10 @@ class Clip:
     sample_frame: np.ndarray  # uint8 [h, w, 3], source for the EXR sidecar
 
 
-def encode_h264(frames: Iterable[np.ndarray], width: int, height: int, fps: int = RAY_FPS) -> tuple[bytes, int, np.ndarray]:
-    """MP4 bytes, the number of frames written and the first frame."""
+def encode_h264(frames: Iterable[np.ndarray], width: int, height: int, fps: int = RAY_FPS,
+                bitrate: float | None = None) -> tuple[bytes, int, np.ndarray]:
+    """MP4 bytes, the number of frames written and the first frame. ``bitrate`` (bits/s): constant bit rate
+    with filler, so a file is as big as a real generator's (these synthetic frames compress to almost nothing)."""
     buffer = io.BytesIO()
     count = 0
     first: np.ndarray | None = None
@@ -38,6 +40,11 @@ def encode_h264(frames: Iterable[np.ndarray], width: int, height: int, fps: int 
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"preset": "ultrafast", "crf": "26"}
+        if bitrate:
+            rate = str(int(bitrate))
+            stream.bit_rate = int(bitrate)
+            stream.options = {"preset": "ultrafast", "x264-params": "nal-hrd=cbr:force-cfr=1", "maxrate": rate,
+                              "minrate": rate, "bufsize": str(int(bitrate) // 2)}
         for array in frames:
             if first is None:
                 first = array.copy()
@@ -77,15 +84,18 @@ def _synthetic_frames(width: int, height: int, count: int, prompt: str,
         yield _decorate(frame, index, count, text)
 
 
-def text_to_video(prompt: str, width: int, height: int, count: int) -> Clip:
-    mp4, written, first = encode_h264(_synthetic_frames(width, height, count, prompt, None), width, height)
+def text_to_video(prompt: str, width: int, height: int, count: int, bitrate: float | None = None) -> Clip:
+    mp4, written, first = encode_h264(_synthetic_frames(width, height, count, prompt, None), width, height,
+                                      bitrate=bitrate)
     return Clip(mp4, width, height, written, first)
 
 
-def image_to_video(image: Image.Image, prompt: str, width: int, height: int, count: int) -> Clip:
+def image_to_video(image: Image.Image, prompt: str, width: int, height: int, count: int,
+                   bitrate: float | None = None) -> Clip:
     """The start image fills every frame (as the first frame of a real generation would)."""
     background = np.asarray(cover(image, width, height), dtype=np.uint8)
-    mp4, written, first = encode_h264(_synthetic_frames(width, height, count, prompt, background), width, height)
+    mp4, written, first = encode_h264(_synthetic_frames(width, height, count, prompt, background), width, height,
+                                      bitrate=bitrate)
     return Clip(mp4, width, height, written, first)
 
 

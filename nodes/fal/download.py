@@ -5,6 +5,11 @@ so a half-downloaded video never looks like a finished one. A dropped connection
 ``Range: bytes=N-``; if the server ignores the range we start over rather than corrupt the file.
 Media URLs never carry the key: pass a client made with ``create_client(with_key=False)``.
 A ``Deadline`` bounds the whole transfer, resumes and backoff included.
+
+``on_written(done, total)`` is for a reader of the growing .part file (a decoder that starts before the
+last byte): it is called only after the bytes are flushed to the OS, so a read of ``[0, done)`` sees them;
+``done`` going back to 0 means the server ignored Range and the file is being written again from its start.
+``fetch_tail`` reads the last bytes of a file with a Range request (an MP4's index, when it comes last).
 """
 
 from __future__ import annotations
@@ -31,12 +36,28 @@ log = logging.getLogger(__name__)
 ProgressCallback = Callable[[int, "int | None"], None]
 
 CHUNK_SIZE = 1024 * 1024
+STREAM_CHUNK_SIZE = 256 * 1024
 _CONTENT_RANGE_RE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
 _TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
 class _Retryable(Exception):
     """A failure worth another try (server hiccup or dropped connection)."""
+
+
+class _Reporter:
+    """Progress for the user, and (after a flush) the flushed length for a reader of the growing file."""
+
+    def __init__(self, on_progress: ProgressCallback | None, on_written: ProgressCallback | None) -> None:
+        self.on_progress = on_progress
+        self.on_written = on_written
+
+    def __call__(self, out, done: int, total: int | None) -> None:  # type: ignore[no-untyped-def]
+        if self.on_written is not None:
+            out.flush()
+            self.on_written(done, total)
+        if self.on_progress is not None:
+            self.on_progress(done, total)
 
 
 class _Transfer:
@@ -72,13 +93,17 @@ async def download_file(
     retry: RetryPolicy | None = None,
     chunk_size: int = CHUNK_SIZE,
     deadline: Deadline | None = None,
+    on_written: ProgressCallback | None = None,
 ) -> Path:
     """Download ``url`` to ``dest``; raises ResultExpired, DownloadFailed, StopRequested or DeadlineReached."""
     target = Path(dest)
+    if on_written is not None:
+        # A reader waits for whole chunks: smaller ones let the decoder start sooner and trail the download less.
+        chunk_size = min(chunk_size, STREAM_CHUNK_SIZE)
     return await run_stoppable(
         _download(
-            client, url, target, expected_size, on_progress, should_stop, retry or RetryPolicy(), chunk_size,
-            deadline,
+            client, url, target, expected_size, _Reporter(on_progress, on_written), should_stop,
+            retry or RetryPolicy(), chunk_size, deadline,
         ),
         should_stop,
         deadline,
@@ -90,7 +115,7 @@ async def _download(
     url: str,
     dest: Path,
     expected_size: int | None,
-    on_progress: ProgressCallback | None,
+    on_progress: _Reporter,
     should_stop: ShouldStop | None,
     retry: RetryPolicy,
     chunk_size: int,
@@ -150,7 +175,7 @@ async def _fetch_into(
     url: str,
     out,  # type: ignore[no-untyped-def]  # a binary file object
     state: _Transfer,
-    on_progress: ProgressCallback | None,
+    on_progress: _Reporter,
     should_stop: ShouldStop | None,
     chunk_size: int,
     timeout: httpx.Timeout = TRANSFER_TIMEOUT,
@@ -191,11 +216,39 @@ async def _fetch_into(
             if length and length.isdigit() and not encoded:
                 state.total = int(length)
 
-        if on_progress is not None:
-            on_progress(state.done, state.total)
+        on_progress(out, state.done, state.total)
         async for chunk in response.aiter_bytes(chunk_size):
             out.write(chunk)
             state.done += len(chunk)
-            if on_progress is not None:
-                on_progress(state.done, state.total)
+            on_progress(out, state.done, state.total)
             check_stop(should_stop)
+
+
+async def fetch_tail(
+    client: httpx.AsyncClient, url: str, start: int, total: int | None, *, limit: int, timeout: httpx.Timeout
+) -> bytes | None:
+    """Bytes ``[start, end)`` of ``url`` through ``Range: bytes=start-``, or None when the server does not
+    answer with exactly that range of a file of ``total`` bytes (it ignored Range, or the file differs).
+
+    A server that ignores Range answers 200 with the whole file: we close that answer unread rather
+    than download the file twice; the caller then waits for the main download instead."""
+    headers = {"Accept-Encoding": "identity", "Range": f"bytes={start}-"}
+    try:
+        async with client.stream("GET", url, headers=headers, timeout=timeout, auth=None) as response:
+            if response.status_code != 206:
+                return None
+            match = _CONTENT_RANGE_RE.match(response.headers.get("content-range", ""))
+            if not match or int(match.group(1)) != start or match.group(3) == "*":
+                return None
+            size = int(match.group(3))
+            if (total is not None and size != total) or size - start > limit:
+                return None
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > size - start:
+                    return None
+            return bytes(body) if len(body) == size - start else None
+    except httpx.HTTPError as exc:
+        log.info("tail of %s not fetched (%s); decoding waits for the download instead", _short(url), exc)
+        return None

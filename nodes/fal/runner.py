@@ -325,9 +325,11 @@ class FalRunner:
         request_id: str | None = None,
         deadline: Deadline | None = None,
         response_url: str | None = None,
+        on_written: Callable[[int, int | None], None] | None = None,
     ) -> Path:
         """Stream ``url`` to ``dest`` with "Downloading x of y MB" events. Never sends the key, wherever
-        ``url`` points. ``request_id`` and ``response_url`` name the request in stop and limit messages."""
+        ``url`` points. ``request_id`` and ``response_url`` name the request in stop and limit messages.
+        ``on_written``: see download.py (for a decoder reading the file as it lands)."""
         from .download import download_file
 
         emit = Emitter(on_event)
@@ -353,6 +355,7 @@ class FalRunner:
                         should_stop=should_stop,
                         retry=self.retry,
                         deadline=deadline,
+                        on_written=on_written,
                     )
                 except StopRequested:
                     where = f" of request {request_id}" if request_id else ""
@@ -369,6 +372,17 @@ class FalRunner:
                         late = finished_but_late(handle, "downloading its result", deadline or Deadline.none())
                         raise late from None
                     raise RunTimeout(f"Downloading passed {limit_text(deadline or Deadline.none())}.") from None
+
+    async def fetch_tail(self, url: str, start: int, total: int | None, *, limit: int,
+                         deadline: Deadline | None = None) -> bytes | None:
+        """The bytes of ``url`` from ``start`` to its end by a Range request (never with the key), or None
+        when the server did not honour the range; see download.fetch_tail."""
+        from .download import fetch_tail
+        from .http import TRANSFER_TIMEOUT
+
+        timeout = deadline.clip(TRANSFER_TIMEOUT) if deadline is not None else TRANSFER_TIMEOUT
+        async with create_client(self.config, with_key=False, follow_redirects=True) as client:
+            return await fetch_tail(client, url, start, total, limit=limit, timeout=timeout)
 
 
 async def _all_or_nothing(work: Callable[[Any], Awaitable[Any]], items: Sequence[Any]) -> list[Any]:

@@ -17,10 +17,11 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from .memory import format_bytes
 from .video_info import VideoUnreadable, open_video
@@ -47,11 +48,13 @@ class DecodeStopped(Exception):
 
 
 def decode_frames(
-    path: str | Path,
+    path: str | Path | BinaryIO,
     options: DecodeOptions = DecodeOptions(),
     on_progress: Callable[[int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     prepared: Callable[[tuple[int, ...]], torch.Tensor | None] | None = None,
+    *,
+    whole: bool = False,
 ) -> torch.Tensor:
     """Decode the selected frames of a video into a float32 [N, H, W, 3] tensor with values 0..1.
 
@@ -59,12 +62,14 @@ def decode_frames(
     should_stop() turns True (checked for every frame), VideoUnreadable for files FFmpeg can't read.
     ``prepared(shape)`` may hand over a float32 tensor of exactly that shape, already in memory (see
     media.memory.PreparedFrames), to fill instead of allocating one; it is asked only when the frame
-    count is exact.
+    count is exact. ``path`` may be a binary file object (a GrowingReader over a file still downloading).
+    ``whole``: a video that ends before the frames its header announces raises VideoUnreadable instead
+    of returning the frames it had (a cut-short file never passes for a whole one).
     """
     import numpy as np
     import torch
 
-    path = Path(path)
+    name = str(getattr(path, "name", "video")) if hasattr(path, "read") else Path(path).name
     with open_video(path) as (container, stream):
         plan = plan_from_stream(container, stream, options)
         shape = (plan.frame_count, plan.height, plan.width, 3)
@@ -72,7 +77,7 @@ def decode_frames(
         if out is None:
             check_budget(plan, options)
         if plan.frame_count == 0:
-            raise VideoUnreadable(f"{path.name}: no frames selected (start_frame={options.start_frame})")
+            raise VideoUnreadable(f"{name}: no frames selected (start_frame={options.start_frame})")
         # Frame threading: each thread decodes a whole frame; this is what multi-core machines want.
         stream.codec_context.thread_type = "AUTO"
         stream.codec_context.thread_count = 0
@@ -81,9 +86,20 @@ def decode_frames(
         in_memory = out is not None
         if out is None:
             out = torch.from_numpy(np.empty(shape, dtype=np.float32))
-        filled = _fill(container, stream, plan, options, out, on_progress, should_stop, in_memory)
+        try:
+            filled = _fill(container, stream, plan, options, out, on_progress, should_stop, in_memory)
+        except BaseException as exc:
+            # The failed fill's frames (kept by the traceback) hold the half-filled tensor: clear them, so an
+            # error that is kept around (a node's failure, a test's) does not keep gigabytes alive with it.
+            out = None
+            traceback.clear_frames(exc.__traceback__)
+            raise
+        del out
     if filled.shape[0] == 0:
-        raise VideoUnreadable(f"{path.name}: the decoder returned no frames")
+        raise VideoUnreadable(f"{name}: the decoder returned no frames")
+    if whole and plan.count_exact and filled.shape[0] < plan.frame_count:
+        raise VideoUnreadable(f"{name}: the video ended after {filled.shape[0]} of the {plan.frame_count} "
+                              "frames its header announces (a cut-short or damaged file)")
     return filled
 
 

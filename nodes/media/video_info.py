@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 logger = logging.getLogger(__name__)
 
@@ -27,20 +27,27 @@ class VideoInfo:
 
 
 @contextmanager
-def open_video(path: str | Path) -> Iterator[tuple[Any, Any]]:
-    """The container and its first video stream, or ``VideoUnreadable`` saying what is wrong."""
+def open_video(path: str | Path | BinaryIO) -> Iterator[tuple[Any, Any]]:
+    """The container and its first video stream, or ``VideoUnreadable`` saying what is wrong.
+    ``path`` may also be a binary file object (e.g. media.growing_file.GrowingReader, a file still arriving)."""
     import av  # heavy; only when a video is actually read
 
-    path = Path(path)
-    if not path.is_file():
-        raise VideoUnreadable(f"video file not found: {path}")
+    if hasattr(path, "read"):
+        name = str(getattr(path, "name", "video"))
+        opened: Any = path
+    else:
+        path = Path(path)
+        name = path.name
+        if not path.is_file():
+            raise VideoUnreadable(f"video file not found: {path}")
+        opened = str(path)
     try:
-        container = av.open(str(path))
+        container = av.open(opened, mode="r")
     except av.error.FFmpegError as exc:
-        raise VideoUnreadable(f"{path.name} is not a readable video: {exc}") from exc
+        raise VideoUnreadable(f"{name} is not a readable video: {exc}") from exc
     with container:
         if not container.streams.video:
-            raise VideoUnreadable(f"{path.name} has no video stream")
+            raise VideoUnreadable(f"{name} has no video stream")
         yield container, container.streams.video[0]
 
 

@@ -10,6 +10,7 @@ from ...luma import constants as C
 from ..run.job import FalJob, Limits
 from ..outputs.values import FrameOptions, VideoNode, one_call_fans_out, tracks_inputs, video_takes_output
 from ..outputs.take_frames import frames_as_takes_land
+from ..run.stream_frames import frames_stream_to
 from .schema import CATEGORY_VIDEO, prompt_input, request_node_schema, video_outputs
 
 
@@ -71,7 +72,8 @@ async def _run_video(job: FalJob, fields: dict[str, Any], hidden: Any, kwargs: d
     options = frame_options_of(kwargs)
     landed = frames_as_takes_land(hidden, options)
     try:
-        result = await job.run(fields, _limits(kwargs), kwargs, hooks=landed)
+        with frames_stream_to(landed):  # one take's frames are decoded as its video downloads
+            result = await job.run(fields, _limits(kwargs), kwargs, hooks=landed)
         return await video_takes_output(result, hidden, options, with_exr=with_exr, landed=landed)
     finally:
         if landed is not None:

@@ -8,6 +8,7 @@ which now happens while fal is still generating.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 from .. import host
 from ..run.job import Generated
 from .values import FRAMES_SLOT, FrameOptions, decode_options_of, decode_video_frames, output_is_linked
+
+log = logging.getLogger(__name__)
 
 DECODES_AT_ONCE = max(1, min(4, os.cpu_count() or 1))  # 2 at once measured best on 2 cores (bench/fanout.py)
 
@@ -38,12 +41,16 @@ class FramesAsTakesLand:
         self._checked = False
         self._check_lock = asyncio.Lock()
         self._slots = asyncio.Semaphore(DECODES_AT_ONCE)
+        self.count = 0
+        self.streams: dict[str, StreamedFrames] = {}  # one take's video decoded as it downloads
+        self._closed = False
 
     async def before_takes(self, count: int, request: Any) -> None:
         """Refuse (MemoryError: nothing is sent) takes whose frames could not fit, else claim their memory.
         Only when the request's fields fix the video's size; otherwise the guard waits for the first video."""
         from ...media.prepared import PreparedFrames
 
+        self.count = count
         expected = getattr(request, "expected_video", lambda: None)()
         if expected is None:
             return
@@ -68,9 +75,35 @@ class FramesAsTakesLand:
         return self.prepared.take(shape) if self.prepared is not None else None
 
     def close(self) -> None:
+        self._closed = True
+        for stream in self.streams.values():
+            stream.stop()
+        # The node's outputs hold the frames now; this object may outlive the run (the follower task's context
+        # refers to it), so it must not keep a second reference to gigabytes of frames.
+        self.streams.clear()
+        self.frames = {}
         if self.prepared is not None:
             self.prepared.close()
             self.prepared = None
+
+    def stream_started(self, request_id: str, dest: Path, live: Any, deadline: Any) -> bool:
+        """One take's video began downloading (stream_frames.py): decode it as it lands. A fan-out's takes keep
+        decoding after each download (their memory guard wants the first video whole, and the other takes'
+        downloads and decodes overlap already)."""
+        if self._closed or self.count != 1 or str(dest) in self.streams:
+            return False
+        self.streams[str(dest)] = StreamedFrames(request_id, dest, live, deadline, self.options, self.take_prepared)
+        return True
+
+    async def settle(self) -> None:
+        """Wait for the streamed decodes; their frames (whole videos only) join ``frames``, or ``error`` is set."""
+        for key, stream in list(self.streams.items()):
+            try:
+                self.frames[key] = await stream.result()
+            except Exception as exc:
+                if host.is_interrupt(exc):
+                    raise
+                self.error = self.error or exc
 
     async def after_take(self, index: int, count: int, generated: Generated, reporter: Any) -> None:
         path = generated.files["video"][0]
@@ -107,6 +140,69 @@ class FramesAsTakesLand:
         if isinstance(self.error, MemoryError):
             return MemoryError(f"{self.error}\nThe videos are saved: " + ", ".join(str(p) for p in paths))
         return self.error
+
+
+class StreamedFrames:
+    """The decode of one video from its growing .part file, started as its download starts (on the node's loop).
+
+    Its outcome is the whole video's frames or an error naming the request and the saved file: a decode that
+    fails while the download succeeded (a damaged stream) is tried once more on the finished file, and a video
+    that ends before the frames its header announces is an error, never a shorter tensor."""
+
+    def __init__(self, request_id: str, dest: Path, live: Any, deadline: Any, options: FrameOptions,
+                 prepared: Any) -> None:
+        import threading
+
+        self.request_id, self.dest, self.live = request_id, dest, live
+        self._stopped = threading.Event()
+        self._task = asyncio.ensure_future(self._decode(deadline, options, prepared))
+        self._task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retrieved even if unread
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def _should_stop(self) -> bool:
+        return self._stopped.is_set() or host.interrupted()
+
+    async def _decode(self, deadline: Any, options: FrameOptions, prepared: Any) -> Any:
+        from ...media.growing_file import DownloadBroken, ReadStopped, ReadTimedOut
+        from ...media.video_decode import DecodeStopped, decode_frames
+        from ...media.video_plan import MemoryBudgetError
+
+        decode_options = decode_options_of(options)
+        expired = getattr(deadline, "expired", None)
+        reader = self.live.reader(self._should_stop, expired)
+        try:
+            try:
+                return await asyncio.to_thread(decode_frames, reader, decode_options, None, self._should_stop,
+                                               prepared, whole=True)
+            finally:
+                reader.close()
+        except (ReadStopped, DecodeStopped):
+            raise host.interrupt_exception("Cancelled while decoding frames; the video is saved at "
+                                           f"{self.dest} (request {self.request_id})") from None
+        except MemoryBudgetError as exc:
+            raise MemoryError(f"{options.input_names(str(exc))}\nThe video itself is saved at {self.dest} "
+                              f"(request {self.request_id}).") from None
+        except (DownloadBroken, ReadTimedOut):
+            raise  # the download's own error reaches the node through the run; this one goes unread
+        except Exception as exc:
+            if self.live.final is None or self.live.error is not None:
+                raise
+            log.warning("luma-fal: decoding %s as it downloaded failed (%s); decoding the saved file", self.dest, exc)
+        try:
+            return await asyncio.to_thread(decode_frames, self.dest, decode_options, None, self._should_stop,
+                                           None, whole=True)
+        except DecodeStopped:
+            raise host.interrupt_exception(f"Cancelled while decoding frames; the video is saved at {self.dest}") from None
+        except MemoryBudgetError as exc:
+            raise MemoryError(f"{options.input_names(str(exc))}\nThe video itself is saved at {self.dest}.") from None
+        except Exception as exc:
+            raise RuntimeError(f"The frames of request {self.request_id} could not be decoded: {exc}\n"
+                               f"The video is saved at {self.dest}.") from None
+
+    async def result(self) -> Any:
+        return await asyncio.shield(self._task)
 
 
 def expected_frames_shape(expected: tuple[int, int, int], options: FrameOptions) -> tuple[int, ...] | None:

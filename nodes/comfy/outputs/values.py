@@ -225,6 +225,8 @@ async def video_takes_output(takes: Takes, hidden: Any, options: FrameOptions, *
     signature = _SIGNATURE.get()
     frames: list[Any]
     if output_is_linked(getattr(hidden, "prompt", None), node_id, FRAMES_SLOT):
+        if landed is not None:
+            await landed.settle()  # frames decoded as the video downloaded (stream_frames.py)
         failure = landed.failure(paths) if landed is not None else None
         if failure is not None:
             raise failure

@@ -82,13 +82,27 @@ class Follower:
         if entry:
             with self._lock:
                 self._listeners.append(entry)
+        # Not wrapped (cancelling one waiter must never cancel the shared future): a done-callback wakes this
+        # waiter at once, so the outcome is not up to a tick late; the tick only paces the Cancel check.
+        loop = asyncio.get_running_loop()
+        landed = asyncio.Event()
+
+        def wake(_: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(landed.set)
+            except RuntimeError:  # this waiter's loop has closed: nobody to wake
+                pass
+
+        self.future.add_done_callback(wake)
         try:
-            # Polled rather than wrapped: cancelling one waiter must never cancel the shared future.
             while not self.future.done():
                 if should_stop is not None and not self._stop.is_set() and should_stop():
                     log.info("comfyui-luma-fal: %s: Cancel pressed; cancelling at fal", self.description)
                     self.cancel()
-                await asyncio.sleep(_WAIT_TICK)
+                try:
+                    await asyncio.wait_for(landed.wait(), _WAIT_TICK)
+                except asyncio.TimeoutError:
+                    pass
             return self.future.result()
         finally:
             if entry:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import host
+from .stream_frames import live_download
 
 if TYPE_CHECKING:
     from .followers import Follower
@@ -80,8 +81,11 @@ async def save_result(runner: Any, recorder: RunRecorder, result: dict[str, Any]
     try:
         with naming_request(request_id, response_url):
             for index, ((name, url, _ext, size), dest) in enumerate(zip(outputs, reserved, strict=True)):
+                # A node decoding this video's frames as they land (stream_frames.py) reads the .part file.
+                live = live_download(name, request_id, runner, url, dest, deadline, size)
                 fetch = {"on_event": follower.emit, "should_stop": follower.should_stop, "request_id": request_id,
-                         "deadline": deadline, "response_url": response_url}
+                         "deadline": deadline, "response_url": response_url,
+                         "on_written": live.on_written if live is not None else None}
                 try:
                     await runner.download(url, dest, expected_size=size, **fetch)
                 except ResultExpired:
@@ -89,12 +93,22 @@ async def save_result(runner: Any, recorder: RunRecorder, result: dict[str, Any]
                     result = await runner.fetch_result(endpoint_id, request_id, deadline=deadline)
                     recorder.set(note="media URL expired; fetched fresh URLs", result=result)
                     _, url, _, size = output_files(result, entry.output_kind)[index]
-                    await runner.download(url, dest, expected_size=size, **fetch)
+                    if live is not None:
+                        live.begin(url)
+                    await _download_or_fail(runner, url, dest, size, fetch, live)
                 except DownloadFailed as exc:
                     # The direct media link is the quickest way back to a paid result: say it too.
                     exc.message = f"{exc.message}\nIts {name} can still be downloaded for a while from {url}"
                     exc.args = (exc.message,)
+                    if live is not None:
+                        live.failed(exc)
                     raise
+                except BaseException as exc:
+                    if live is not None:
+                        live.failed(exc)
+                    raise
+                if live is not None:
+                    live.finished()
                 files.setdefault(name, []).append(dest)
     except BaseException:
         _discard(reserved)
@@ -103,6 +117,16 @@ async def save_result(runner: Any, recorder: RunRecorder, result: dict[str, Any]
     recorder.saved(files, time.monotonic() - started)
     await asyncio.to_thread(_write_receipts, recorder.entry, files, sent)
     return FalOutcome(request_id, result, files)
+
+
+async def _download_or_fail(runner: Any, url: str, dest: Path, size: int | None, fetch: dict[str, Any],
+                            live: Any) -> None:
+    try:
+        await runner.download(url, dest, expected_size=size, **fetch)
+    except BaseException as exc:
+        if live is not None:
+            live.failed(exc)
+        raise
 
 
 def _destinations(entry: Any, outputs: list[tuple[str, str, str, int | None]], fresh: bool = False) -> list[Path]:

@@ -316,7 +316,7 @@ class TakeHooks(Protocol):
 
     async def after_take(self, index: int, count: int, generated: Generated, reporter: Any) -> None:
         """Each take of a fan-out as soon as its files are saved, while the other takes still run: its index
-        in the plan, how many takes there are, what it made, and its status line (a takes.TakeReporter)."""
+        in the plan, how many takes there are, what it made, and its status line (a take_status.TakeReporter)."""
 
 
 async def run_takes(plan: list[Any], specs: list[Any], node_id: str | None, node_name: str,
@@ -328,7 +328,8 @@ async def run_takes(plan: list[Any], specs: list[Any], node_id: str | None, node
 
     from .. import host
     from .decide import run_once
-    from ..rules.takes import TakesReporter, failure_of, report_text
+    from ..rules.takes import failure_of, report_text
+    from .take_status import TakesReporter
 
     if len(specs) == 1:  # one take: exactly the node's behaviour before fan-outs (status, errors)
         outcome, reused = await run_once(specs[0])

@@ -130,6 +130,22 @@ def test_comfy_order_names_every_sub_package() -> None:
     assert found == set(COMFY_ORDER), f"place each in COMFY_ORDER (or drop the gone ones): {found ^ set(COMFY_ORDER)}"
 
 
+def test_comfy_rules_are_pure() -> None:
+    # rules/ decides what a prompt may hold and cost from plain values: no ComfyUI, no HTTP, no storage,
+    # nothing of the glue above it, so the browser-facing checks and the tests can run it anywhere.
+    problems = []
+    for path in sorted((REPO / "nodes" / "comfy" / "rules").rglob("*.py")):
+        module = _module_name(path)
+        for level, imported, line in _imports(path):
+            if level == 0 and imported.split(".")[0] in COMFY_MODULES | HTTP_MODULES:
+                problems.append(f"{path.relative_to(REPO)}:{line} imports {imported}")
+        for target, line in _graph()[module].items():
+            if not target.startswith(("nodes.comfy.rules", "nodes.luma")):
+                problems.append(f"{_where(module, line)} imports {target}")
+    assert len(list((REPO / "nodes" / "comfy" / "rules").glob("*.py"))) >= 3
+    assert not problems, "\n".join(problems)
+
+
 def _cycles(graph: dict[str, dict[str, int]]) -> list[list[str]]:
     """One cycle per strongly connected component of more than one module (Tarjan's algorithm)."""
     index: dict[str, int] = {}

@@ -130,7 +130,7 @@ export function limitState(limits, price) {
 }
 
 // Newer hosts (ComfyUI 0.33.0) declare the badge in the node definition (price_badge, generated from the
-// same table by nodes/comfy/price_badge.py) and a frontend that knows such declarations (1.48.7) draws it
+// same table by nodes/comfy/rules/price_badge.py) and a frontend that knows such declarations (1.48.7) draws it
 // as an icon badge whose text is the evaluated price; ours then stays off, so a node never shows two.
 // A frontend that predates them (e.g. 1.32.9 in front of 0.33.0) leaves that badge empty: since its
 // evaluation is asynchronous, ours waits FRONTEND_GRACE_MS for a text before it is drawn after all.
@@ -229,7 +229,7 @@ export function requestCount(node) {
   return takes * Math.max(1, variants);
 }
 
-// The price of ``n`` requests, as nodes/comfy/job.fan_out_price says it: the total, then n × one.
+// The price of ``n`` requests, as nodes/comfy/run/job.fan_out_price says it: the total, then n × one.
 export function timesRequests(price, n) {
   if (n <= 1) return price;
   if (price.usd == null) return { ...price, label: `${n} × ${price.label}` };
@@ -295,7 +295,7 @@ export function drawPrice(node, ctx) {
 }
 
 // The expression of a declared badge starts with a comment naming the price table it was generated from
-// (nodes/comfy/price_badge.py VERSION_TAG); /luma_fal/prices serves the current version. The frontend
+// (nodes/comfy/rules/price_badge.py VERSION_TAG); /luma_fal/prices serves the current version. The frontend
 // compiles each node type's expression once per page, so newer prices reach its badge only on reload.
 const VERSION_TAG = "luma-fal prices ";
 const STALE_NOTICE = "prices updated since this page loaded: reload it";

@@ -7,7 +7,7 @@ heartbeats), ``sqlite`` (the default file store), ``postgres`` (the store a flee
 ``config`` (settings, ``open_journal``), ``receipts`` (the JSON receipt written next to each saved result).
 
 API summary (all synchronous, thread- and process-safe; the glue keeps one store per process,
-``nodes.comfy.journaling.journal()``):
+``nodes.comfy.host.journaling.journal()``):
 
     from nodes.journal.config import open_journal, journal_url, retention_days
     store = open_journal("sqlite:////path/journal.sqlite3", prune_days=30)

@@ -36,7 +36,7 @@ class NewEntry:
     output_kind: str  # "video" | "images"
     stem: str  # file-name stem for saved results
     node_name: str
-    owner: str  # the process working on it (see nodes.comfy.journaling.owner_token)
+    owner: str  # the process working on it (see nodes.comfy.host.journaling.owner_token)
     seed: int | None = None
     price_usd: float | None = None
     price_source: str = ""

@@ -71,7 +71,7 @@ def expected_badge(node: Mapping[str, Any], table: Mapping[str, Any] | None = No
 
 def expected_limit(node: Mapping[str, Any], table: Mapping[str, Any], input_images: int | None = None) -> str | None:
     """What a spend limit in ``table["limits"]`` (as /luma_fal/prices serves it) says about a run of the
-    node: None when no limit would refuse it (nodes/comfy/money.py decides the same at run time)."""
+    node: None when no limit would refuse it (nodes/comfy/money/check.py decides the same at run time)."""
     found = expected_price(node, table, input_images)
     limits = table.get("limits") or {}
     if found is None or not limits:

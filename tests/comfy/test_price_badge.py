@@ -1,6 +1,6 @@
 """The price badge declared for newer frontends says what the pack's price estimate says (price and its
 source), for every combination of the widgets and connections it can depend on, with the effective price
-table (bundled, or with fal's live/cached unit prices applied) (nodes/comfy/price_badge.py)."""
+table (bundled, or with fal's live/cached unit prices applied) (nodes/comfy/rules/price_badge.py)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
 """The few ComfyUI services the glue uses, in one place and feature-detected.
 
 Everything ComfyUI-specific that is not a node schema goes through here, so the rest of the glue
-reads as plain Python and a change between ComfyUI versions is mended once.
+reads as plain Python and a change between ComfyUI versions is mended once. The package holds the
+rest of what the pack keeps on this host: ``readable_paths`` (which files a typed path may open),
+``keystore`` (the fal key file) and ``journaling`` (the journal store, entry owners, a run's recorder).
 """
 
 from __future__ import annotations

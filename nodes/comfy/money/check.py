@@ -16,7 +16,7 @@ from typing import Any
 
 from ...luma.prices import Price
 from ...luma.spend import RunEstimate, SpendVerdict, check_prompt_spend
-from . import fal_docs, ledger, settings as money_settings
+from . import fal_docs, ledger, settings
 from .. import host
 from ..rules.prompt_costs import prompt_runs
 
@@ -61,7 +61,7 @@ def finish(prompt_id: str | None, node_id: str | None) -> None:
 async def check_spend(*, node_name: str, node_id: str | None, price: Price,
                       prompt: Mapping[str, Any] | None) -> SpendVerdict:
     """The verdict for this node's run; warnings are logged here, a refusal is returned for the caller."""
-    limits = money_settings.current_limits()
+    limits = settings.current_limits()
     prompt_id = host.current_prompt_id()
     with _lock:
         skip = set(_finished.get(prompt_id or "", set()))

@@ -124,7 +124,7 @@ def table_version(table: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-# A node's fan-out: takes × the non-empty lines of prompt_variants requests per run (nodes/comfy/takes.py).
+# A node's fan-out: takes × the non-empty lines of prompt_variants requests per run (nodes/comfy/rules/takes.py).
 FAN_OUT_WIDGETS = ("takes", "prompt_variants")
 
 

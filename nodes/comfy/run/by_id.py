@@ -8,7 +8,7 @@ Used by the Result-by-Request-ID node and the inbox's "Download again". In this 
 * someone in this process already follows it (a node, the start-up recovery, the inbox): wait for
   that follower;
 * the journal has it queued/running/completed: re-attach exactly as a re-queued generating node does
-  (``runs.start_following``);
+  (``decide.start_following``);
 * anything else (its files are gone, or it ended failed/cancelled/expired, or this ComfyUI never
   saw it): ask fal (status, result) and download, through the same runner, save path, provenance
   tags, receipts and journal recording as a generating node. A request this ComfyUI never saw gets

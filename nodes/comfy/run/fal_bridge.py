@@ -1,7 +1,7 @@
 """The glue between a node and the fal runner: key, uploads, the run, and what the user sees.
 
 ``submit_and_save`` and ``follow_and_save`` are a follower's work (see followers.py): they record
-every step in the journal (journaling.RunRecorder), save the files (saving.py: provenance tags, a JSON
+every step in the journal (host/journaling.RunRecorder), save the files (saving.py: provenance tags, a JSON
 receipt), and report progress to whoever waits. ``wait_for_outcome`` is a node's side of that wait.
 
 Progress and Cancel cross into the transport as plain callables (``on_event``, ``should_stop``), so

@@ -6,7 +6,7 @@ this order: validates the whole request with the catalogue, checks it against fa
 (live, cached or bundled; refreshed with a 2 s bound), checks the key and, when the run will pay,
 the spend limits for the whole prompt (nothing is encoded, uploaded or sent before all that), then
 encodes and uploads the files the payload still uses and hands the request to the fal runner. Every
-request is journaled before it is sent (see runs.py): re-running a node with the same inputs and seed
+request is journaled before it is sent (see decide.py): re-running a node with the same inputs and seed
 reuses the saved result, or follows the request fal already has, in this process or after a restart,
 and never pays twice.
 """
@@ -316,7 +316,7 @@ class TakeHooks(Protocol):
 
     async def after_take(self, index: int, count: int, generated: Generated, reporter: Any) -> None:
         """Each take of a fan-out as soon as its files are saved, while the other takes still run: its index
-        in the plan, how many takes there are, what it made, and its status line (a takes.TakeReporter)."""
+        in the plan, how many takes there are, what it made, and its status line (a take_status.TakeReporter)."""
 
 
 async def run_takes(plan: list[Any], specs: list[Any], node_id: str | None, node_name: str,
@@ -328,7 +328,8 @@ async def run_takes(plan: list[Any], specs: list[Any], node_id: str | None, node
 
     from .. import host
     from .decide import run_once
-    from ..rules.takes import TakesReporter, failure_of, report_text
+    from ..rules.takes import failure_of, report_text
+    from .take_status import TakesReporter
 
     if len(specs) == 1:  # one take: exactly the node's behaviour before fan-outs (status, errors)
         outcome, reused = await run_once(specs[0])

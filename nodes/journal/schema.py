@@ -57,7 +57,14 @@ _V1 = [
     "CREATE INDEX IF NOT EXISTS journal_events_entry ON journal_events (entry_id)",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1]
+# 2 (issue 18): what fal's own records say. ``billed_usd``: fal's billing events for the request;
+# ``fal_records``: JSON evidence of the reconciliation of a submit whose answer never arrived.
+_V2 = [
+    "ALTER TABLE journal_entries ADD COLUMN billed_usd DOUBLE PRECISION",
+    "ALTER TABLE journal_entries ADD COLUMN fal_records TEXT",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2]
 LATEST_VERSION = len(MIGRATIONS)
 
 

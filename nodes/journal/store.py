@@ -68,6 +68,8 @@ class JournalEntry:
     files: dict[str, list[str]] = field(default_factory=dict)
     timings: dict[str, Any] = field(default_factory=dict)
     message: str | None = None
+    billed_usd: float | None = None  # what fal's billing events say it billed (None: not known)
+    fal_records: dict[str, Any] | None = None  # reconciliation evidence and billing (reconcile.py)
 
     @property
     def finished(self) -> bool:
@@ -86,12 +88,13 @@ class JournalEvent:
 
 
 # Columns a caller may change with ``update``; the JSON ones are stored as text.
-_JSON_FIELDS = ("payload", "inputs", "result", "files", "timings")
+_JSON_FIELDS = ("payload", "inputs", "result", "files", "timings", "fal_records")
 UPDATABLE = ("request_id", "inputs", "result", "files", "timings", "message", "submitted_at", "finished_at",
-             "owner", "prompt_id", "node_id")
+             "owner", "prompt_id", "node_id", "billed_usd", "fal_records")
 _COLUMNS = ("id", "identity", "endpoint_id", "state", "request_id", "seed", "payload", "inputs", "output_kind",
             "stem", "price_usd", "price_source", "node_id", "node_name", "prompt_id", "owner", "created_at",
-            "updated_at", "submitted_at", "finished_at", "result", "files", "timings", "message")
+            "updated_at", "submitted_at", "finished_at", "result", "files", "timings", "message", "billed_usd",
+            "fal_records")
 
 
 class JournalStore(ABC):
@@ -343,6 +346,7 @@ def _entry(row: tuple[Any, ...]) -> JournalEntry:
     data["result"] = _load(data["result"], None)
     data["files"] = _load(data["files"], {})
     data["timings"] = _load(data["timings"], {})
+    data["fal_records"] = _load(data["fal_records"], None)
     return JournalEntry(**data)
 
 

@@ -94,13 +94,9 @@ def upload_cache_path() -> Path:
 
 def substitute(value: Any, urls: dict[str, str]) -> Any:
     """The payload with every upload placeholder replaced by its fal URL."""
-    if isinstance(value, str):
-        return urls.get(value, value)
-    if isinstance(value, list):
-        return [substitute(v, urls) for v in value]
-    if isinstance(value, dict):
-        return {k: substitute(v, urls) for k, v in value.items()}
-    return value
+    from ..journal.reconcile import substitute as replace
+
+    return replace(value, urls)
 
 
 def check_key() -> None:
@@ -164,7 +160,34 @@ async def submit_and_save(
                            completed.handle.response_url)
     except BaseException as exc:
         recorder.failed(exc)
+        from ..journal.states import UNKNOWN_SUBMIT
+
+        if isinstance(exc, Exception) and recorder.state == UNKNOWN_SUBMIT:
+            return await _find_lost_submit(recorder, follower, deadline, total_time, exc)
         raise
+
+
+async def _find_lost_submit(recorder: RunRecorder, follower: Follower, deadline: Any, total_time: float,
+                            lost: Exception) -> FalOutcome:
+    """fal's answer to the submit never arrived: look for the request in fal's records within the node's
+    own limits; past them the search goes on in the background and the node says so."""
+    from .reconciling import READ_ACCESS_HINT, StillUnknown, find_and_save, reconcile_in_background
+
+    text = str(lost) or type(lost).__name__
+    if deadline.expired():
+        reconcile_in_background([recorder.entry.id], after=follower)
+        raise type(lost)(f"{text}\nThe pack is looking for it in fal's request records in the background; "
+                         "once found it is saved and shown in the fal inbox.") from lost
+    try:
+        return await find_and_save(recorder.store, recorder.entry, follower, total_time=total_time,
+                                   deadline=deadline)
+    except StillUnknown as why:
+        entry = recorder.store.get(recorder.entry.id) or recorder.entry
+        refused = (entry.fal_records or {}).get("verdict") == "refused"
+        if not refused:
+            reconcile_in_background([entry.id], after=follower)
+        hint = f"\n{READ_ACCESS_HINT}" if refused else f"\nStill looking in fal's records in the background ({why})."
+        raise type(lost)(f"{text}{hint}") from lost
 
 
 async def follow_and_save(*, recorder: RunRecorder, follower: Follower, queue_wait: float | None,

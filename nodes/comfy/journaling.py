@@ -136,6 +136,9 @@ class RunRecorder:
                    "this_process_seconds": round(now - self._started, 3)}
         self.set(states.DONE, "files saved", files={k: [str(p) for p in v] for k, v in files.items()},
                  timings=timings, finished_at=now)
+        from .billing_records import bill_later
+
+        bill_later(self.entry)  # what fal billed, in the background (never holds the run up)
 
     def failed(self, exc: BaseException) -> None:
         """The state an error leaves the request in. Anything fal may still hold stays followable."""

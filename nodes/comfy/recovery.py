@@ -7,8 +7,9 @@ journaled request left behind by a process that is gone:
   retention), with a log line per request. A node queued meanwhile with the same inputs and seed
   joins this follower instead of paying again.
 * it was being prepared (nothing sent): recorded as ``not_submitted``.
-* it was being submitted and fal's answer never arrived: recorded as ``unknown_submit`` and never
-  re-sent (a re-queue says so and points to fal's dashboard).
+* it was being submitted and fal's answer never arrived: recorded as ``unknown_submit``, never re-sent,
+  and looked for in fal's own request records (reconciling.py), as are the ``unknown_submit`` entries
+  of the last day not settled yet.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
+from typing import Any
 
 from ..journal import states
 from ..journal.store import JournalEntry
@@ -48,6 +51,7 @@ def _recover() -> None:
         log.exception("comfyui-luma-fal: could not read the request journal; in-flight requests are not followed")
         return
     to_follow: list[JournalEntry] = []
+    to_find = _doubtful_left_behind(store)
     for entry in left:
         if entry.state == states.PREPARING:
             store.update(entry.id, state=states.NOT_SUBMITTED, note="ComfyUI stopped before it was submitted")
@@ -55,14 +59,40 @@ def _recover() -> None:
             store.update(entry.id, state=states.UNKNOWN_SUBMIT,
                          note="ComfyUI stopped while submitting, before fal's answer was recorded")
             log.warning("comfyui-luma-fal: %s (journal entry %d) was being submitted when ComfyUI stopped; fal may "
-                        "or may not have it. It is not sent again: check https://fal.ai/dashboard/requests",
+                        "or may not have it. It is not sent again; looking for it in fal's request records",
                         entry.node_name, entry.id)
+            to_find.append(entry.id)
         elif entry.request_id:
             to_follow.append(entry)
+    if to_find:
+        _find_in_background(to_find)
     if to_follow:
         log.info("comfyui-luma-fal: %d request(s) were in flight when ComfyUI stopped; following them in the "
                  "background", len(to_follow))
         asyncio.run(_follow_all(to_follow))
+
+
+def _doubtful_left_behind(store: Any) -> list[int]:
+    """Entries whose submit answer was lost, not yet settled by fal's records, from the last day."""
+    since = time.time() - 86400
+    return [e.id for e in store.list_entries(limit=200, states=[states.UNKNOWN_SUBMIT])
+            if e.updated_at >= since and (e.owner == owner_token() or not owner_alive(e.owner))]
+
+
+def _find_in_background(entry_ids: list[int]) -> None:
+    from ..fal.errors import MissingKeyError
+    from .fal_bridge import check_key
+    from .reconciling import reconcile_in_background
+
+    try:
+        check_key()
+    except MissingKeyError:
+        log.warning("comfyui-luma-fal: no fal key, so %d submit(s) in doubt are not looked up now",
+                    len(entry_ids))
+        return
+    log.info("comfyui-luma-fal: looking for %d submit(s) whose answer was lost in fal's request records",
+             len(entry_ids))
+    reconcile_in_background(entry_ids)
 
 
 async def _follow_all(entries: list[JournalEntry]) -> None:

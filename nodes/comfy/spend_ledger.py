@@ -17,15 +17,16 @@ _MAY_BILL = (states.DONE, states.COMPLETED, *states.IN_FLIGHT, states.UNKNOWN_SU
 
 
 def spent_today(*, running_prompt: str | None = None) -> float:
-    """USD of today's requests that are or may be billed, at their estimates."""
+    """USD of today's requests that are or may be billed: fal's billed figure where known, else the estimate."""
     from .journaling import journal
 
     midnight = local_midnight(time.time())
     total = 0.0
     for entry in read_all(journal()):
-        if entry.created_at < midnight or entry.state not in _MAY_BILL or entry.price_usd is None:
+        cost = entry.billed_usd if entry.billed_usd is not None else entry.price_usd  # fal's bill when known
+        if entry.created_at < midnight or entry.state not in _MAY_BILL or cost is None:
             continue
         if running_prompt is not None and entry.prompt_id == running_prompt and entry.state in states.IN_FLIGHT:
             continue  # reserved by the limit check as part of the running prompt
-        total += entry.price_usd
+        total += cost
     return round(total, 6)

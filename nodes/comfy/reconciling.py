@@ -123,7 +123,9 @@ async def find_and_save(store: JournalStore, entry: JournalEntry, follower: foll
     from .fal_bridge import follow_and_save, key_file_path
 
     window = reconcile.window_seconds()
-    client = RecordsClient(FalConfig.from_env(key_file=key_file_path()))
+    # Two tries per look; a look that failed doubles the next wait: a failing listing is asked a few
+    # times per window, never in a storm.
+    client = RecordsClient(FalConfig.from_env(key_file=key_file_path()), attempts=2)
     started = time.monotonic()
     gaps = _gaps(window)
     failure: str | None = None
@@ -160,7 +162,7 @@ async def find_and_save(store: JournalStore, entry: JournalEntry, follower: foll
         if listed < 0 and not reconcile.not_accepted_yet_possible(entry, now, window):
             _record(store, entry, "unavailable", calls=client.calls, note=failure or "")
             raise StillUnknown(failure or "fal's request records could not be read")
-        gap = next(gaps)
+        gap = next(gaps) * (2 if listed < 0 else 1)
         if deadline is not None and not deadline.allows_wait(gap):
             raise StillUnknown("the node's max_total_time ran out while looking for the request at fal")
         note = f"not in fal's records yet ({listed} listed)" if listed >= 0 else f"records unavailable: {failure}"

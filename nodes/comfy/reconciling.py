@@ -77,10 +77,8 @@ def _event(started: float, note: str) -> Any:
 
 
 def _record(store: JournalStore, entry: JournalEntry, verdict: str, **fields: Any) -> JournalEntry:
-    note = fields.pop("note_text", None)
-    state = fields.pop("state", None)
     try:
-        return store.update(entry.id, state=state, note=note, fal_records=verdict_doc(entry, verdict, **fields))
+        return store.update(entry.id, fal_records=verdict_doc(entry, verdict, **fields))
     except Exception:
         log.exception("comfyui-luma-fal: could not write the journal (entry %s)", entry.id)
         return entry

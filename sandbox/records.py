@@ -99,6 +99,15 @@ def requests_doc(state: SandboxState, query: Any) -> tuple[int, Any]:
     return 200, {"items": items, "next_cursor": cursor, "has_more": cursor is not None}
 
 
+def _price_params(endpoint_id: str, payload: Any) -> dict[str, Any]:
+    """The billed quantities of a request as fal's price rules name them (one image and its inputs for Uni-1)."""
+    body = payload if isinstance(payload, dict) else {}
+    if "/uni-1/" in endpoint_id:
+        inputs = len(body.get("reference_image_urls") or []) + (1 if body.get("image_url") else 0)
+        return {"images": 1, "input_images": inputs}
+    return body
+
+
 def billing_events_doc(state: SandboxState, query: Any) -> tuple[int, Any]:
     from nodes.luma.prices import price_of
 
@@ -121,7 +130,7 @@ def billing_events_doc(state: SandboxState, query: Any) -> tuple[int, Any]:
         if (start is not None and stamp < start) or (end is not None and stamp >= end):
             continue
         unit_price = unit_prices.get(job.endpoint_id)
-        table_price = price_of(job.endpoint_id, job.payload if isinstance(job.payload, dict) else {}).usd
+        table_price = price_of(job.endpoint_id, _price_params(job.endpoint_id, job.payload)).usd
         if unit_price is None or table_price is None:
             continue
         billed = table_price * state.platform.billing_factor

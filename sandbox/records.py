@@ -14,6 +14,7 @@ without it: 403, as fal answers a key that may not read them.
 from __future__ import annotations
 
 import base64
+import copy
 from datetime import datetime, timezone
 from typing import Any
 
@@ -108,6 +109,17 @@ def _price_params(endpoint_id: str, payload: Any) -> dict[str, Any]:
     return body
 
 
+def _served_table(unit_prices: dict[str, float]) -> dict[str, Any]:
+    """The pack's price rules at the unit prices this sandbox serves (``prices`` drift included)."""
+    from nodes.luma.prices import bundled_price_table
+
+    table = copy.deepcopy(bundled_price_table())
+    for endpoint_id, unit_price in unit_prices.items():
+        if endpoint_id in table["endpoints"]:
+            table["endpoints"][endpoint_id]["unit_price"] = unit_price
+    return table
+
+
 def billing_events_doc(state: SandboxState, query: Any) -> tuple[int, Any]:
     from nodes.luma.prices import price_of
 
@@ -130,7 +142,8 @@ def billing_events_doc(state: SandboxState, query: Any) -> tuple[int, Any]:
         if (start is not None and stamp < start) or (end is not None and stamp >= end):
             continue
         unit_price = unit_prices.get(job.endpoint_id)
-        table_price = price_of(job.endpoint_id, _price_params(job.endpoint_id, job.payload)).usd
+        table_price = price_of(job.endpoint_id, _price_params(job.endpoint_id, job.payload),
+                               _served_table(unit_prices)).usd
         if unit_price is None or table_price is None:
             continue
         billed = table_price * state.platform.billing_factor

@@ -34,10 +34,12 @@ WINDOW_S = 20
 
 
 class Host:
-    def __init__(self, fal: Any) -> None:
-        shutil.rmtree(TEST_OUTPUT / "comfy" / NAME, ignore_errors=True)
-        self.host: ComfyHost = start_host(ComfyOptions(name=NAME, log_dir=TEST_OUTPUT / "logs", extra_env={
-            "LUMA_FAL_RECONCILE_WINDOW_S": str(WINDOW_S)}), sandbox=fal)
+    def __init__(self, fal: Any, version: str) -> None:
+        name = f"{NAME}-{version}"
+        shutil.rmtree(TEST_OUTPUT / "comfy" / name, ignore_errors=True)
+        self.host: ComfyHost = start_host(ComfyOptions(name=name, host=version, log_dir=TEST_OUTPUT / "logs",
+                                                       extra_env={"LUMA_FAL_RECONCILE_WINDOW_S": str(WINDOW_S)}),
+                                          sandbox=fal)
 
     def store(self) -> Any:
         from nodes.journal.sqlite import SqliteJournal
@@ -53,8 +55,8 @@ class Host:
 
 
 @pytest.fixture(scope="module")
-def comfy_r(comfy_fal: Any) -> Iterator[Host]:
-    holder = Host(comfy_fal)
+def comfy_r(comfy_fal: Any, comfy_version: str) -> Iterator[Host]:
+    holder = Host(comfy_fal, comfy_version)
     try:
         yield holder
     finally:

@@ -240,7 +240,7 @@ def test_records_that_cannot_be_read_give_the_old_message_without_a_retry_storm(
     assert comfy_r.store().get(entry.id).state == "unknown_submit"  # never concluded without fal's records
     calls = _calls(sandbox, "requests")
     print(f"\nrecords {trouble}: {calls} listing call(s)")
-    assert 1 <= calls <= 16  # a few looks of two tries each over the window, then one in the background
+    assert 1 <= calls <= 20  # a few looks of two tries each over the window, then one in the background (16 seen)
     assert len(_submits(sandbox)) == 1
 
 

@@ -11,7 +11,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-POINTS = ("submit", "status", "stream", "result", "download", "upload", "cancel", "openapi", "pricing", "billing")
+POINTS = ("submit", "status", "stream", "result", "download", "upload", "cancel", "openapi", "pricing", "billing",
+          "requests", "billing_events")
 
 # kind -> points where it makes sense. Gateway-style kinds work everywhere; the rest shape one
 # request's outcome (consumed at submit) or one transfer.
@@ -27,6 +28,9 @@ KIND_POINTS: dict[str, tuple[str, ...]] = {
     "completed_with_error": ("submit",),
     "result_500": ("submit",),
     "moderation": ("submit",),
+    # fal accepted the submit (the request exists and runs) but its answer is lost: a connection reset
+    # (no status, no seconds), a gateway page (status 502/504), or an answer later than ``seconds``.
+    "after_accept": ("submit",),
     "expired_url": ("download",),
     "truncated": ("download",),
     "ignore_range": ("download",),  # the file server answers a Range request with 200 and the whole body

@@ -25,7 +25,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # URLs and file downloads are public; CDN uploads carry a CDN token instead.
 _KEY_POINTS = ("submit", "status", "stream", "result", "cancel")
 _KEY_PATHS = ("/storage/auth/token", "/storage/upload/initiate", "/storage/upload/initiate-multipart",
-              "/v1/models/pricing", "/v1/account/billing")
+              "/v1/models/pricing", "/v1/account/billing", "/v1/models/requests/by-endpoint",
+              "/v1/models/billing-events")
 
 
 async def flush_then_close(request: web.Request) -> None:

@@ -9,6 +9,7 @@ import asyncio
 import time
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -50,6 +51,7 @@ class Job:
     queue_position: int = 0
     logs: list[dict[str, Any]] = field(default_factory=list)
     created: float = 0.0
+    sent_wall: float = 0.0  # wall clock (UNIX seconds) of ``created``: fal's records carry real times
     started: float | None = None
     finished: float | None = None
     completed_at: float | None = None  # time.time() when it became COMPLETED
@@ -100,6 +102,10 @@ class Job:
                 body["error_type"] = self.error_type
         return body
 
+    def wall(self, loop_time: float | None) -> float | None:
+        """A loop time of this job as wall-clock UNIX seconds."""
+        return None if loop_time is None else self.sent_wall + (loop_time - self.created)
+
     def finish(self, reply: ModelReply, error: str | None = None, error_type: str | None = None) -> None:
         if self.state == COMPLETED:
             return
@@ -123,6 +129,7 @@ class JobBook:
     def submit(self, job: Job) -> None:
         cfg = self._config()
         job.created = asyncio.get_running_loop().time()
+        job.sent_wall = time.time()
         job.queue_position = cfg.queue_position_start
         self.jobs[job.request_id] = job
         job.task = asyncio.create_task(self._drive(job, cfg), name=f"job-{job.request_id}")

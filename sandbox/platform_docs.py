@@ -16,7 +16,7 @@ from typing import Any
 
 _LUMA = Path(__file__).resolve().parent.parent / "nodes" / "luma"
 _SETTINGS = ("openapi", "openapi_status", "enum_drift", "drop_fields", "require_fields", "prices",
-             "pricing_status", "balance", "currency", "billing_status")
+             "pricing_status", "balance", "currency", "billing_status", "key_scopes", "billing_factor")
 
 
 def _bundled_openapi() -> dict[str, Any]:
@@ -45,6 +45,10 @@ class PlatformDocs:
     balance: float = 100.0
     currency: str = "USD"
     billing_status: int | None = None
+    # What the sandbox's key may read of fal's records (records.py): "requests" (a user key's read
+    # access to its request history) and "billing" (an admin key's billing events). Without one: 403.
+    key_scopes: list[str] = field(default_factory=lambda: ["requests", "billing"])
+    billing_factor: float = 1.0  # fal's bill = the price table's figure x this (drift for tests)
 
     def update(self, changes: dict[str, Any]) -> None:
         unknown = sorted(set(changes) - set(_SETTINGS))
@@ -53,6 +57,10 @@ class PlatformDocs:
         for name, value in changes.items():
             if name in ("openapi_status",) and not isinstance(value, dict):
                 raise ValueError("openapi_status must be {endpoint_id or '*': status}")
+            if name == "key_scopes" and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                raise ValueError("key_scopes must be a list like ['requests', 'billing']")
+            if name == "billing_factor" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ValueError("billing_factor must be a number")
             if name == "balance" and (isinstance(value, bool) or not isinstance(value, (int, float))):
                 raise ValueError("balance must be a number")
             setattr(self, name, value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import uuid
@@ -10,10 +11,10 @@ from aiohttp import web
 
 from nodes.luma.constants import ALL_ENDPOINTS
 
-from .faults import OUTCOME_KINDS
-from .gateway import ENTRY
+from .faults import OUTCOME_KINDS, Fault
+from .gateway import ENTRY, drop_connection
 from .jobs import COMPLETED, Job
-from .replies import REQUEST_ID_HEADER, json_reply
+from .replies import REQUEST_ID_HEADER, json_reply, nginx_page
 from .state import STATE, SandboxState
 from .urls import QueueRoute, cdn_base, own_base, parse_queue_path
 
@@ -78,7 +79,21 @@ async def _submit(request: web.Request, state: SandboxState, route: QueueRoute) 
     state.jobs.submit(job)
     body = {"status": "IN_QUEUE", "request_id": request_id, **job.urls(_queue_base(request, state)),
             "queue_position": job.queue_position}
+    lost = state.faults.take("submit", ("after_accept",), endpoint_id, request.path)
+    if lost is not None:
+        return await _lose_answer(request, lost, body, request_id)
     return json_reply(200, body, request_id=request_id)
+
+
+async def _lose_answer(request: web.Request, lost: Fault, body: dict, request_id: str) -> web.StreamResponse:
+    """fal has the request, the caller never learns it: reset, gateway page, or a (too) late answer."""
+    request[ENTRY]["fault"] = "after_accept"
+    if lost.status is not None:
+        return nginx_page(lost.status)
+    if lost.seconds:
+        await asyncio.sleep(lost.seconds)
+        return json_reply(200, body, request_id=request_id)
+    return drop_connection(request)
 
 
 def _queue_base(request: web.Request, state: SandboxState) -> str:

@@ -13,7 +13,8 @@ FAL_CDN_BASE = "https://v3.fal.media"
 NAMESPACES = ("workflows", "comfy")
 # fal's model documents (see platform_routes): their own points, not queue calls.
 PLATFORM_POINTS = {"/api/openapi/queue/openapi.json": "openapi", "/v1/models/pricing": "pricing",
-                   "/v1/account/billing": "billing"}
+                   "/v1/account/billing": "billing", "/v1/models/requests/by-endpoint": "requests",
+                   "/v1/models/billing-events": "billing_events"}
 
 
 def own_base(request: web.Request) -> str:

@@ -212,8 +212,20 @@ class Inbox {
     const top = el("div", "luma-fal-inbox-top");
     const state = el("span", "luma-fal-inbox-state", entry.state.replace("_", " "));
     state.dataset.state = entry.state;
-    const price = entry.price_usd == null ? "price unknown" : `~${money(entry.price_usd)}`;
-    top.append(state, el("span", "luma-fal-inbox-time", when(entry.created_at)), el("span", "luma-fal-inbox-price", price));
+    let price = entry.price_usd == null ? "price unknown" : `~${money(entry.price_usd)}`;
+    // What fal billed (its billing events, admin keys only) beside the estimate; a drift over 10 % is flagged.
+    if (entry.billed_usd != null) {
+      price += ` · billed ${money(entry.billed_usd)}`;
+      if (entry.drift_flag) price += ` (${entry.drift > 0 ? "+" : ""}${Math.round(entry.drift * 100)} % vs estimate)`;
+    }
+    const priceEl = el("span", "luma-fal-inbox-price", price);
+    if (entry.drift_flag) priceEl.dataset.drift = "flagged";
+    top.append(state, el("span", "luma-fal-inbox-time", when(entry.created_at)), priceEl);
+    if (entry.recovered) {
+      const tag = el("span", "luma-fal-inbox-recovered", "recovered");
+      tag.title = "fal's answer to the submit was lost; the request was found in fal's own records";
+      top.append(tag);
+    }
     row.append(top, el("div", "luma-fal-inbox-what", `${entry.node_name} · ${shortEndpoint(entry.endpoint_id)}`));
     if (entry.prompt) row.append(el("div", "luma-fal-inbox-prompt", entry.prompt));
 

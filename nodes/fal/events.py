@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 Phase = Literal[
-    "waiting_for_slot", "uploading", "submitting", "in_queue", "running", "downloading", "completed"
+    "waiting_for_slot", "uploading", "submitting", "in_queue", "running", "downloading", "completed",
+    "reconciling",
 ]
 
 _MB = 1024 * 1024
@@ -55,6 +56,10 @@ class FalEvent:
             if self.fraction is not None:
                 head += f" {round(self.fraction * 100)}%"
             parts = [head, _seconds(self.elapsed_running)]
+            if self.last_log:
+                parts.append(self.last_log)
+        elif self.phase == "reconciling":  # the submit's answer was lost: reading fal's request records
+            parts = ["Looking for the request at fal", _seconds(self.elapsed_in_queue)]
             if self.last_log:
                 parts.append(self.last_log)
         elif self.phase == "downloading":

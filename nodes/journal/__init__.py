@@ -1,10 +1,11 @@
 """The request journal: every paid fal request, written down before it is sent and followed to the end.
 
 Knows nothing of ComfyUI or HTTP (standard library only). Modules: ``states`` (the states),
-``identity`` (what makes two runs the same request), ``schema`` (tables, migrations), ``store``
-(the ``JournalStore`` interface and portable SQL), ``fleet_sql`` (guarded creates, the day's spend,
-heartbeats), ``sqlite`` (the default file store), ``postgres`` (the store a fleet of workers shares),
-``config`` (settings, ``open_journal``), ``receipts`` (the JSON receipt written next to each saved result).
+``identity`` (what makes two runs the same request), ``reconcile`` (matching a submit whose answer was
+lost with fal's own request records), ``schema`` (tables, migrations), ``store`` (the ``JournalStore``
+interface and portable SQL), ``fleet_sql`` (guarded creates, the day's spend, heartbeats), ``sqlite`` (the
+default file store), ``postgres`` (the store a fleet of workers shares), ``config`` (settings,
+``open_journal``), ``receipts`` (the JSON receipt written next to each saved result).
 
 API summary (all synchronous, thread- and process-safe; the glue keeps one store per process,
 ``nodes.comfy.host.journaling.journal()``):
@@ -35,7 +36,8 @@ API summary (all synchronous, thread- and process-safe; the glue keeps one store
         submitted_at, finished_at (UNIX seconds), result (fal's raw result JSON or None),
         files ({output name: [absolute paths]}: the saved files once ``done``; while saving, the
         names reserved for them), timings ({queue_seconds, run_seconds, download_seconds, ...}),
-        message (last error or note); .finished, .saved_paths()
+        message (last error or note), billed_usd (what fal's billing events say, or None), fal_records
+        (JSON: reconciliation evidence, billing); .finished, .saved_paths()
 
     states (``states``): preparing, submitting, queued, running, completed (fal done, files not all
         saved), done (files saved), failed, cancelled, unknown_submit, not_submitted, expired.

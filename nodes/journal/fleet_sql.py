@@ -24,7 +24,8 @@ NewEntry = Any
 @dataclass(frozen=True)
 class Budget:
     """A spend limit the new entry must fit in, with what the journal already holds since ``since``
-    (UNIX seconds: the local midnight) that is or may be billed (``states.MAY_BILL``), at its estimate."""
+    (UNIX seconds: the local midnight) that is or may be billed (``states.MAY_BILL``): fal's billed figure
+    where known, else the estimate."""
 
     since: float
     limit_usd: float
@@ -117,8 +118,9 @@ class FleetSql:
         return self._run(read)
 
 # The day's spend. ``state || ''`` keeps SQLite off the state index (most rows are done, so it would read
-# nearly all of them) and on the day index (created_at, state, price_usd), which answers it alone.
-_SPENT_SQL = (f"SELECT COALESCE(SUM(price_usd), 0) FROM journal_entries WHERE created_at >= ? AND "
+# nearly all of them) and on the day index (created_at, state, price_usd, billed_usd), which answers it
+# alone. What fal billed counts where its billing events were read (issue 18), else the estimate.
+_SPENT_SQL = (f"SELECT COALESCE(SUM(COALESCE(billed_usd, price_usd)), 0) FROM journal_entries WHERE created_at >= ? AND "
               f"state || '' IN ({', '.join('?' for _ in MAY_BILL)})")
 
 # Columns whose value goes through ``CAST`` in ``create_guarded``'s SELECT list: PostgreSQL types a bare

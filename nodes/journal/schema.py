@@ -67,7 +67,7 @@ _V2 = [
 # Issue 19 (a fleet of workers on one journal): the budget sums a day's entries (created_at), and each
 # worker's heartbeat says whether its in-flight requests still have someone following them.
 _V3 = [
-    "CREATE INDEX IF NOT EXISTS journal_entries_day ON journal_entries (created_at, state, price_usd)",
+    "CREATE INDEX IF NOT EXISTS journal_entries_day ON journal_entries (created_at, state, price_usd, billed_usd)",
     """CREATE TABLE IF NOT EXISTS journal_workers (
         owner TEXT PRIMARY KEY,
         seen_at DOUBLE PRECISION NOT NULL,

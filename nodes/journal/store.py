@@ -22,7 +22,7 @@ from . import schema
 from .fleet_sql import Budget, Created, FleetSql, entry_values
 from .fleet_sql import check_state as _check_state
 from .fleet_sql import dump as _dump
-from .states import ALL_STATES, FINAL, IN_FLIGHT
+from .states import FINAL, IN_FLIGHT
 
 
 @dataclass(frozen=True)

@@ -46,8 +46,13 @@ def local_midnight(now: float) -> float:
 
 
 def _total(entries: Iterable[JournalEntry]) -> dict[str, Any]:
-    priced = [e for e in entries if e.price_usd is not None]
-    return {"usd": round(sum(e.price_usd or 0.0 for e in priced), 6), "requests": len(priced)}
+    """Estimates, and beside them what fal billed for the requests whose billing events were read."""
+    rows = list(entries)
+    priced = [e for e in rows if e.price_usd is not None]
+    billed = [e for e in rows if e.billed_usd is not None]
+    return {"usd": round(sum(e.price_usd or 0.0 for e in priced), 6), "requests": len(priced),
+            "billed_usd": round(sum(e.billed_usd or 0.0 for e in billed), 6), "billed_requests": len(billed),
+            "estimate_of_billed_usd": round(sum(e.price_usd or 0.0 for e in billed), 6)}
 
 
 def summarize(entries: list[JournalEntry], *, now: float, session_start: float) -> dict[str, Any]:
@@ -82,7 +87,8 @@ def read_all(store: JournalStore) -> list[JournalEntry]:
 
 
 def spent_today(*, running_prompt: str | None = None) -> float:
-    """USD of today's requests that are or may be billed, at their estimates: one SUM in the journal
+    """USD of today's requests that are or may be billed (fal's billed figure where known, else the
+    estimate): one SUM in the journal
     (shared by a fleet of workers on PostgreSQL), not a read of every entry."""
     from ..host.journaling import journal
 

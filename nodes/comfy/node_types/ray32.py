@@ -7,7 +7,8 @@ from typing import Any
 from comfy_api.latest import io
 
 from ...luma import constants as C
-from ..run.job import FalJob, Limits
+from ..run.job import FalJob
+from ..run.limits import Limits
 from ..outputs.values import FrameOptions, VideoNode, one_call_fans_out, tracks_inputs, video_takes_output
 from ..outputs.take_frames import frames_as_takes_land
 from ..run.stream_frames import frames_stream_to

@@ -11,7 +11,7 @@ from comfy_api.latest import io
 
 from ...luma import constants as C
 from ..money import fal_docs
-from ..run.job import DEFAULT_QUEUE_WAIT_S, DEFAULT_TOTAL_TIME_S
+from ..run.limits import DEFAULT_QUEUE_WAIT_S, DEFAULT_TOTAL_TIME_S
 from ..rules.price_badge import BadgeInput, price_badge
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,8 @@ from typing import Any
 from comfy_api.latest import io
 
 from ...luma import constants as C
-from ..run.job import FalJob, Limits
+from ..run.job import FalJob
+from ..run.limits import Limits
 from ..outputs.values import image_takes_output, one_call_fans_out
 from .schema import CATEGORY_IMAGE, image_outputs, prompt_input, request_node_schema
 

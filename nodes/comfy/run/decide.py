@@ -21,10 +21,12 @@ from .. import host
 from .fal_bridge import NodeReporter, UploadItem, follow_and_save, run_kind, submit_and_save, wait_for_outcome
 from .saving import FalOutcome
 from ..host.journaling import RunRecorder, journal, owner_alive, owner_token, worker_name
+from .reconciling import NotAcceptedAtFal, StillUnknown, find_lost_submit, start_finding, still_unknown_message
+from .reconciling import DASHBOARD, _when
+from .reconciling import unknown_submit_message as unknown_submit_message
 
 log = logging.getLogger(__name__)
 
-DASHBOARD = "https://fal.ai/dashboard/requests"
 
 
 class NotSentAgain(RuntimeError):
@@ -54,18 +56,6 @@ class Reused:
 
     entry: JournalEntry
     files: dict[str, list[Path]]
-
-
-def _when(stamp: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp)) if stamp else "an unknown time"
-
-
-def unknown_submit_message(node_name: str, entry: JournalEntry) -> str:
-    return (f"{node_name}: an identical request (same inputs and seed) was being submitted at "
-            f"{_when(entry.updated_at)} when the connection broke or ComfyUI stopped, so fal may or may not have "
-            f"accepted it (and billed it). It is not sent again, so you never pay twice. Look for it at {DASHBOARD}; "
-            f"to run a new paid take anyway, change the seed."
-            + (f"\nWhat happened: {entry.message}" if entry.message else ""))
 
 
 def expired_message(node_name: str, entry: JournalEntry) -> str:
@@ -141,7 +131,7 @@ def _decide(spec: RunSpec) -> followers.Follower | Reused:
         follower.start(lambda f: submit_and_save(
             endpoint_id=spec.endpoint_id, payload=spec.payload,
             uploads=[(ph, label, produce) for ph, label, _, produce in spec.uploads], recorder=recorder,
-            follower=f, queue_wait=spec.queue_wait, total_time=spec.total_time))
+            follower=f, queue_wait=spec.queue_wait, total_time=spec.total_time, on_lost_submit=find_lost_submit))
         active[spec.identity] = follower
         return follower
 
@@ -182,7 +172,11 @@ def _verdict_on(store: JournalStore, spec: RunSpec, entry: JournalEntry) -> foll
         entry = store.update(entry.id, state=states.UNKNOWN_SUBMIT,
                              note="stopped while submitting, before fal's answer was recorded")
     if entry.state == states.UNKNOWN_SUBMIT:
-        raise NotSentAgain(unknown_submit_message(spec.node_name, entry))
+        # fal's answer never arrived: look for it in fal's own records (this node waits for that, within
+        # its limits); only fal's records showing no such request make a new submit safe.
+        log.info("luma-fal: %s: same inputs and seed as a submit whose answer was lost; looking for the "
+                 "request at fal", spec.node_name)
+        return start_finding(store, entry, spec.total_time)
     if entry.state == states.EXPIRED:
         raise NotSentAgain(expired_message(spec.node_name, entry))
     return None  # failed, cancelled, not submitted: a new paid request
@@ -223,4 +217,16 @@ async def run_once(spec: RunSpec, reporter: Any = None) -> tuple[FalOutcome, boo
             reporter.finish("done", f"reused request {verdict.entry.request_id}")
         return FalOutcome(str(verdict.entry.request_id), verdict.entry.result or {}, verdict.files), True
     reporter = reporter or NodeReporter(spec.node_id, run_kind(spec.endpoint_id, spec.payload))
-    return await wait_for_outcome(verdict, reporter), False
+    try:
+        return await wait_for_outcome(verdict, reporter), False
+    except NotAcceptedAtFal:
+        if verdict.kind != "reconcile":
+            raise  # this run's own submit never arrived: it says so; the next run submits
+        log.info("luma-fal: %s: fal's records show the earlier submit never arrived; submitting it now",
+                 spec.node_name)
+    except StillUnknown:
+        entry = journal().get(verdict.entry_id)
+        if entry is None:
+            raise
+        raise NotSentAgain(still_unknown_message(spec.node_name, entry)) from None
+    return await run_once(spec, reporter)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,9 @@ from .saving import FalOutcome, save_result
 if TYPE_CHECKING:
     from .followers import Follower
     from ..host.journaling import RunRecorder
+
+    # (recorder, follower, deadline, total_time, the lost submit's error) -> the outcome found at fal
+    LostSubmitHandler = Callable[[RunRecorder, Follower, Any, float, Exception], Awaitable[FalOutcome]]
 
 log = logging.getLogger(__name__)
 
@@ -94,13 +97,9 @@ def upload_cache_path() -> Path:
 
 def substitute(value: Any, urls: dict[str, str]) -> Any:
     """The payload with every upload placeholder replaced by its fal URL."""
-    if isinstance(value, str):
-        return urls.get(value, value)
-    if isinstance(value, list):
-        return [substitute(v, urls) for v in value]
-    if isinstance(value, dict):
-        return {k: substitute(v, urls) for k, v in value.items()}
-    return value
+    from ...journal.reconcile import substitute as replace
+
+    return replace(value, urls)
 
 
 def check_key() -> None:
@@ -136,8 +135,12 @@ async def submit_and_save(
     follower: Follower,
     queue_wait: float,
     total_time: float,
+    on_lost_submit: LostSubmitHandler | None = None,
 ) -> FalOutcome:
     """Upload, submit, follow and save one request, recording each step in the journal first.
+
+    ``on_lost_submit`` (``reconciling.find_lost_submit``, passed in by the caller so this module needs
+    no import of it) takes over when fal's answer to the submit never arrived.
 
     ``total_time`` (the node's max_total_time) is one deadline for all of it, uploads to last byte.
     Once fal has accepted the request, any failure leaves naming its request id (``naming_request``),
@@ -164,6 +167,10 @@ async def submit_and_save(
                            completed.handle.response_url)
     except BaseException as exc:
         recorder.failed(exc)
+        from ...journal.states import UNKNOWN_SUBMIT
+
+        if isinstance(exc, Exception) and recorder.state == UNKNOWN_SUBMIT and on_lost_submit is not None:
+            return await on_lost_submit(recorder, follower, deadline, total_time, exc)
         raise
 
 

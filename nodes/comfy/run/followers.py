@@ -27,6 +27,7 @@ class Follower:
         self.identity = identity
         self.entry_id = entry_id
         self.description = description
+        self.kind = "request"  # "reconcile": looking for a lost submit in fal's records (reconciling.py)
         self.future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._stop = threading.Event()
         self._listeners: list[tuple[asyncio.AbstractEventLoop, Callable[[Any], None]]] = []

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .fal_bridge import UploadItem
+from .limits import Limits
 from ..rules.input_identity import content_identity
 
 log = logging.getLogger(__name__)
@@ -34,20 +35,6 @@ class NothingSent(ValueError):
 
     def __init__(self, node_name: str, message: str) -> None:
         super().__init__(f"{node_name}: nothing was sent to fal (not billed).\n{message}")
-
-
-DEFAULT_QUEUE_WAIT_S = 600  # the nodes' max_queue_wait / max_total_time defaults, and the recovery's bound
-DEFAULT_TOTAL_TIME_S = 1800
-
-
-@dataclass(frozen=True)
-class Limits:
-    queue_wait: float
-    total: float
-
-    @classmethod
-    def from_inputs(cls, queue_wait: Any, total: Any) -> Limits:
-        return cls(float(queue_wait or DEFAULT_QUEUE_WAIT_S), float(total or DEFAULT_TOTAL_TIME_S))
 
 
 @dataclass

@@ -9,8 +9,9 @@ gone (on this machine: its pid; in a fleet sharing one journal: no heartbeat for
   one worker of the fleet wins), followed and its result saved (within fal's retention), with a log line
   per request. A node queued meanwhile with the same inputs and seed joins this follower instead of paying.
 * it was being prepared (nothing sent): recorded as ``not_submitted`` (its budget reservation is released).
-* it was being submitted and fal's answer never arrived: recorded as ``unknown_submit`` and never
-  re-sent (a re-queue says so and points to fal's dashboard); it stays counted against the budget.
+* it was being submitted and fal's answer never arrived: recorded as ``unknown_submit``, never re-sent,
+  and looked for in fal's own request records (``reconciling``), as are the ``unknown_submit`` entries of
+  the last day not settled yet; it stays counted against the budget until fal's records settle it.
 """
 
 from __future__ import annotations
@@ -87,6 +88,11 @@ async def _watch(store: JournalStore) -> None:
                             exc, lease_seconds() / 4)
             reachable_since = None
             left = []
+        if first:
+            try:
+                _find_in_background(_doubtful_left_behind(store))
+            except Exception:  # the records lookup never stops the watch: the next start looks again
+                log.exception("comfyui-luma-fal: could not start looking for submits in doubt in fal's records")
         if left:
             to_follow = _settle(store, left)
             if to_follow:
@@ -101,6 +107,7 @@ async def _watch(store: JournalStore) -> None:
 def _settle(store: JournalStore, left: list[JournalEntry]) -> list[JournalEntry]:
     """Record what requests that never reached fal became; returns those fal has, to follow."""
     to_follow: list[JournalEntry] = []
+    to_find: list[int] = []
     for entry in left:
         if entry.state == states.PREPARING:
             if store.claim(entry.id, entry.owner, owner_token()):
@@ -110,11 +117,44 @@ def _settle(store: JournalStore, left: list[JournalEntry]) -> list[JournalEntry]
                 store.update(entry.id, state=states.UNKNOWN_SUBMIT,
                              note="ComfyUI stopped while submitting, before fal's answer was recorded")
                 log.warning("comfyui-luma-fal: %s (journal entry %d) was being submitted when ComfyUI stopped; fal "
-                            "may or may not have it. It is not sent again: check https://fal.ai/dashboard/requests",
+                            "may or may not have it. It is not sent again; looking for it in fal's request records",
                             entry.node_name, entry.id)
+                to_find.append(entry.id)
         elif entry.request_id:
             to_follow.append(entry)
+    _find_in_background(to_find)
     return to_follow
+
+
+def _doubtful_left_behind(store: JournalStore) -> list[int]:
+    """Entries of the last day whose submit answer was lost and that fal's records have not settled yet:
+    this worker's own, and those of a worker that is gone (claimed, so one worker of a fleet looks)."""
+    since = time.time() - 86400
+    mine: list[int] = []
+    for entry in store.list_entries(limit=200, states=[states.UNKNOWN_SUBMIT]):
+        if entry.updated_at < since:
+            continue
+        if entry.owner == owner_token() or (not owner_alive(entry.owner)
+                                            and store.claim(entry.id, entry.owner, owner_token())):
+            mine.append(entry.id)
+    return mine
+
+
+def _find_in_background(entry_ids: list[int]) -> None:
+    if not entry_ids:
+        return
+    from ...fal.errors import MissingKeyError
+    from .fal_bridge import check_key
+    from .reconciling import reconcile_in_background
+
+    try:
+        check_key()
+    except MissingKeyError:
+        log.warning("comfyui-luma-fal: no fal key, so %d submit(s) in doubt are not looked up now", len(entry_ids))
+        return
+    log.info("comfyui-luma-fal: looking for %d submit(s) whose answer was lost in fal's request records",
+             len(entry_ids))
+    reconcile_in_background(entry_ids)
 
 
 async def _take_over(store: JournalStore, entries: list[JournalEntry]) -> list[JournalEntry]:
@@ -122,7 +162,7 @@ async def _take_over(store: JournalStore, entries: list[JournalEntry]) -> list[J
     from ...fal.errors import MissingKeyError
     from .fal_bridge import check_key
     from .decide import start_following
-    from .job import DEFAULT_TOTAL_TIME_S
+    from .limits import DEFAULT_TOTAL_TIME_S
 
     try:
         check_key()

@@ -115,6 +115,9 @@ async def save_result(runner: Any, recorder: RunRecorder, result: dict[str, Any]
         raise
     await asyncio.to_thread(_tag_files, files, endpoint_id, request_id)
     recorder.saved(files, time.monotonic() - started)
+    from .billing_records import bill_later
+
+    bill_later(recorder.entry)  # what fal billed, in the background (never holds the run up)
     await asyncio.to_thread(_write_receipts, recorder.entry, files, sent)
     return FalOutcome(request_id, result, files)
 

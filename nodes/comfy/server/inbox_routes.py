@@ -61,7 +61,21 @@ def entry_view(entry: JournalEntry, output_dir: Path, following: bool) -> dict[s
         "owner": entry.owner, "worker": entry.owner.rsplit("/", 2)[0],
         "can_cancel": bool(entry.request_id) and entry.state in (states.QUEUED, states.RUNNING),
         "can_refetch": bool(entry.request_id),
+        **fal_records_view(entry),
     }
+
+
+def fal_records_view(entry: JournalEntry) -> dict[str, Any]:
+    """What fal's own records added: recovered from a lost submit answer, not accepted, billed, drift."""
+    from ...journal.reconcile import DRIFT_FLAG, billing_drift
+
+    records = entry.fal_records or {}
+    drift = billing_drift(entry.price_usd, entry.billed_usd)
+    return {"recovered": records.get("verdict") == "adopted",
+            "not_accepted": records.get("verdict") == "not_accepted",
+            "fal_records": records.get("verdict"),
+            "billed_usd": entry.billed_usd, "drift": drift,
+            "drift_flag": drift is not None and abs(drift) > DRIFT_FLAG}
 
 
 def _int_param(request: web.Request, name: str, default: int | None, low: int, high: int) -> int | None:

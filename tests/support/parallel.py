@@ -39,8 +39,10 @@ from tools.layout import HOSTS, REPO, TEST_OUTPUT, parse_hosts
 # so that no shard runs much longer than the others. The rest of tests/e2e stays in the host's main shard.
 E2E_SPLIT: tuple[tuple[str, ...], ...] = ()
 SLOWEST = 20
-STATUS_EVERY = 60.0
-_PROGRESS = re.compile(r"\[\s*(\d+)%\]\s*$")
+STATUS_EVERY = 60.0  # seconds between "running: e2e-0.3.75 41/255, ..." lines
+_SELECTED = re.compile(r"collected \d+ items? / \d+ deselected / (\d+) selected|collected (\d+) items?$", re.M)
+_OUTCOMES = re.compile(r"^[.FEsxX]+\s*(\[\s*\d+%\])?\s*$")
+_RESULTS = re.compile(r"[.FEsxX]")
 # pytest's closing line: "==== 1 failed, 7 passed in 12.31s (0:00:12) ====", or with -q "7 passed in 2.67s".
 _SUMMARY = re.compile(r"^=*\s*((?:\d+ \w+(?:, )?)+|no tests ran) in ([0-9.]+)s\b.*$")
 _COUNT = re.compile(r"(\d+) (\w+)")
@@ -112,16 +114,20 @@ def say(text: str) -> None:
 
 
 def progress(shard: Shard) -> str:
-    """The last "[ NN%]" pytest printed (-q or default output), or what the log's last line says."""
+    """Tests done / selected, from pytest's progress lines ("tests/x.py ..F.s  [ 12%]")."""
     try:
-        lines = shard.log.read_text(errors="replace").splitlines()
+        text = shard.log.read_text(errors="replace")
     except OSError:
         return "?"
-    for line in reversed(lines[-50:]):
-        match = _PROGRESS.search(line)
-        if match:
-            return f"{match.group(1)}%"
-    return "starting"
+    selected = _SELECTED.search(text)
+    total = next((g for g in selected.groups() if g), "?") if selected else "?"
+    done = 0
+    for line in text.splitlines():
+        if line.startswith("tests/") and " " in line:
+            outcomes = line.split(" ", 1)[1]
+            if _OUTCOMES.match(outcomes):
+                done += len(_RESULTS.findall(outcomes))
+    return f"{done}/{total}"
 
 
 def summary_line(shard: Shard) -> str | None:

@@ -1,7 +1,8 @@
 """Shared fixtures: the local fal-compatible sandbox server; the hooks that run ComfyUI tests on every host.
 
 - ``sandbox_server`` (session): ``python -m sandbox --port 0`` in a subprocess (port 0 = the OS picks a
-  free one; the server prints the URL it bound), stderr to test-output/sandbox-<pid>.log (tools.layout.TEST_OUTPUT).
+  free one; the server prints the URL it bound), stderr to test-output/sandbox-<pid>.log
+  (tools.layout.TEST_OUTPUT).
 - ``sandbox`` (function): the same server, reset before the test; ``.url``, ``.configure(**cfg)``,
   ``.inject(*faults)``, ``.log()``, ``.get(path)``, ``.second_origin()``.
 """
@@ -132,7 +133,7 @@ def sandbox_server() -> Iterator[SandboxServer]:
         )
     try:
         # Generous: on a busy machine (the suite's parallel pytest processes start together) importing the
-        # sandbox's numpy/av/PIL can take well over 30 s; a start-up failure here errors every test of the session.
+        # sandbox's numpy/av/PIL can take well over 30 s; a start-up failure here errors the whole session.
         url = _wait_for_ready_line(process, timeout=180.0)
         deadline = time.monotonic() + 10
         while httpx.get(f"{url}/_sandbox/health", timeout=2.0).status_code != 200:

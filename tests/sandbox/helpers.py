@@ -13,7 +13,7 @@ FAL_HOSTS = frozenset({"queue.fal.run", "fal.run", "rest.fal.ai", "v3.fal.media"
 QUICK = {"queue_seconds": 0.3, "run_seconds": 0.6, "queue_position_start": 2, "log_lines": 3}
 
 
-def wait_completed(client: httpx.Client, status_url: str, timeout: float = 60.0, logs: bool = False) -> dict[str, Any]:
+def wait_completed(client: httpx.Client, status_url: str, timeout: float = 180.0, logs: bool = False) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         response = client.get(status_url, params={"logs": "1" if logs else "0"})

@@ -39,8 +39,12 @@ from tools.layout import HOSTS, REPO, TEST_OUTPUT, parse_hosts
 # so that no shard runs much longer than the others. The rest of tests/e2e stays in the host's main shard.
 E2E_SPLIT: tuple[tuple[str, ...], ...] = ()
 SLOWEST = 20
-STATUS_EVERY = 60.0
-_PROGRESS = re.compile(r"\[\s*(\d+)%\]\s*$")
+STATUS_EVERY = 60.0  # seconds between "running: e2e-0.3.75 41/255, ..." lines
+_SELECTED = re.compile(
+    r"collected \d+ items? / \d+ deselected / (\d+) selected|collected (\d+) items?$", re.M
+)
+_OUTCOMES = re.compile(r"^[.FEsxX]+\s*(\[\s*\d+%\])?\s*$")
+_RESULTS = re.compile(r"[.FEsxX]")
 # pytest's closing line: "==== 1 failed, 7 passed in 12.31s (0:00:12) ====", or with -q "7 passed in 2.67s".
 _SUMMARY = re.compile(r"^=*\s*((?:\d+ \w+(?:, )?)+|no tests ran) in ([0-9.]+)s\b.*$")
 _COUNT = re.compile(r"(\d+) (\w+)")
@@ -95,7 +99,8 @@ def start(shard: Shard, extra: list[str]) -> None:
     shard.out.mkdir(parents=True)
     env = {**os.environ, "LUMA_TEST_OUTPUT": str(shard.out)}
     command = [
-        sys.executable, "-m", "pytest", *shard.args, f"--hosts={','.join(shard.hosts)}", "-p", "no:cacheprovider",
+        sys.executable, "-m", "pytest", *shard.args, f"--hosts={','.join(shard.hosts)}",
+        "-p", "no:cacheprovider",
         f"--junitxml={shard.out / 'junit.xml'}", *extra,
     ]
     shard.started = time.monotonic()
@@ -104,7 +109,8 @@ def start(shard: Shard, extra: list[str]) -> None:
         log.flush()
         shard.process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
                                          preexec_fn=lambda: os.nice(shard.nice) and None)
-    say(f"started {shard.name} (nice {shard.nice}): pytest {' '.join(shard.args)} --hosts={','.join(shard.hosts)}")
+    hosts = ",".join(shard.hosts)
+    say(f"started {shard.name} (nice {shard.nice}): pytest {' '.join(shard.args)} --hosts={hosts}")
 
 
 def say(text: str) -> None:
@@ -112,16 +118,20 @@ def say(text: str) -> None:
 
 
 def progress(shard: Shard) -> str:
-    """The last "[ NN%]" pytest printed (-q or default output), or what the log's last line says."""
+    """Tests done / selected, from pytest's progress lines ("tests/x.py ..F.s  [ 12%]")."""
     try:
-        lines = shard.log.read_text(errors="replace").splitlines()
+        text = shard.log.read_text(errors="replace")
     except OSError:
         return "?"
-    for line in reversed(lines[-50:]):
-        match = _PROGRESS.search(line)
-        if match:
-            return f"{match.group(1)}%"
-    return "starting"
+    selected = _SELECTED.search(text)
+    total = next((g for g in selected.groups() if g), "?") if selected else "?"
+    done = 0
+    for line in text.splitlines():
+        if line.startswith("tests/") and " " in line:
+            outcomes = line.split(" ", 1)[1]
+            if _OUTCOMES.match(outcomes):
+                done += len(_RESULTS.findall(outcomes))
+    return f"{done}/{total}"
 
 
 def summary_line(shard: Shard) -> str | None:
@@ -203,7 +213,8 @@ def report(shards: list[Shard], wall: float) -> int:
         print(shard.log.read_text(errors="replace"), end="", flush=True)
     print(f"\n{'#' * 30} all shards {'#' * 30}")
     for shard in shards:
-        print(f"{shard.name:<22} {shard.elapsed:7.1f}s  exit {shard.rc}  {summary_line(shard) or 'NO SUMMARY LINE'}")
+        line = summary_line(shard) or "NO SUMMARY LINE"
+        print(f"{shard.name:<22} {shard.elapsed:7.1f}s  exit {shard.rc}  {line}")
     print(f"\nslowest {SLOWEST} tests of the run (setup + call + teardown):")
     for seconds, name in slowest(shards, SLOWEST):
         print(f"{seconds:8.2f}s {name}")

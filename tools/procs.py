@@ -341,6 +341,9 @@ def start_comfyui(options: ComfyOptions | None = None) -> ComfyServer:
         env["FAL_KEY"] = opts.fal_key
         env.pop("FAL_KEY_ID", None)
         env.pop("FAL_KEY_SECRET", None)
+    # Test servers are shared by many tests: a background read of fal's billing events after one test's save
+    # could land in the next test's sandbox log. Tests of billed figures turn it on (extra_env).
+    env.setdefault("LUMA_FAL_READ_BILLING", "0")
     env.update(opts.extra_env)
 
     proc = ManagedProcess.spawn(

@@ -15,7 +15,9 @@ from nodes.luma import constants as C
 from tests.e2e.pack_helpers import example_prompt, node_of_type, unique_text
 
 T2V, I2V = "LumaFalRay32TextToVideo", "LumaFalRay32ImageToVideo"
-DOC_POINTS = {"openapi", "pricing", "billing"}
+# fal's documents and its records (request history, billing events: read after a save, in the background)
+# cost nothing
+DOC_POINTS = {"openapi", "pricing", "billing", "requests", "billing_events"}
 NO_LIMITS = {"max_run_usd": None, "daily_budget_usd": None, "balance_floor_usd": None, "unknown_price": "warn"}
 
 
@@ -62,7 +64,7 @@ def money(comfy: Any, comfy_sandbox: Any) -> Iterator[Money]:
 
 
 def paid_calls(sandbox: Any) -> list[dict[str, Any]]:
-    """Calls that could cost money or upload: everything except fal's documents."""
+    """Calls that could cost money or upload: everything except fal's documents and records."""
     return [c for c in sandbox.log() if c.get("point") not in DOC_POINTS]
 
 

@@ -37,9 +37,9 @@ class Host:
     def __init__(self, fal: Any, version: str) -> None:
         name = f"{NAME}-{version}"
         shutil.rmtree(TEST_OUTPUT / "comfy" / name, ignore_errors=True)
+        extra_env = {"LUMA_FAL_RECONCILE_WINDOW_S": str(WINDOW_S), "LUMA_FAL_READ_BILLING": "1"}
         self.host: ComfyHost = start_host(ComfyOptions(name=name, host=version, log_dir=TEST_OUTPUT / "logs",
-                                                       extra_env={"LUMA_FAL_RECONCILE_WINDOW_S": str(WINDOW_S)}),
-                                          sandbox=fal)
+                                                       extra_env=extra_env), sandbox=fal)
 
     def store(self) -> Any:
         from nodes.journal.sqlite import SqliteJournal

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 
@@ -19,13 +20,14 @@ from ...journal.store import JournalEntry
 
 log = logging.getLogger(__name__)
 
+READ_ENV = "LUMA_FAL_READ_BILLING"  # "0": never ask fal's billing events (the ledger shows estimates)
 TRIES = 4
 FIRST_GAP_S = 1.0
 _refused = threading.Event()  # this key may not read billing events: stop asking
 
 
 def bill_later(entry: JournalEntry) -> None:
-    if _refused.is_set() or not entry.request_id:
+    if _refused.is_set() or not entry.request_id or os.environ.get(READ_ENV, "").strip() == "0":
         return
     threading.Thread(target=lambda: asyncio.run(_bill(entry)), name="luma-fal-billing", daemon=True).start()
 

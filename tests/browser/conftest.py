@@ -123,7 +123,7 @@ class ComfyPage:
         self.recorder = recorder
 
     def open(self) -> None:
-        self.page.goto(self.host.url + "/", wait_until="domcontentloaded")
+        self.page.goto(self.host.url + "/", wait_until="domcontentloaded", timeout=120_000)  # a busy 2-core machine
         self.page.wait_for_function(
             "() => !!(window.app?.graph && window.LiteGraph?.registered_node_types?.LumaFalRay32TextToVideo)",
             timeout=120_000,

@@ -86,7 +86,8 @@ def test_one_take_feeds_the_examples_downstream_nodes_exactly_as_before(comfy, c
 
 
 def test_four_takes_are_four_requests_at_once_and_downstream_runs_once_per_take(comfy, comfy_sandbox) -> None:
-    comfy_sandbox.configure(queue_seconds=0.5, run_seconds=1.5)
+    # Long enough in fal's queue for a status event of that phase to be seen on a busy machine.
+    comfy_sandbox.configure(queue_seconds=2.5, run_seconds=1.5)
     prompt = example_prompt(comfy, EXAMPLE, **{T2V: {"takes": 4}})
     node_id, node = node_of_type(prompt, T2V)
     report = _with_report(prompt, node_id, 6)

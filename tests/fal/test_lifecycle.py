@@ -28,9 +28,11 @@ def test_whole_lifecycle_follows_the_stream(fal_env: Any, runner: FalRunner) -> 
     assert phases[0] == "submitting"
     assert "in_queue" in phases and "running" in phases
     assert phases[-1] == "completed"
-    in_queue = next(e for e in events if e.phase == "in_queue")
-    assert in_queue.request_id == done.request_id
-    assert in_queue.queue_position is not None
+    queued = [e for e in events if e.phase == "in_queue"]
+    assert all(e.request_id == done.request_id for e in queued)
+    # On a busy machine a tick may say "in queue" before fal's first status gave the position: some event has it.
+    in_queue = next((e for e in queued if e.queue_position is not None), None)
+    assert in_queue is not None, queued
     assert in_queue.text().startswith("In queue, position")
     logs = [line for e in events for line in e.new_logs]
     configured = [line for line in logs if line in ("warming up", "rendering", "encoding")]

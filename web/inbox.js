@@ -36,6 +36,7 @@ const STYLE = `
 .luma-fal-inbox-state[data-state="failed"], .luma-fal-inbox-state[data-state="expired"],
 .luma-fal-inbox-state[data-state="unknown_submit"] { background: #8a2d2d; }
 .luma-fal-inbox-price { margin-left: auto; }
+.luma-fal-inbox-worker { font-size: 10px; opacity: 0.75; white-space: nowrap; }
 .luma-fal-inbox-rid code { font-size: 11px; user-select: all; word-break: break-all; }
 .luma-fal-inbox-prompt, .luma-fal-inbox-message { opacity: 0.8; overflow: hidden; text-overflow: ellipsis; }
 .luma-fal-inbox-message { white-space: pre-wrap; max-height: 4.5em; }
@@ -225,6 +226,12 @@ class Inbox {
       const tag = el("span", "luma-fal-inbox-recovered", "recovered");
       tag.title = "fal's answer to the submit was lost; the request was found in fal's own records";
       top.append(tag);
+    }
+    // In a fleet (several ComfyUIs on one journal) the worker that owns the request: who follows and saves it.
+    if (entry.worker) {
+      const worker = el("span", "luma-fal-inbox-worker", `worker ${entry.worker}${entry.this_worker ? " (this one)" : ""}`);
+      worker.title = `owned by ${entry.owner}`;
+      top.append(worker);
     }
     row.append(top, el("div", "luma-fal-inbox-what", `${entry.node_name} · ${shortEndpoint(entry.endpoint_id)}`));
     if (entry.prompt) row.append(el("div", "luma-fal-inbox-prompt", entry.prompt));

@@ -69,6 +69,9 @@ def test_a_queued_run_appears_goes_from_running_to_done_and_its_id_copies(comfy_
     row.wait_for(timeout=TIMEOUT_MS)  # no reload, no click: the open panel updated itself
     assert row.locator(".luma-fal-inbox-what").inner_text().startswith("Luma Ray 3.2 Text to Video (fal)")
     assert row.locator("a.luma-fal-inbox-file").count() == 1
+    # The worker that owns the request (in a fleet, who follows it): here this ComfyUI itself.
+    worker = journal_row(host, running)["worker"]
+    assert worker and row.locator(".luma-fal-inbox-worker").inner_text() == f"worker {worker} (this one)"
     row.locator(".luma-fal-inbox-copy").click()
     row.locator('.luma-fal-inbox-copy[data-copied="true"]').wait_for(timeout=TIMEOUT_MS)
     assert page.evaluate("() => navigator.clipboard.readText()") == running

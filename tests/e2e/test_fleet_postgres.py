@@ -122,16 +122,20 @@ def test_postgresql_restarted_while_submitting_loses_no_id_and_refuses_new_spend
     fleet.cluster.stop("fast")  # down before fal's answer (the request id) can be written
     try:
         refused = b.run(fleet.prompt(unique_text("fleet outage other"), seed=22)[0], timeout=120)
+        # fal's answer arrives while the database is down: the node says its request id is kept in memory.
+        held = run.wait_for_event(lambda e: e.type == "luma_fal.status" and e.data.get("node") == node_id
+                                  and "journal database unreachable" in str(e.data.get("text")), timeout=120)
     finally:
         fleet.cluster.start()
     assert not refused.ok and "cannot be reached" in refused.error["exception_message"], refused.describe()
     assert PASSWORD not in refused.error["exception_message"]
     result = run.wait(timeout=300)
     assert result.ok, result.describe()
+    request_id = submits(sandbox)[0]["request_id"]
+    assert f"keeping request id {request_id} in memory, will write it when it is back" in held.data["text"]
     count = len(submits(sandbox))
     print(f"\nPostgreSQL restarted mid-submit: {count} submit(s) (the refused run sent nothing)")
     assert count == 1
-    request_id = submits(sandbox)[0]["request_id"]
     entry = wait_for(lambda: (e := fleet.store.get_by_request_id(request_id)) and e.state == "done" and e, 60,
                      "the kept state changes written")
     events = [e.state for e in fleet.store.events(entry.id) if e.state != "note"]

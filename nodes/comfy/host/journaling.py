@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from functools import lru_cache
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +130,14 @@ def pack_version() -> str:
     return match.group(1) if match else "unknown"
 
 
+def held_text(request_id: str | None, count: int) -> str:
+    """What a node says while its state changes wait in memory for the journal database."""
+    if request_id:
+        return (f"journal database unreachable: keeping request id {request_id} in memory, will write it "
+                "when it is back")
+    return f"journal database unreachable: keeping {count} state change(s) in memory, will write them when it is back"
+
+
 # -- a run's states -----------------------------------------------------------------------------
 
 class RunRecorder:
@@ -138,6 +147,9 @@ class RunRecorder:
         self.store = store
         self.entry = entry
         self._started = time.time()
+        # Told (note text, or None when written again) while the store keeps this run's changes in memory.
+        self.on_held: Callable[[str | None], None] | None = None
+        self._held = 0
 
     @property
     def state(self) -> str:
@@ -148,6 +160,17 @@ class RunRecorder:
             self.entry = self.store.update(self.entry.id, state=state, note=note, **fields)
         except Exception:
             log.exception("comfyui-luma-fal: could not write the journal (entry %s, %s)", self.entry.id, state)
+        self._tell_held()
+
+    def _tell_held(self) -> None:
+        # A shared journal (PostgreSQL) that cannot be reached keeps state changes in memory: the node says so.
+        held = int(getattr(self.store, "pending_writes", 0) or 0)
+        if bool(held) != bool(self._held) and self.on_held is not None:
+            try:
+                self.on_held(held_text(self.entry.request_id, held) if held else None)
+            except Exception:  # a broken display must not break the run
+                log.debug("could not show the journal's state on the node", exc_info=True)
+        self._held = held
 
     def on_event(self, event: Any) -> None:
         """Progress events from the runner: the state changes they mean."""

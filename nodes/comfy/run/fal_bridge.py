@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import host
+from .journal_notice import NotingEmit
 from .saving import FalOutcome, save_result
 
 if TYPE_CHECKING:
@@ -158,8 +159,10 @@ async def submit_and_save(
         if urls:
             recorder.uploaded(urls)
         sent = substitute(payload, urls)
+        emit = NotingEmit(follower.emit)
+        recorder.on_held = emit.held
         completed = await runner.run(
-            endpoint_id, sent, on_event=call_all(recorder.on_event, follower.emit), should_stop=follower.should_stop,
+            endpoint_id, sent, on_event=call_all(recorder.on_event, emit), should_stop=follower.should_stop,
             queue_timeout=queue_wait, deadline=deadline, on_submitted=recorder.submitted,
         )
         recorder.completed(completed.result, completed.metrics)
@@ -185,12 +188,14 @@ async def follow_and_save(*, recorder: RunRecorder, follower: Follower, queue_wa
     entry = recorder.entry
     assert entry.request_id, "only requests fal accepted can be followed"
     sent = substitute(entry.payload, {ph: info["url"] for ph, info in entry.inputs.items() if info.get("url")})
+    emit = NotingEmit(follower.emit)
+    recorder.on_held = emit.held
     recorder.following()
     try:
         result = entry.result
         if entry.state != COMPLETED or result is None:
             completed = await runner.follow(
-                entry.endpoint_id, entry.request_id, on_event=call_all(recorder.on_event, follower.emit),
+                entry.endpoint_id, entry.request_id, on_event=call_all(recorder.on_event, emit),
                 should_stop=follower.should_stop, queue_timeout=queue_wait, deadline=deadline,
             )
             recorder.completed(completed.result, completed.metrics)

@@ -47,6 +47,8 @@ def _files(entry: JournalEntry, output_dir: Path) -> list[dict[str, Any]]:
 
 
 def entry_view(entry: JournalEntry, output_dir: Path, following: bool) -> dict[str, Any]:
+    from ..host.journaling import worker_name
+
     prompt = entry.payload.get("prompt") if isinstance(entry.payload, dict) else None
     return {
         "id": entry.id, "created_at": entry.created_at, "updated_at": entry.updated_at,
@@ -59,6 +61,7 @@ def entry_view(entry: JournalEntry, output_dir: Path, following: bool) -> dict[s
         "following": following,
         # The process that owns it ("<worker>/<pid>/<start>"): in a fleet, which worker follows it.
         "owner": entry.owner, "worker": entry.owner.rsplit("/", 2)[0],
+        "this_worker": entry.owner.rsplit("/", 2)[0] == worker_name(),
         "can_cancel": bool(entry.request_id) and entry.state in (states.QUEUED, states.RUNNING),
         "can_refetch": bool(entry.request_id),
         **fal_records_view(entry),

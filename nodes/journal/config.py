@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -28,17 +29,24 @@ class JournalSettingInvalid(ValueError):
     """LUMA_FAL_JOURNAL_URL or LUMA_FAL_JOURNAL_DAYS cannot be used; the message names the variable."""
 
 
-def retention_days(environ: dict[str, str] | None = None) -> float:
-    raw = (environ if environ is not None else os.environ).get(DAYS_ENV, "").strip()
+def positive_number(name: str, default: float, unit: str, environ: Mapping[str, str] | None = None,
+                    error: type[ValueError] = ValueError) -> float:
+    """The environment variable ``name`` as a number of ``unit`` above 0 (``default`` when unset); a bad value
+    raises ``error`` naming the variable."""
+    raw = (environ if environ is not None else os.environ).get(name, "").strip()
     if not raw:
-        return DEFAULT_DAYS
+        return default
     try:
-        days = float(raw)
+        value = float(raw)
     except ValueError:
-        raise JournalSettingInvalid(f"{DAYS_ENV}={raw!r} is not a number of days") from None
-    if days <= 0:
-        raise JournalSettingInvalid(f"{DAYS_ENV}={raw!r} must be more than 0 days")
-    return days
+        raise error(f"{name}={raw!r} is not a number of {unit}") from None
+    if value <= 0:
+        raise error(f"{name}={raw!r} must be more than 0 {unit}")
+    return value
+
+
+def retention_days(environ: Mapping[str, str] | None = None) -> float:
+    return positive_number(DAYS_ENV, DEFAULT_DAYS, "days", environ, JournalSettingInvalid)
 
 
 def journal_url(default_folder: Path, environ: dict[str, str] | None = None) -> str:

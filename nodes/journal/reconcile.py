@@ -10,11 +10,11 @@ carried by any journal entry is never given to another.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .config import positive_number
 from .store import JournalEntry
 
 WINDOW_ENV = "LUMA_FAL_RECONCILE_WINDOW_S"
@@ -35,16 +35,7 @@ class Record(Protocol):
 
 
 def window_seconds(environ: Mapping[str, str] | None = None) -> float:
-    raw = (environ if environ is not None else os.environ).get(WINDOW_ENV, "").strip()
-    if not raw:
-        return DEFAULT_WINDOW_S
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{WINDOW_ENV}={raw!r} is not a number of seconds") from None
-    if value <= 0:
-        raise ValueError(f"{WINDOW_ENV}={raw!r} must be more than 0 seconds")
-    return value
+    return positive_number(WINDOW_ENV, DEFAULT_WINDOW_S, "seconds", environ)
 
 
 def canonical(payload: Any) -> str:

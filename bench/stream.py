@@ -154,7 +154,9 @@ def _host(sandbox: Any, name: str, streaming: bool) -> ComfyHost:
     return start_host(options, sandbox)
 
 
-def run_done_to_frames(line: Any, runs: int = 0) -> list[dict[str, Any]]:
+def run_done_to_frames(line: Any, runs: int = 0, clips: list[str] | None = None) -> list[dict[str, Any]]:
+    """``clips``: a subset of CLIPS by their names without the space (540p5s, 1080p10s)."""
+    wanted = [c for c in CLIPS if clips is None or c.replace(" ", "") in clips]
     shutil.rmtree(OUT, ignore_errors=True)  # a fresh journal: no earlier result is reused
     OUT.mkdir(parents=True)
     sandbox = start_sandbox(log_dir=OUT / "logs")
@@ -169,7 +171,7 @@ def run_done_to_frames(line: Any, runs: int = 0) -> list[dict[str, Any]]:
                 _one(comfy, control, sandbox.url, seeds.pop(), "540p 5s")  # warm-up: imports, decoder
                 _free(comfy)
                 _BASE_RSS[comfy.server.process.pid] = _rss_bytes(comfy.server.process.pid)
-                for clip in CLIPS:
+                for clip in wanted:
                     for link, rate in LINKS.items():
                         control.configure(download_bytes_per_second=rate)
                         samples = [_one(comfy, control, sandbox.url, seeds.pop(), clip)

@@ -100,7 +100,7 @@ def main() -> int:
     if args.done_to_frames:
         from stream import run_done_to_frames
 
-        run_done_to_frames(Report().line, args.runs)
+        run_done_to_frames(Report().line, args.runs, args.clips.split(",") if args.clips else None)
         return 0
     if args.fanout:
         from fanout import run_fanout

@@ -117,8 +117,9 @@ def _one(comfy: ComfyHost, control: SandboxControl, sandbox_url: str, seed: int,
     request_id = _request_id(result)
     times = httpx.get(f"{sandbox_url}/_sandbox/requests/{request_id}", timeout=10).json()
     done_to_frames = _finished_at(result) - float(times["completed_at"])
-    downloads = [c for c in control.log()["calls"][seen:] if c.get("point") == "download"
-                 and c.get("method") == "GET"]
+    calls = control.log()["calls"][seen:]
+    downloads = [c for c in calls if c.get("point") == "download" and c.get("method") == "GET"]
+    timeline = _timeline(calls, float(times["completed_at"]))
     saved = max(Path(comfy.output_dir).rglob("*.mp4"), key=lambda p: p.stat().st_mtime)
     _free(comfy)  # the decode alone needs the memory the node's frames held
     download = _download_alone(sandbox_url, downloads[0]["path"], OUT / "download-alone.mp4")
@@ -128,7 +129,21 @@ def _one(comfy: ComfyHost, control: SandboxControl, sandbox_url: str, seed: int,
     tensor = decoded["tensor_bytes"]
     return {"done_to_frames": done_to_frames, "download": download, "decode": decoded["seconds"],
             "peak_x": (peak.peak - before) / tensor, "bytes": saved.stat().st_size,
-            "rss_before_mib": before / 2**20, "rss_peak_mib": peak.peak / 2**20}
+            "rss_before_mib": before / 2**20, "rss_peak_mib": peak.peak / 2**20, **timeline}
+
+
+def _timeline(calls: list[dict[str, Any]], completed_at: float) -> dict[str, float]:
+    """Where the time after COMPLETED went, seen from the sandbox: when (s after COMPLETED) the result read, the
+    download and the second download GET (the Range request for a trailing moov) arrived; -1 when absent."""
+    after = [c for c in calls if float(c.get("time", 0)) >= completed_at - 0.05]
+    result = [c for c in after if c.get("point") == "result" and c.get("method") == "GET"]
+    status = [c for c in after if c.get("point") == "status" and c.get("method") == "GET"]
+    gets = [c for c in after if c.get("point") == "download" and c.get("method") == "GET"]
+
+    def at(found: list[dict[str, Any]], index: int = 0) -> float:
+        return float(found[index]["time"]) - completed_at if len(found) > index else -1.0
+
+    return {"t_result": at(result), "t_download": at(gets), "t_tail": at(gets, 1), "status_reads": float(len(status))}
 
 
 def _host(sandbox: Any, name: str, streaming: bool) -> ComfyHost:
@@ -139,7 +154,9 @@ def _host(sandbox: Any, name: str, streaming: bool) -> ComfyHost:
     return start_host(options, sandbox)
 
 
-def run_done_to_frames(line: Any, runs: int = 0) -> list[dict[str, Any]]:
+def run_done_to_frames(line: Any, runs: int = 0, clips: list[str] | None = None) -> list[dict[str, Any]]:
+    """``clips``: a subset of CLIPS by their names without the space (540p5s, 1080p10s)."""
+    wanted = [c for c in CLIPS if clips is None or c.replace(" ", "") in clips]
     shutil.rmtree(OUT, ignore_errors=True)  # a fresh journal: no earlier result is reused
     OUT.mkdir(parents=True)
     sandbox = start_sandbox(log_dir=OUT / "logs")
@@ -154,7 +171,7 @@ def run_done_to_frames(line: Any, runs: int = 0) -> list[dict[str, Any]]:
                 _one(comfy, control, sandbox.url, seeds.pop(), "540p 5s")  # warm-up: imports, decoder
                 _free(comfy)
                 _BASE_RSS[comfy.server.process.pid] = _rss_bytes(comfy.server.process.pid)
-                for clip in CLIPS:
+                for clip in wanted:
                     for link, rate in LINKS.items():
                         control.configure(download_bytes_per_second=rate)
                         samples = [_one(comfy, control, sandbox.url, seeds.pop(), clip)
@@ -181,7 +198,9 @@ def _text(row: dict[str, Any]) -> str:
     return (f"done->frames {row['done_to_frames']:.2f} s, download {row['download']:.2f} s, decode "
             f"{row['decode']:.2f} s (max {row['max']:.2f}, sum {row['sum']:.2f}), {row['over_max']:.2f}x max, "
             f"peak {row['peak_x']:.2f}x tensor (RSS {row['rss_before_mib']:.0f} -> {row['rss_peak_mib']:.0f} MiB), "
-            f"{row['bytes'] / 2**20:.1f} MiB file, median of {row['runs']}")
+            f"{row['bytes'] / 2**20:.1f} MiB file, median of {row['runs']}; after COMPLETED: result read at "
+            f"{row['t_result']:.2f} s, download GET at {row['t_download']:.2f} s, tail GET at {row['t_tail']:.2f} s, "
+            f"{row['status_reads']:.0f} status reads")
 
 
 def _table(rows: list[dict[str, Any]]) -> str:

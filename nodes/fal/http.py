@@ -125,10 +125,21 @@ def ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
     with _CONTEXTS_LOCK:
         context = _CONTEXTS.get(key)
         if context is None:
-            context = (httpx.create_ssl_context(verify=True, trust_env=True) if ca_bundle is None
-                       else ssl.create_default_context(cafile=ca_bundle))
+            context = _default_context() if ca_bundle is None else ssl.create_default_context(cafile=ca_bundle)
             _CONTEXTS[key] = context
         return context
+
+
+def _default_context() -> ssl.SSLContext:
+    """What httpx's ``verify=True`` builds (SSL_CERT_FILE/SSL_CERT_DIR, else certifi), on every httpx the
+    pack allows (the public ``create_ssl_context`` is newer than 0.27)."""
+    create = getattr(httpx, "create_ssl_context", None)
+    if create is not None:
+        return create(verify=True, trust_env=True)
+    import certifi
+
+    cafile = os.environ.get("SSL_CERT_FILE") or certifi.where()
+    return ssl.create_default_context(cafile=cafile, capath=os.environ.get("SSL_CERT_DIR"))
 
 
 _CONTEXTS: dict[tuple[str | None, str | None, str | None], ssl.SSLContext] = {}

@@ -56,6 +56,13 @@ class SandboxConfig:
         return data
 
 
+# Options that are a rate or unset: the smallest value taken, and what the refusal asks for.
+_OPTIONAL_RATES: dict[str, tuple[float, str]] = {
+    "download_bytes_per_second": (0, "a number > 0"),
+    "video_bitrate": (100_000, "a number of bits per second >= 100000"),
+}
+
+
 def _checked(name: str, value: Any) -> Any:
     if name in ("queue_seconds", "run_seconds", "keepalive_seconds"):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
@@ -77,17 +84,12 @@ def _checked(name: str, value: Any) -> Any:
         if value is None or (isinstance(value, str) and value.startswith(("http://", "https://"))):
             return value.rstrip("/") if value else None
         raise ValueError(f"{name} must be null or a URL like http://127.0.0.1:9999")
-    if name == "download_bytes_per_second":
+    if name in _OPTIONAL_RATES:  # null or 0: unset
+        smallest, wanted = _OPTIONAL_RATES[name]
         if value is None or value == 0:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ValueError("download_bytes_per_second must be null or a number > 0")
-        return float(value)
-    if name == "video_bitrate":
-        if value is None or value == 0:
-            return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 100_000:
-            raise ValueError("video_bitrate must be null or a number of bits per second >= 100000")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < smallest:
+            raise ValueError(f"{name} must be null or {wanted}")
         return float(value)
     if name == "mp4_layout":
         if value not in ("moov_last", "moov_first"):

@@ -54,6 +54,12 @@ def _limit(raw: str | None, default: int) -> int:
     return value
 
 
+def _window(query: Any) -> tuple[float | None, float | None, int]:
+    """``start``, ``end`` (ISO 8601, either may be absent) and ``limit`` (default 50) of a listing query;
+    ValueError says which one is malformed."""
+    return _parse(query.get("start")), _parse(query.get("end")), _limit(query.get("limit"), 50)
+
+
 def _status(job: Job) -> tuple[int, str]:
     code = job.reply.status if job.reply is not None else 500
     return code, "success" if code < 400 else ("user_error" if code < 500 else "error")
@@ -70,8 +76,7 @@ def requests_doc(state: SandboxState, query: Any) -> tuple[int, Any]:
     if not endpoint_id:
         return 422, {"detail": "endpoint_id is required"}
     try:
-        start, end = _parse(query.get("start")), _parse(query.get("end"))
-        limit = _limit(query.get("limit"), 50)
+        start, end, limit = _window(query)
     except ValueError as exc:
         return 422, {"detail": str(exc)}
     wanted_status, wanted_id = query.get("status"), query.get("request_id")
@@ -126,8 +131,7 @@ def billing_events_doc(state: SandboxState, query: Any) -> tuple[int, Any]:
     if "billing" not in state.platform.key_scopes:
         return 403, {"detail": "Admin API key required to read billing events"}
     try:
-        start, end = _parse(query.get("start")), _parse(query.get("end"))
-        limit = _limit(query.get("limit"), 50)
+        start, end, limit = _window(query)
     except ValueError as exc:
         return 422, {"detail": str(exc)}
     ids = {i for raw in query.getall("request_id", []) for i in raw.split(",") if i}

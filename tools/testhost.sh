@@ -168,39 +168,38 @@ mkdir -p "$HOST_DIR" "$CACHE_DIR"
 exec 9>"$HOST_DIR/.lock"
 flock 9
 
-# ------------------------------------------------------------------------------------------------ browser
-install_browser() {
-  [ "$WITH_BROWSER" = 1 ] || { log "browser step skipped (WITH_BROWSER=0)"; return 0; }
-  if command -v chromium >/dev/null && command -v chromedriver >/dev/null \
-     && [ -d /usr/share/fonts/truetype/liberation ]; then
-    log "chromium present: $(chromium --version 2>/dev/null | head -1)"; return 0
+# ------------------------------------------------------------------------------------------------ system packages
+# Debian's chromium (browser tests) and postgresql (fleet and journal tests): one apt-get run for what is missing.
+install_system_packages() {
+  local want=() browser=0 postgres=0
+  if [ "$WITH_BROWSER" != 1 ]; then
+    log "browser step skipped (WITH_BROWSER=0)"
+  elif command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+       && [ -d /usr/share/fonts/truetype/liberation ]; then
+    log "chromium present: $(chromium --version 2>/dev/null | head -1)"
+  else
+    browser=1; want+=(chromium chromium-driver fonts-liberation fonts-dejavu-core)
   fi
-  [ "$(id -u)" = 0 ] || fail "chromium is missing and apt-get needs root: install chromium chromium-driver fonts-liberation"
-  local t0; t0=$(now)
-  log "apt-get install chromium chromium-driver fonts-liberation"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-liberation fonts-dejavu-core >/dev/null
-  command -v chromium >/dev/null || fail "chromium not on PATH after apt-get install"
-  record "apt chromium" "$t0"
-}
-
-# ------------------------------------------------------------------------------------------------ postgresql
-install_postgres_server() {
   if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || [ -n "${PG_BIN:-}" ]; then
-    log "postgresql present: $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tail -1)"; return 0
+    log "postgresql present: $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tail -1)"
+  else
+    postgres=1; want+=(postgresql)
   fi
-  [ "$(id -u)" = 0 ] || fail "postgresql is missing and apt-get needs root: install postgresql (or set PG_BIN)"
+  [ ${#want[@]} -gt 0 ] || return 0
+  [ "$(id -u)" = 0 ] || fail "missing system packages and apt-get needs root: apt-get install ${want[*]} (or set PG_BIN)"
   local t0; t0=$(now)
-  log "apt-get install postgresql"
+  log "apt-get install ${want[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends postgresql >/dev/null
-  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || fail "no initdb after apt-get install postgresql"
-  # The package starts a system cluster; the tests use their own, so the service is not needed.
-  command -v pg_ctlcluster >/dev/null && pg_lsclusters -h 2>/dev/null | while read -r ver name _; do
-    pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true; done
-  record "apt postgresql" "$t0"
+  apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
+  [ "$browser" = 0 ] || command -v chromium >/dev/null || fail "chromium not on PATH after apt-get install"
+  if [ "$postgres" = 1 ]; then
+    compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || fail "no initdb after apt-get install postgresql"
+    # The package starts a system cluster; the tests use their own, so the service is not needed.
+    command -v pg_ctlcluster >/dev/null && pg_lsclusters -h 2>/dev/null | while read -r ver name _; do
+      pg_ctlcluster "$ver" "$name" stop 2>/dev/null || true; done
+  fi
+  record "apt ${want[*]}" "$t0"
 }
 
 # The driver into one venv ($1: its python), stamped in that venv.
@@ -442,7 +441,7 @@ build_host_033() {
   [ ${#TIMINGS[@]} -eq 0 ] || printf '%s\n' "${TIMINGS[@]}" >&2
 }
 BACKGROUND=()
-( install_browser; install_postgres_server; [ ${#TIMINGS[@]} -eq 0 ] || printf '%s\n' "${TIMINGS[@]}" >&2 ) & BACKGROUND+=("$!:browser")
+( install_system_packages; [ ${#TIMINGS[@]} -eq 0 ] || printf '%s\n' "${TIMINGS[@]}" >&2 ) & BACKGROUND+=("$!:system packages")
 case " $HOSTS " in *" $C33_VERSION "*) build_host_033 & BACKGROUND+=("$!:host $C33_VERSION") ;; esac
 # A failure of host 0.3.75 (the foreground) ends the script: stop the background parts with it.
 trap 'rc=$?; [ $rc -eq 0 ] || { log "testhost.sh failed (exit $rc) at line $LINENO"; for j in "${BACKGROUND[@]}"; do kill "${j%%:*}" 2>/dev/null || true; done; }' EXIT

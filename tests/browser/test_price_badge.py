@@ -116,7 +116,8 @@ def assert_shows(comfy_page: Any, node: dict[str, Any], what: str = "", *, table
 def no_page_errors(request: pytest.FixtureRequest) -> Iterator[None]:
     """The pack's scripts (web/luma_fal.js, web/price.js...) throw nothing on any host."""
     yield
-    page = (request.node.funcargs or {}).get("comfy_page")
+    args = request.node.funcargs or {}
+    page = args.get("comfy_page") or args.get("canvas_page")
     if page is not None:
         assert page.recorder.page_errors == [], f"page errors: {page.recorder.page_errors}"
 
@@ -130,18 +131,18 @@ def example_paths() -> list[Path]:
 
 
 @pytest.mark.parametrize("path", example_paths(), ids=lambda p: p.stem)
-def test_example_workflow_badges_match_price_of(comfy_page: Any, path: Path) -> None:
-    comfy_page.load_workflow(json.loads(path.read_text()))
-    pack_nodes = [n for n in comfy_page.nodes() if n["type"].startswith("LumaFal")]
+def test_example_workflow_badges_match_price_of(canvas_page: Any, path: Path) -> None:
+    canvas_page.load_workflow(json.loads(path.read_text()))
+    pack_nodes = [n for n in canvas_page.nodes() if n["type"].startswith("LumaFal")]
     assert pack_nodes, f"{path.name} has no LumaFal node"
     for i, node in enumerate(pack_nodes):
-        assert_shows(comfy_page, node, f"{path.name} {node['type']}", settle=i == len(pack_nodes) - 1)
+        assert_shows(canvas_page, node, f"{path.name} {node['type']}", settle=i == len(pack_nodes) - 1)
     # Other nodes are left alone: the extension never attaches its state to them.
-    foreign = comfy_page.page.evaluate(
+    foreign = canvas_page.page.evaluate(
         "() => window.app.graph._nodes.filter(n => !n.type.startsWith('LumaFal') && n.lumaFal).map(n => n.type)"
     )
     assert foreign == []
-    comfy_page.screenshot(f"badges-{path.stem}")
+    canvas_page.screenshot(f"badges-{path.stem}")
 
 
 def _source(table: dict[str, Any], endpoint: str) -> str:
@@ -168,19 +169,19 @@ def _source(table: dict[str, Any], endpoint: str) -> str:
     ],
     ids=["i2v-1080p-10s", "i2v-hdr", "v2v-hdr-exr", "t2v-720p", "t2v-hdr-unpublished", "reframe-rate", "uni1-max"],
 )
-def test_badge_follows_widget_changes(comfy_page: Any, workflow: str, node_type: str, changes: dict[str, Any],
+def test_badge_follows_widget_changes(canvas_page: Any, workflow: str, node_type: str, changes: dict[str, Any],
                                       endpoint: str, wanted: str) -> None:
-    comfy_page.load_workflow(comfy_page.host.example_workflow(workflow))
-    table = served_table(comfy_page.host)
-    before = assert_shows(comfy_page, _node_of(comfy_page, node_type), node_type, table=table)
+    canvas_page.load_workflow(canvas_page.host.example_workflow(workflow))
+    table = served_table(canvas_page.host)
+    before = assert_shows(canvas_page, _node_of(canvas_page, node_type), node_type, table=table)
     for name, value in changes.items():
-        comfy_page.set_widget(_node_of(comfy_page, node_type)["id"], name, value)
-    after = assert_shows(comfy_page, _node_of(comfy_page, node_type), node_type, table=table)
+        canvas_page.set_widget(_node_of(canvas_page, node_type)["id"], name, value)
+    after = assert_shows(canvas_page, _node_of(canvas_page, node_type), node_type, table=table)
     # The test's own expectation is written out, so a drifted price table fails here too; and the badge
     # changed, so the wait above proves the change was drawn (not the old badge).
     assert after["badges"][0]["text"] == f"{wanted} · {_source(table, endpoint)}"
     assert before["badges"] != after["badges"]
-    comfy_page.screenshot(f"badge-change-{workflow}-{'-'.join(changes)}")
+    canvas_page.screenshot(f"badge-change-{workflow}-{'-'.join(changes)}")
 
 
 _CONNECT_REFERENCE = """() => {
@@ -201,27 +202,27 @@ _REPEAT_REFERENCE = """() => {
 }"""
 
 
-def test_badge_counts_connected_references(comfy_page: Any) -> None:
-    comfy_page.load_workflow(comfy_page.host.example_workflow("luma_uni1_image_edit"))
-    table = served_table(comfy_page.host)
+def test_badge_counts_connected_references(canvas_page: Any) -> None:
+    canvas_page.load_workflow(canvas_page.host.example_workflow("luma_uni1_image_edit"))
+    table = served_table(canvas_page.host)
     source = _source(table, C.UNI1_EDIT)
     edit = "LumaFalUni1ImageEdit"
-    view = assert_shows(comfy_page, _node_of(comfy_page, edit), edit, table=table)
+    view = assert_shows(canvas_page, _node_of(canvas_page, edit), edit, table=table)
     assert view["badges"][0]["text"] == f"$0.045 (1 image + 1 input image) · {source}"
     # The loaded image into references as well: one more billed input image. The pack follows the link
     # to the LoadImage and counts exactly; the frontend only knows the input is connected (a batch may
     # hold more images), so its badge is a lower bound.
-    comfy_page.page.evaluate(_CONNECT_REFERENCE)
-    view = assert_shows(comfy_page, _node_of(comfy_page, edit), edit, table=table)
-    lower = "" if DRAWN_BY[comfy_page.version] == "pack" else "from "
+    canvas_page.page.evaluate(_CONNECT_REFERENCE)
+    view = assert_shows(canvas_page, _node_of(canvas_page, edit), edit, table=table)
+    lower = "" if DRAWN_BY[canvas_page.version] == "pack" else "from "
     assert view["badges"][0]["text"] == f"{lower}$0.048 (1 image + 2 input images) · {source}"
     # A RepeatImageBatch of 3 in between: the pack counts three references; the frontend still says "from".
-    comfy_page.page.evaluate(_REPEAT_REFERENCE)
-    view = assert_shows(comfy_page, _node_of(comfy_page, edit), edit, table=table, input_images=4)
+    canvas_page.page.evaluate(_REPEAT_REFERENCE)
+    view = assert_shows(canvas_page, _node_of(canvas_page, edit), edit, table=table, input_images=4)
     wanted = {"pack": f"$0.054 (1 image + 4 input images) · {source}",
-              "frontend": f"from $0.048 (1 image + 2 input images) · {source}"}[DRAWN_BY[comfy_page.version]]
+              "frontend": f"from $0.048 (1 image + 2 input images) · {source}"}[DRAWN_BY[canvas_page.version]]
     assert view["badges"][0]["text"] == wanted
-    comfy_page.screenshot("badge-edit-with-references")
+    canvas_page.screenshot("badge-edit-with-references")
 
 
 def node_screenshot(comfy_page: Any, node_id: int, name: str) -> Path:
@@ -245,19 +246,19 @@ def node_screenshot(comfy_page: Any, node_id: int, name: str) -> Path:
     return path
 
 
-def test_text_to_video_shows_one_badge_that_follows_resolution_and_duration(comfy_page: Any) -> None:
-    comfy_page.load_workflow(comfy_page.host.example_workflow("luma_ray32_text_to_video"))
+def test_text_to_video_shows_one_badge_that_follows_resolution_and_duration(canvas_page: Any) -> None:
+    canvas_page.load_workflow(canvas_page.host.example_workflow("luma_ray32_text_to_video"))
     texts = []
     for name, value in (("resolution", "1080p"), ("duration", "10s"), (None, None)):
-        node = _node_of(comfy_page, "LumaFalRay32TextToVideo")
-        view = assert_shows(comfy_page, node, "text-to-video", settle=not texts)
+        node = _node_of(canvas_page, "LumaFalRay32TextToVideo")
+        view = assert_shows(canvas_page, node, "text-to-video", settle=not texts)
         text = view["badges"][0]["text"]
         assert not text.startswith("price unknown")
         texts.append(text)
         if name == "duration":
-            node_screenshot(comfy_page, node["id"], "t2v-badge")
+            node_screenshot(canvas_page, node["id"], "t2v-badge")
         if name is not None:
-            comfy_page.set_widget(node["id"], name, value)
+            canvas_page.set_widget(node["id"], name, value)
     assert len(set(texts)) == 3, f"each change should change the badge: {texts}"
 
 

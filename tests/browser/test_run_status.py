@@ -4,6 +4,7 @@ the end, and the result shows in the node (a muted, looping video; image thumbna
 from __future__ import annotations
 
 import random
+import re
 import time
 from typing import Any
 
@@ -105,7 +106,8 @@ def test_image_run_shows_status_then_thumbnail(comfy_page: Any, comfy_sandbox: A
 
 
 def test_takes_show_n_of_m_and_each_takes_phase_on_the_node(comfy_page: Any, comfy_sandbox: Any) -> None:
-    comfy_sandbox.configure(queue_seconds=2.0, run_seconds=2.0, queue_position_start=2)
+    # 4 s in fal's queue: on a busy machine the first status a take gets may come before fal names a position.
+    comfy_sandbox.configure(queue_seconds=4.0, run_seconds=2.0, queue_position_start=2)
     comfy_page.load_workflow(comfy_page.host.example_workflow("luma_ray32_text_to_video"))
     node_id = next(n["id"] for n in comfy_page.nodes() if n["type"] == "LumaFalRay32TextToVideo")
     comfy_page.set_widget(node_id, "seed", random.randint(1, 2**31 - 1))
@@ -115,5 +117,5 @@ def test_takes_show_n_of_m_and_each_takes_phase_on_the_node(comfy_page: Any, com
     drawn = [text for _, text in statuses]
     assert any(text.startswith("0 of 3 takes done") for text in drawn), drawn
     # One drawn line per unfinished take, with its phase and queue position.
-    assert any(line.startswith("take 3: In queue, position") for text in drawn for line in text.splitlines()), drawn
+    assert any(re.match(r"take [123]: In queue, position \d", line) for text in drawn for line in text.splitlines()), drawn
     assert any(line.startswith("take 1: Running") for text in drawn for line in text.splitlines()), drawn

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.pack_helpers import example_prompt, node_of_type
+from tests.e2e.pack_helpers import example_prompt, mp4_facts, node_of_type, saved_video, submits, unique_text
 from tools.harness import ComfyHost, start_host
 from tools.layout import TEST_OUTPUT
 from tools.procs import ComfyOptions
@@ -57,16 +57,18 @@ class Fleet:
             if host is not None:
                 host.stop()
 
+    def __enter__(self) -> Fleet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def prompt(self, text: str | None = None, seed: int = 0) -> tuple[dict[str, Any], str]:
         prompt = example_prompt(self.hosts[0], EXAMPLE, **{T2V: {"seed": seed}})
         node_id, node = node_of_type(prompt, T2V)
         if text is not None:
             node["inputs"]["prompt"] = text
         return prompt, node_id
-
-
-def submits(sandbox: Any) -> list[dict[str, Any]]:
-    return [c for c in sandbox.log() if c.get("point") == "submit"]
 
 
 def at_once(calls: list[Callable[[], Any]]) -> list[Any]:
@@ -96,7 +98,17 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
     raise AssertionError(f"{what}: not within {timeout} s")
 
 
-def saved_video(host: ComfyHost, result: Any, node_id: str) -> Path:
-    files = [host.output_path(f) for f in result.files(node_id)]
-    assert len(files) == 1, result.describe()
-    return files[0]
+def same_identity_race(fleet: Fleet, sandbox: Any, label: str) -> tuple[str, list[Path]]:
+    """The same workflow and seed queued on two workers at once: asserts both succeed with one submit at fal
+    and each has a whole video; returns the request id and the two saved videos."""
+    sandbox.configure(queue_seconds=2, run_seconds=1)
+    a, b = fleet.hosts[:2]
+    prompt, node_id = fleet.prompt(unique_text(label), seed=11)
+    results = at_once([lambda: a.run(prompt, timeout=300), lambda: b.run(prompt, timeout=300)])
+    assert all(r.ok for r in results), [r.describe() for r in results]
+    count = len(submits(sandbox))
+    print(f"\n{label} on 2 workers: {count} submit(s)")
+    assert count == 1
+    videos = [saved_video(host, r, node_id) for host, r in zip(fleet.hosts, results, strict=True)]
+    assert all(mp4_facts(v)["frames"] == 121 for v in videos)
+    return submits(sandbox)[0]["request_id"], videos

@@ -51,6 +51,18 @@ def mp4_facts(path: Path) -> dict[str, Any]:
                 "fps": float(stream.average_rate), "codec": stream.codec_context.name}
 
 
+def saved_video(host: Any, result: Any, node_id: str) -> Path:
+    """The node's own saved MP4, as its preview names it (exactly one)."""
+    files = [host.output_path(f) for f in result.files(node_id)]
+    assert len(files) == 1, result.describe()
+    return files[0]
+
+
+def submits(sandbox: Any) -> list[dict[str, Any]]:
+    """The submits the sandbox has seen (logged on arrival, answered or not)."""
+    return calls_at(sandbox.log(), "submit")
+
+
 def calls_at(calls: list[dict[str, Any]], point: str) -> list[dict[str, Any]]:
     """The sandbox's recorded calls at one protocol point ("submit", "status", "upload", "cancel", ...)."""
     if point == "upload":  # uploads arrive through several storage routes; each records its "upload" facts

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from nodes.journal.postgres import PostgresJournal
-from tests.e2e.fleet_helpers import LEASE_S, Fleet, at_once, saved_video, submits, wait_for
-from tests.e2e.pack_helpers import mp4_facts, preview_text, unique_text
+from tests.e2e.fleet_helpers import LEASE_S, Fleet, same_identity_race, wait_for
+from tests.e2e.pack_helpers import mp4_facts, preview_text, saved_video, submits, unique_text
 from tests.support.postgres import pg_cluster  # noqa: F401  (fixture)
 from tools.pgcluster import PASSWORD, PgCluster
 
@@ -31,15 +31,15 @@ class PgFleet(Fleet):
         super().__init__(fal, "fleet-pg", 2, journal_url=cluster.new_database("fleet"))
         self.store = PostgresJournal(self.journal_url or "")
 
+    def stop(self) -> None:
+        self.store.close()
+        super().stop()
+
 
 @pytest.fixture(scope="module")
 def fleet(comfy_fal: Any, pg_cluster: PgCluster) -> Iterator[PgFleet]:
-    holder = PgFleet(comfy_fal, pg_cluster)
-    try:
+    with PgFleet(comfy_fal, pg_cluster) as holder:
         yield holder
-    finally:
-        holder.store.close()
-        holder.stop()
 
 
 def _money(host: Any, **limits: Any) -> None:
@@ -48,17 +48,8 @@ def _money(host: Any, **limits: Any) -> None:
 
 
 def test_the_same_request_on_two_workers_is_submitted_once(fleet: PgFleet, sandbox: Any) -> None:
-    sandbox.configure(queue_seconds=2, run_seconds=1)
     a, b = fleet.hosts
-    prompt, node_id = fleet.prompt(unique_text("fleet same identity"), seed=11)
-    results = at_once([lambda: a.run(prompt, timeout=300), lambda: b.run(prompt, timeout=300)])
-    assert all(r.ok for r in results), [r.describe() for r in results]
-    count = len(submits(sandbox))
-    print(f"\nsame identity on 2 workers: {count} submit(s)")
-    assert count == 1
-    request_id = submits(sandbox)[0]["request_id"]
-    videos = [saved_video(host, r, node_id) for host, r in zip(fleet.hosts, results, strict=True)]
-    assert all(mp4_facts(v)["frames"] == 121 for v in videos)
+    request_id, videos = same_identity_race(fleet, sandbox, "PostgreSQL, same identity")
     assert videos[0].parent != videos[1].parent  # each worker's own output folder: fetched again, not re-paid
     entry = fleet.store.get_by_request_id(request_id)
     assert entry is not None and entry.state == "done"

@@ -11,19 +11,16 @@ from typing import Any
 import pytest
 
 from nodes.journal.sqlite import SqliteJournal
-from tests.e2e.fleet_helpers import Fleet, at_once, saved_video, submits
-from tests.e2e.pack_helpers import mp4_facts, unique_text
+from tests.e2e.fleet_helpers import Fleet, same_identity_race
+from tests.e2e.pack_helpers import submits, unique_text
 
 pytestmark = pytest.mark.hosts("0.3.75")
 
 
 @pytest.fixture(scope="module")
 def fleet(comfy_fal: Any) -> Iterator[Fleet]:
-    holder = Fleet(comfy_fal, "fleet-sqlite", 2)
-    try:
+    with Fleet(comfy_fal, "fleet-sqlite", 2) as holder:
         yield holder
-    finally:
-        holder.stop()
 
 
 def _store(fleet: Fleet) -> SqliteJournal:
@@ -33,17 +30,8 @@ def _store(fleet: Fleet) -> SqliteJournal:
 
 def test_the_same_request_from_two_processes_on_one_user_folder_is_submitted_once(fleet: Fleet,
                                                                                  sandbox: Any) -> None:
-    sandbox.configure(queue_seconds=2, run_seconds=1)
-    a, b = fleet.hosts
-    prompt, node_id = fleet.prompt(unique_text("sqlite fleet same identity"), seed=11)
-    results = at_once([lambda: a.run(prompt, timeout=300), lambda: b.run(prompt, timeout=300)])
-    assert all(r.ok for r in results), [r.describe() for r in results]
-    count = len(submits(sandbox))
-    print(f"\nSQLite, same identity on 2 processes: {count} submit(s)")
-    assert count == 1
-    videos = [saved_video(host, r, node_id) for host, r in zip(fleet.hosts, results, strict=True)]
-    assert all(mp4_facts(v)["frames"] == 121 for v in videos)
-    entries = [e for e in _store(fleet).list_entries(limit=50) if e.request_id == submits(sandbox)[0]["request_id"]]
+    request_id, _ = same_identity_race(fleet, sandbox, "SQLite, same identity")
+    entries = [e for e in _store(fleet).list_entries(limit=50) if e.request_id == request_id]
     assert len(entries) == 1 and entries[0].state == "done"
 
 

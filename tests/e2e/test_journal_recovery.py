@@ -22,7 +22,14 @@ import pytest
 
 from nodes.journal.store import JournalEntry
 from nodes.luma.prices import price_of
-from tests.e2e.pack_helpers import all_takes_in_queue, calls_at, example_prompt, mp4_facts, node_of_type
+from tests.e2e.pack_helpers import (
+    all_takes_in_queue,
+    calls_at,
+    example_prompt,
+    mp4_facts,
+    node_of_type,
+    saved_video,
+)
 from tools.harness import ComfyHost, start_host
 from tools.layout import TEST_FAL_KEY, TEST_OUTPUT
 from tools.procs import ComfyOptions
@@ -95,13 +102,6 @@ def _wait_until_done_at_fal(sandbox: Any, request_id: str, timeout: float = 60.0
     raise AssertionError(f"request {request_id} did not complete at the sandbox")
 
 
-def _saved_video(host: ComfyHost, result: Any, node_id: str) -> Path:
-    """The node's own saved MP4, as its preview names it."""
-    files = [host.output_path(f) for f in result.files(node_id)]
-    assert len(files) == 1, result.describe()
-    return files[0]
-
-
 def _arm(sandbox: Any, point: str) -> None:
     if point == "uploading":
         sandbox.inject({"point": "upload", "kind": "delay", "seconds": 60})
@@ -151,7 +151,7 @@ def test_killed_at_each_point_then_requeued_pays_once_and_delivers(crashable: Cr
     after = len(_submits(sandbox))
     print(f"\nkill point {point}: {before} submit(s) before the kill, {after} in all after the re-queue")
     assert after == 1, f"{point}: {after} submits in all"
-    video = _saved_video(host, result, node_id)
+    video = saved_video(host, result, node_id)
     assert mp4_facts(video)["frames"] == 121
     # One wait and one download after the restart, shared by the start-up follower and the re-queued node.
     assert len(calls_at(sandbox.log(), "download")) - downloads_before == 1
@@ -256,7 +256,7 @@ def test_a_kill_mid_submit_is_never_sent_again(crashable: Crashable, sandbox: An
     assert result.ok, result.describe()
     accepted = [c["request_id"] for c in _submits(sandbox) if c.get("request_id")]
     assert len(accepted) == 1  # the held submit never became a request; the re-run's did
-    video = _saved_video(host, result, _node_id(prompt))
+    video = saved_video(host, result, _node_id(prompt))
     assert json.loads(video.with_name(video.name + ".json").read_text())["request_id"] == accepted[0]
     from nodes.journal.sqlite import SqliteJournal
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from nodes.journal.store import JournalEntry
-from tests.e2e.pack_helpers import example_prompt, mp4_facts, node_of_type
+from tests.e2e.pack_helpers import example_prompt, mp4_facts, node_of_type, submits
 from tools.harness import ComfyHost, start_host
 from tools.layout import TEST_OUTPUT
 from tools.procs import ComfyOptions
@@ -49,6 +49,12 @@ class Host:
     def newest(self, n: int = 1) -> list[JournalEntry]:
         return self.store().list_entries(limit=n)
 
+    def __enter__(self) -> Host:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.host.stop()
+
     def row(self, entry_id: int) -> dict[str, Any]:
         rows = self.host.client.get_json("/luma_fal/requests", limit="50")["entries"]
         return next(r for r in rows if r["id"] == entry_id)
@@ -56,20 +62,13 @@ class Host:
 
 @pytest.fixture(scope="module")
 def comfy_r(comfy_fal: Any, comfy_version: str) -> Iterator[Host]:
-    holder = Host(comfy_fal, comfy_version)
-    try:
+    with Host(comfy_fal, comfy_version) as holder:
         yield holder
-    finally:
-        holder.host.stop()
-
-
-def _submits(sandbox: Any) -> list[dict[str, Any]]:
-    return [c for c in sandbox.log() if c.get("point") == "submit"]
 
 
 def _accepted(sandbox: Any) -> list[str]:
     """Request ids fal (the sandbox) created: submits that reached it, answered or not."""
-    return [c["request_id"] for c in _submits(sandbox) if c.get("request_id")]
+    return [c["request_id"] for c in submits(sandbox) if c.get("request_id")]
 
 
 def _calls(sandbox: Any, point: str) -> int:
@@ -124,7 +123,7 @@ def test_a_lost_submit_answer_is_found_in_fals_records_and_saved(comfy_r: Host, 
 
     assert result.ok, result.describe()
     [request_id] = _accepted(sandbox)
-    assert len(_submits(sandbox)) == 1  # never re-sent
+    assert len(submits(sandbox)) == 1  # never re-sent
     [entry] = comfy_r.newest()
     _check_saved(comfy_r, entry, request_id)
     assert [host.output_path(f) for f in result.files(node_id)] == [Path(entry.files["video"][0])]
@@ -139,8 +138,8 @@ def test_identical_payloads_in_the_same_window_go_each_to_their_own_entry(comfy_
 
     assert result.ok, result.describe()
     accepted = _accepted(sandbox)
-    assert len(accepted) == 2 == len(_submits(sandbox))
-    bodies = [c["payload"] for c in _submits(sandbox)]
+    assert len(accepted) == 2 == len(submits(sandbox))
+    bodies = [c["payload"] for c in submits(sandbox)]
     assert bodies[0] == bodies[1]  # fal cannot tell them apart by payload: one each, oldest first
     entries = comfy_r.newest(2)
     assert sorted(e.request_id for e in entries) == sorted(accepted)
@@ -163,7 +162,7 @@ def test_a_submit_delayed_past_max_total_time_is_saved_in_the_background(comfy_r
     _check_saved(comfy_r, entry, request_id)
     again = host.run(prompt, timeout=60)  # the re-run finds the saved result: nothing paid again
     assert again.ok, again.describe()
-    assert len(_submits(sandbox)) == 1
+    assert len(submits(sandbox)) == 1
 
 
 def test_a_kill_during_submit_is_recovered_after_restart(comfy_r: Host, sandbox: Any) -> None:
@@ -172,7 +171,7 @@ def test_a_kill_during_submit_is_recovered_after_restart(comfy_r: Host, sandbox:
     prompt = example_prompt(comfy_r.host, EXAMPLE, **{I2V: {"seed": 400}})
     comfy_r.host.submit(prompt)
     deadline = time.monotonic() + 60
-    while not _submits(sandbox) and time.monotonic() < deadline:
+    while not submits(sandbox) and time.monotonic() < deadline:
         time.sleep(0.05)
     comfy_r.host.kill()
     comfy_r.host = host = comfy_r.host.restarted()
@@ -183,7 +182,7 @@ def test_a_kill_during_submit_is_recovered_after_restart(comfy_r: Host, sandbox:
     _check_saved(comfy_r, entry, request_id)
     result = host.run(prompt, timeout=60)
     assert result.ok, result.describe()
-    assert len(_submits(sandbox)) == 1
+    assert len(submits(sandbox)) == 1
     assert "recovered from fal's records" in host.log_text()
 
 
@@ -241,7 +240,7 @@ def test_records_that_cannot_be_read_give_the_old_message_without_a_retry_storm(
     calls = _calls(sandbox, "requests")
     print(f"\nrecords {trouble}: {calls} listing call(s)")
     assert 1 <= calls <= 20  # a few looks of two tries each over the window, then one in the background (16 seen)
-    assert len(_submits(sandbox)) == 1
+    assert len(submits(sandbox)) == 1
 
 
 def test_billing_events_show_what_fal_billed_and_the_budget_uses_it(comfy_r: Host, sandbox: Any) -> None:

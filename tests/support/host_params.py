@@ -6,6 +6,8 @@
 - A test that also uses ``frontend`` (the browser tests) is parametrized by (host, frontend):
   ``test_x[0.3.75-frontend-1.32.9]``, ``test_x[0.3.75-frontend-1.58.1]``, ``test_x[0.33.0-frontend-1.48.7]``.
 - ``@pytest.mark.hosts("0.33.0")`` limits a test to the hosts it is about (e.g. a node only 0.33.0 has).
+- A test that starts ComfyUIs of its own (the fleet and restart tests) runs on the host its ``hosts`` marker
+  names first, else the default host: once per run, not once per selected host.
 - ``--hosts`` (or the LUMA_TEST_HOSTS environment variable; `make test HOSTS=...` sets it) deselects the
   variants of the other hosts: they show as deselected, never as skipped.
 """
@@ -16,7 +18,7 @@ import os
 
 import pytest
 
-from tools.layout import HOSTS, parse_hosts
+from tools.layout import DEFAULT_HOST, HOSTS, parse_hosts
 
 OPTION = "--hosts"
 ENV = "LUMA_TEST_HOSTS"
@@ -57,11 +59,24 @@ def parametrize(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("comfy_version", versions, scope="session", ids=versions)
 
 
+def host_of(item: pytest.Item) -> str | None:
+    """The host a test runs on: its ``comfy_version`` parameter; for a test that starts ComfyUIs of its own
+    (it uses the sandbox, ``comfy_fal``, without being parametrized: the fleet and restart tests), the first
+    host its ``hosts`` marker names, else the default host; None for a test without a ComfyUI."""
+    version = getattr(item, "callspec", None) and item.callspec.params.get("comfy_version")
+    if version:
+        return str(version)
+    if "comfy_fal" not in getattr(item, "fixturenames", ()):
+        return None
+    marker = item.get_closest_marker("hosts")
+    return str(marker.args[0]) if marker is not None and marker.args else DEFAULT_HOST
+
+
 def deselect_other_hosts(config: pytest.Config, items: list[pytest.Item]) -> None:
     wanted = set(selected_hosts(config))
     keep, drop = [], []
     for item in items:
-        version = getattr(item, "callspec", None) and item.callspec.params.get("comfy_version")
+        version = host_of(item)
         (drop if version and version not in wanted else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)

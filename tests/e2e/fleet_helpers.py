@@ -98,6 +98,22 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
     raise AssertionError(f"{what}: not within {timeout} s")
 
 
+def budget_race(fleet: Fleet, sandbox: Any, set_budget: Callable[[float | None], None], budget: float,
+                label: str) -> tuple[int, list[Any]]:
+    """With the daily budget set to ``budget`` (by ``set_budget``), 4 different seeds queued on each worker at
+    once; the budget is cleared again whatever happens. Returns the submits fal saw and the runs' results."""
+    try:
+        set_budget(budget)
+        before = len(submits(sandbox))
+        text = unique_text(label)
+        runs = [host.submit(fleet.prompt(text, seed=100 + 10 * n + k)[0]) for k in range(4)
+                for n, host in enumerate(fleet.hosts)]
+        results = [run.wait(timeout=600) for run in runs]
+    finally:
+        set_budget(None)
+    return len(submits(sandbox)) - before, results
+
+
 def same_identity_race(fleet: Fleet, sandbox: Any, label: str) -> tuple[str, list[Path]]:
     """The same workflow and seed queued on two workers at once: asserts both succeed with one submit at fal
     and each has a whole video; returns the request id and the two saved videos."""

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from nodes.journal.postgres import PostgresJournal
-from tests.e2e.fleet_helpers import LEASE_S, Fleet, same_identity_race, wait_for
+from tests.e2e.fleet_helpers import LEASE_S, Fleet, budget_race, same_identity_race, wait_for
 from tests.e2e.pack_helpers import mp4_facts, preview_text, saved_video, submits, unique_text
 from tests.support.postgres import pg_cluster  # noqa: F401  (fixture)
 from tools.pgcluster import PASSWORD, PgCluster
@@ -80,18 +80,12 @@ def test_the_fleet_budget_admits_exactly_the_runs_that_fit(fleet: PgFleet, sandb
     midnight = time.mktime(time.localtime()[:3] + (0, 0, 0, 0, 0, -1))
     spent = fleet.store.spent_since(midnight)
     budget = round(spent + 3.5 * price, 2)  # fits 3 more runs, not 4
-    try:
+
+    def set_budget(usd: float | None) -> None:  # each worker's own setting, the same figure
         for host in fleet.hosts:
-            _money(host, daily_budget_usd=budget)
-        before = len(submits(sandbox))
-        text = unique_text("fleet budget race")
-        runs = [host.submit(fleet.prompt(text, seed=100 + 10 * n + k)[0]) for k in range(4)
-                for n, host in enumerate(fleet.hosts)]
-        results = [run.wait(timeout=600) for run in runs]
-    finally:
-        for host in fleet.hosts:
-            _money(host, daily_budget_usd=None)
-    count = len(submits(sandbox)) - before
+            _money(host, daily_budget_usd=usd)
+
+    count, results = budget_race(fleet, sandbox, set_budget, budget, "fleet budget race")
     ok = sum(r.ok for r in results)
     print(f"\nbudget race (fits 3; 2 workers x 4 seeds at once): {count} submit(s), {ok} delivered, "
           f"{len(results) - ok} refused")

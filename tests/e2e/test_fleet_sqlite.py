@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from nodes.journal.sqlite import SqliteJournal
-from tests.e2e.fleet_helpers import Fleet, same_identity_race
+from tests.e2e.fleet_helpers import Fleet, budget_race, same_identity_race
 from tests.e2e.pack_helpers import submits, unique_text
 
 pytestmark = pytest.mark.hosts("0.3.75")
@@ -44,18 +44,12 @@ def test_one_budget_for_two_processes_on_one_user_folder(fleet: Fleet, sandbox: 
     price = store.get_by_request_id(submits(sandbox)[0]["request_id"]).price_usd  # type: ignore[union-attr]
     midnight = time.mktime(time.localtime()[:3] + (0, 0, 0, 0, 0, -1))
     budget = round(store.spent_since(midnight) + 3.5 * price, 2)
-    # One user folder: the budget setting is stored once and read by both processes.
-    reply = a.client.post_json("/luma_fal/money", {"daily_budget_usd": budget})
-    assert reply.status_code == 200, reply.text
-    try:
-        before = len(submits(sandbox))
-        text = unique_text("sqlite fleet budget race")
-        runs = [host.submit(fleet.prompt(text, seed=100 + 10 * n + k)[0]) for k in range(4)
-                for n, host in enumerate(fleet.hosts)]
-        results = [run.wait(timeout=600) for run in runs]
-    finally:
-        a.client.post_json("/luma_fal/money", {"daily_budget_usd": None})
-    count = len(submits(sandbox)) - before
+
+    def set_budget(usd: float | None) -> None:  # one user folder: stored once, read by both processes
+        reply = a.client.post_json("/luma_fal/money", {"daily_budget_usd": usd})
+        assert reply.status_code == 200, reply.text
+
+    count, results = budget_race(fleet, sandbox, set_budget, budget, "sqlite fleet budget race")
     print(f"\nSQLite budget race (fits 3; 2 processes x 4 seeds at once): {count} submit(s)")
     assert count == 3 and sum(r.ok for r in results) == 3
     assert store.spent_since(midnight) <= budget + 1e-6

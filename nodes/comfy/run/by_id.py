@@ -32,7 +32,8 @@ from .. import host
 from .fal_bridge import call_all, check_key, new_runner, substitute
 from .saving import FalOutcome, save_result
 from ..host.journaling import RunRecorder, journal, owner_alive, owner_token
-from .decide import DASHBOARD, _when, start_following
+from .decide import start_following
+from .reconciling import DASHBOARD, local_time
 
 # fal's request ids are UUIDs (what its queue returns on submit and its dashboard shows).
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -218,7 +219,7 @@ async def _refetch(recorder: FetchRecorder, follower: followers.Follower, kind: 
 def expired_text(node_name: str, request_id: str, entry: JournalEntry | None) -> str:
     """Why fal answered 404: an expired result when this ComfyUI made the request, else that or a wrong id."""
     if entry is not None and not entry.identity.startswith(BY_ID_PREFIX):
-        return (f"{node_name}: request {request_id} ({entry.endpoint_id}, submitted {_when(entry.submitted_at)} "
+        return (f"{node_name}: request {request_id} ({entry.endpoint_id}, submitted {local_time(entry.submitted_at)} "
                 f"by {entry.node_name}) can no longer be fetched: its saved files are gone and fal no longer has "
                 f"its result; {RETENTION_TEXT}. Look for it at {DASHBOARD}.")
     return (f"{node_name}: fal does not know request {request_id}: either the id is wrong or its result has "

@@ -22,15 +22,9 @@ from .fal_bridge import NodeReporter, UploadItem, follow_and_save, run_kind, sub
 from .saving import FalOutcome
 from ..host.journaling import RunRecorder, journal, owner_alive, owner_token, worker_name
 from .reconciling import NotAcceptedAtFal, StillUnknown, find_lost_submit, start_finding, still_unknown_message
-from .reconciling import DASHBOARD, _when
-from .reconciling import unknown_submit_message as unknown_submit_message
+from .reconciling import DASHBOARD, local_time
 
 log = logging.getLogger(__name__)
-
-
-
-class NotSentAgain(RuntimeError):
-    """An identical earlier request may already be paid for; it is not sent again silently."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +44,10 @@ class RunSpec:
     total_time: float
 
 
+class NotSentAgain(RuntimeError):
+    """An identical earlier request may already be paid for; it is not sent again silently."""
+
+
 @dataclass(frozen=True)
 class Reused:
     """Saved files of an identical earlier request: nothing to pay."""
@@ -59,7 +57,7 @@ class Reused:
 
 
 def expired_message(node_name: str, entry: JournalEntry) -> str:
-    return (f"{node_name}: fal request {entry.request_id} (same inputs and seed, submitted {_when(entry.submitted_at)}) "
+    return (f"{node_name}: fal request {entry.request_id} (same inputs and seed, submitted {local_time(entry.submitted_at)}) "
             f"can no longer be fetched: fal keeps a result for a limited time only (6 minutes to 1 hour after it "
             f"finishes), and it was not saved before ComfyUI stopped. Check {DASHBOARD} for request "
             f"{entry.request_id}; to run a new paid take, change the seed.")

@@ -44,13 +44,14 @@ class StillUnknown(RuntimeError):
     """fal's records could not be read (or not yet): the outcome stays unknown; nothing is re-sent."""
 
 
-def _when(stamp: float | None) -> str:
+def local_time(stamp: float | None) -> str:
+    """A journal time stamp as the user's clock shows it, for messages."""
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp)) if stamp else "an unknown time"
 
 
 def unknown_submit_message(node_name: str, entry: JournalEntry) -> str:
     return (f"{node_name}: an identical request (same inputs and seed) was being submitted at "
-            f"{_when(entry.updated_at)} when the connection broke or ComfyUI stopped, so fal may or may not have "
+            f"{local_time(entry.updated_at)} when the connection broke or ComfyUI stopped, so fal may or may not have "
             f"accepted it (and billed it). It is not sent again, so you never pay twice. Look for it at {DASHBOARD}; "
             f"to run a new paid take anyway, change the seed."
             + (f"\nWhat happened: {entry.message}" if entry.message else ""))

@@ -23,7 +23,10 @@ def test_submit_answers_200_with_owner_app_urls(api: httpx.Client, sandbox: Any)
     assert (body["response_url"], body["status_url"], body["cancel_url"]) == (base, f"{base}/status", f"{base}/cancel")
 
 
-def test_status_walks_queue_progress_completed_with_right_codes(api: httpx.Client) -> None:
+def test_status_walks_queue_progress_completed_with_right_codes(api: httpx.Client, sandbox: Any) -> None:
+    # One queue position per second: the first poll sees position 2 even when a loaded machine takes a few
+    # hundred ms to send it (the quick settings tick every 0.2 s).
+    sandbox.configure(queue_seconds=3.0, run_seconds=0.5)
     status_url = api.post(f"/{T2I}", json={"prompt": "owl"}).json()["status_url"]
     seen: list[tuple[int, str, Any]] = []
     while not seen or seen[-1][1] != "COMPLETED":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from typing import Any
 
 import pytest
@@ -17,10 +18,20 @@ T2I = "luma/agent/uni-1/v1/text-to-image"
 
 
 def test_whole_lifecycle_follows_the_stream(fal_env: Any, runner: FalRunner) -> None:
-    fal_env.configure(queue_seconds=0.4, run_seconds=0.8, log_lines=["warming up", "rendering", "encoding"])
+    # Held in the queue until the runner has reported a position, then released: a loaded machine can take
+    # longer than any short queue to open the stream, and the queue phase must still be seen.
+    fal_env.configure(queue_seconds=60, run_seconds=0.8, log_lines=["warming up", "rendering", "encoding"])
     events: list[FalEvent] = []
+    released: list[threading.Thread] = []
 
-    done = asyncio.run(runner.run(T2V, {"prompt": "a red fox in snow"}, on_event=events.append))
+    def seen(event: FalEvent) -> None:
+        events.append(event)
+        if event.phase == "in_queue" and event.queue_position is not None and not released:
+            released.append(threading.Thread(target=fal_env.release, args=(event.request_id,)))
+            released[0].start()  # not on the runner's event loop
+
+    done = asyncio.run(runner.run(T2V, {"prompt": "a red fox in snow"}, on_event=seen))
+    released[0].join()
 
     assert done.result["video"]["url"].startswith(fal_env.url)
     assert done.result["video"]["content_type"] == "video/mp4"

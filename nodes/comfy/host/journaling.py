@@ -197,12 +197,15 @@ class RunRecorder:
         timings = {**self.entry.timings, **{k: v for k, v in metrics.items() if isinstance(v, (int, float))}}
         self.set(states.COMPLETED, "fal finished it; saving the result", result=result, timings=timings)
 
-    def saved(self, files: dict[str, list[Path]], download_seconds: float) -> None:
+    def done_fields(self, files: dict[str, list[Path]], download_seconds: float) -> dict[str, Any]:
+        """What ``saved`` will record: the receipt is written from them first, so "done" means it is on disk."""
         now = time.time()
         timings = {**self.entry.timings, "download_seconds": round(download_seconds, 3),
                    "this_process_seconds": round(now - self._started, 3)}
-        self.set(states.DONE, "files saved", files={k: [str(p) for p in v] for k, v in files.items()},
-                 timings=timings, finished_at=now)
+        return {"files": {k: [str(p) for p in v] for k, v in files.items()}, "timings": timings, "finished_at": now}
+
+    def saved(self, done: dict[str, Any]) -> None:
+        self.set(states.DONE, "files saved", **done)
 
     def failed(self, exc: BaseException) -> None:
         """The state an error leaves the request in. Anything fal may still hold stays followable."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -114,11 +114,14 @@ async def save_result(runner: Any, recorder: RunRecorder, result: dict[str, Any]
         _discard(reserved)
         raise
     await asyncio.to_thread(_tag_files, files, endpoint_id, request_id)
-    recorder.saved(files, time.monotonic() - started)
+    done = recorder.done_fields(files, time.monotonic() - started)
+    # The receipt before the journal's "done": whoever sees "done" (a test, the inbox, another worker) finds
+    # the receipt on disk; a process killed between the two leaves the request unfinished, not done without it.
+    await asyncio.to_thread(_write_receipts, replace(recorder.entry, state="done", **done), files, sent)
+    recorder.saved(done)
     from .billing_records import bill_later
 
     bill_later(recorder.entry)  # what fal billed, in the background (never holds the run up)
-    await asyncio.to_thread(_write_receipts, recorder.entry, files, sent)
     return FalOutcome(request_id, result, files)
 
 

@@ -28,6 +28,7 @@ def follow(comfy_page: Any, node_id: int, done: str, shot: str, *, hold: Any = N
     (and from then on) is released, so the queue phase is seen however slowly a loaded machine draws."""
     seen: list[tuple[str, str]] = []
     position_drawn = False
+    released: set[str] = set()
     deadline = time.monotonic() + RUN_TIMEOUT_S
     while time.monotonic() < deadline:
         comfy_page.redraw()
@@ -45,7 +46,7 @@ def follow(comfy_page: Any, node_id: int, done: str, shot: str, *, hold: Any = N
             seen.append((state["phase"], state["drawn"]))
         position_drawn = position_drawn or bool(re.search(r"In queue, position \d", state["drawn"] or ""))
         if hold is not None and position_drawn:
-            _release_submitted(hold)
+            _release_submitted(hold, released)
         if state["done"]:
             return seen
         comfy_page.page.wait_for_timeout(100)
@@ -54,11 +55,13 @@ def follow(comfy_page: Any, node_id: int, done: str, shot: str, *, hold: Any = N
     )
 
 
-def _release_submitted(sandbox: Any) -> None:
+def _release_submitted(sandbox: Any, released: set[str]) -> None:
+    """Release each submitted request once (``released`` remembers them across polls)."""
     log = sandbox.log()  # tests/conftest.py's sandbox answers the calls, a SandboxControl the whole log
     for call in log if isinstance(log, list) else log["calls"]:
-        if call.get("point") == "submit" and call.get("request_id"):
-            sandbox.release(call["request_id"])  # False for one already out of the queue
+        request_id = call.get("request_id") if call.get("point") == "submit" else None
+        if request_id and request_id not in released and sandbox.release(request_id):
+            released.add(request_id)  # not yet queued or already out: asked again at the next poll
 
 
 def node_state(comfy_page: Any, node_id: int) -> dict[str, Any]:

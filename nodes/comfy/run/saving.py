@@ -67,6 +67,7 @@ async def save_result(runner: Any, recorder: RunRecorder, result: dict[str, Any]
     """Download every file of a finished request, tag it, record it, and write its receipt.
     ``fresh_names``: never into the names recorded earlier (downloading a saved result again)."""
     from ...fal.errors import DownloadFailed, ResultExpired, naming_request
+    from ...journal.states import DONE
 
     entry = recorder.entry
     request_id, endpoint_id = str(entry.request_id), entry.endpoint_id
@@ -117,7 +118,7 @@ async def save_result(runner: Any, recorder: RunRecorder, result: dict[str, Any]
     done = recorder.done_fields(files, time.monotonic() - started)
     # The receipt before the journal's "done": whoever sees "done" (a test, the inbox, another worker) finds
     # the receipt on disk; a process killed between the two leaves the request unfinished, not done without it.
-    await asyncio.to_thread(_write_receipts, replace(recorder.entry, state="done", **done), files, sent)
+    await asyncio.to_thread(_write_receipts, replace(recorder.entry, state=DONE, **done), files, sent)
     recorder.saved(done)
     from .billing_records import bill_later
 

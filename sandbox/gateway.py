@@ -99,6 +99,8 @@ async def _answer(request: web.Request, handler: Handler, state: SandboxState, p
         entry["fault"] = fault.kind
         if fault.kind == "delay":
             await asyncio.sleep(fault.seconds or 0.0)
+            if _client_gone(request):
+                return _abandoned(entry)
         elif fault.kind == "drop" and point == "download":
             request[DOWNLOAD_DROP] = fault  # the file handler sends part of the body first
         elif fault.kind == "drop":
@@ -108,6 +110,8 @@ async def _answer(request: web.Request, handler: Handler, state: SandboxState, p
             request[DOWNLOAD_SLOW] = fault  # the file handler trickles the body
         elif fault.kind == "slow":
             await asyncio.sleep(fault.seconds or 0.0)  # then answer as usual, late
+            if _client_gone(request):
+                return _abandoned(entry)
         elif fault.kind == "redirect":
             location = f"{(fault.location or '').rstrip('/')}{request.path_qs}"
             return web.Response(status=307, headers={"Location": location})
@@ -138,3 +142,15 @@ def _endpoint_of(state: SandboxState, route: Any) -> str | None:
         return route.endpoint_id
     job = state.jobs.jobs.get(route.request_id or "")
     return job.endpoint_id if job is not None else None
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
+
+
+def _abandoned(entry: dict[str, Any]) -> web.Response:
+    """A held call whose client hung up (or died) is never passed on, as at fal's gateway: a submit held
+    this way never becomes a request. Logged with nginx's 499 (client closed the request)."""
+    entry["abandoned"] = True
+    return web.Response(status=499)

@@ -61,7 +61,8 @@ def sent_payload(entry: JournalEntry) -> dict[str, Any]:
 
 
 def submitted_around(entry: JournalEntry) -> float:
-    """When the submit was sent (the journal's last change before the answer was lost)."""
+    """When the submit was sent: ``submitted_at`` (written as it is sent); for an entry of an older pack,
+    its last change (which the entry's move to ``unknown_submit`` keeps as ``submitted_at``)."""
     return entry.submitted_at or entry.updated_at or entry.created_at
 
 

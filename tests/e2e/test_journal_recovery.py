@@ -37,6 +37,7 @@ from tools.procs import ComfyOptions
 I2V = "LumaFalRay32ImageToVideo"
 EXAMPLE = "luma_ray32_image_to_video"
 NAME = "journal-crash"
+WINDOW_S = 60.0
 
 
 class Crashable:
@@ -44,9 +45,10 @@ class Crashable:
 
     def __init__(self, fal: Any) -> None:
         shutil.rmtree(TEST_OUTPUT / "comfy" / NAME, ignore_errors=True)  # folders (and journal) of this module only
-        # How long a lost submit may still be running at fal (a short window for tests; issue 18).
+        # How long a lost submit may still be running at fal (issue 18): short for tests, yet longer than a
+        # kill, a restart and a re-run take on a loaded machine (the window counts from the submit).
         self.host: ComfyHost = start_host(ComfyOptions(name=NAME, log_dir=TEST_OUTPUT / "logs", extra_env={
-            "LUMA_FAL_RECONCILE_WINDOW_S": "15"}), sandbox=fal)
+            "LUMA_FAL_RECONCILE_WINDOW_S": str(WINDOW_S)}), sandbox=fal)
 
     @property
     def journal_path(self) -> Path:
@@ -245,7 +247,11 @@ def test_a_kill_mid_submit_is_never_sent_again(crashable: Crashable, sandbox: An
     _arm(sandbox, "submitting")
     run = host.submit(prompt)
     _wait_for_kill_point(run, sandbox, "submitting")
+    killed_at = time.time()
     crashable.host.kill()
+    # fal's records answer the first look after the restart late: a restart slower than the window (a
+    # loaded machine) would otherwise let start-up recovery settle the entry before the re-run is queued.
+    sandbox.inject({"point": "requests", "kind": "delay", "seconds": 12})
     crashable.host = host = crashable.host.restarted()
 
     again = host.submit(prompt)
@@ -262,6 +268,11 @@ def test_a_kill_mid_submit_is_never_sent_again(crashable: Crashable, sandbox: An
 
     killed = SqliteJournal(crashable.journal_path).list_entries(limit=2)[1]
     assert killed.state == "not_submitted" and killed.fal_records["verdict"] == "not_accepted", killed
+    # fal's records were searched from when the submit was sent, not from the restart: a restart long after a
+    # submit fal did accept must still find it there.
+    assert killed.fal_records["submitted_around"] <= killed_at < killed.fal_records["looked_at"], killed.fal_records
+    assert killed.fal_records["looked_at"] - killed.fal_records["submitted_around"] >= WINDOW_S
+    assert killed.fal_records["window"][0] < killed_at - 60
 
 
 def _node_id(prompt: dict[str, Any]) -> str:

@@ -182,6 +182,23 @@ def test_delay_holds_a_call_then_answers_it_as_usual(api: httpx.Client, sandbox:
     assert sandbox.log()[0]["status"] == 200
 
 
+
+@pytest.mark.parametrize("kind", ["delay", "slow"])
+def test_a_held_call_whose_client_hung_up_never_happens(api: httpx.Client, sandbox: Any, kind: str) -> None:
+    """As at fal's gateway: a submit held there whose client gave up (or died) never becomes a request."""
+    import time
+
+    sandbox.inject({"point": "submit", "kind": kind, "seconds": 1.5})
+    with pytest.raises(httpx.ReadTimeout):
+        api.post(f"/{T2I}", json={"prompt": "x"}, timeout=0.3)
+    deadline = time.monotonic() + 30
+    while "status" not in sandbox.log()[0] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [call] = sandbox.log()
+    assert call["status"] == 499 and call["abandoned"] is True and not call.get("request_id"), call
+    later = api.post(f"/{T2I}", json={"prompt": "x"})  # the next submit is a request as usual
+    assert later.status_code == 200 and later.json()["request_id"]
+
 def test_expire_forgets_a_request_as_fal_does_after_its_retention(api: httpx.Client, sandbox: Any) -> None:
     submitted = api.post(f"/{T2I}", json={"prompt": "x"}).json()
     wait_completed(api, submitted["status_url"])

@@ -175,7 +175,9 @@ class RunRecorder:
     def on_event(self, event: Any) -> None:
         """Progress events from the runner: the state changes they mean."""
         if event.phase == "submitting" and self.state == states.PREPARING:
-            self.set(states.SUBMITTING, "sending the request to fal")
+            # When it was sent: if fal's answer is lost, fal's records are searched from this time, however
+            # long after it ComfyUI restarts (submitted() sets it again to when fal accepted it).
+            self.set(states.SUBMITTING, "sending the request to fal", submitted_at=time.time())
         elif event.phase == "running" and self.state in (states.SUBMITTING, states.QUEUED):
             self.set(states.RUNNING)
         elif event.phase == "in_queue" and self.state == states.SUBMITTING:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...journal import states
+from ...journal import reconcile, states
 from ...journal.store import Budget, JournalEntry, JournalStore, NewEntry
 from . import fleet, followers
 from .. import host
@@ -167,7 +167,7 @@ def _verdict_on(store: JournalStore, spec: RunSpec, entry: JournalEntry) -> foll
         store.update(entry.id, state=states.NOT_SUBMITTED, note="stopped before it was submitted; nothing was sent")
         return None
     if entry.state == states.SUBMITTING:  # killed or stopped mid-submit, with no answer recorded
-        entry = store.update(entry.id, state=states.UNKNOWN_SUBMIT,
+        entry = store.update(entry.id, state=states.UNKNOWN_SUBMIT, submitted_at=reconcile.submitted_around(entry),
                              note="stopped while submitting, before fal's answer was recorded")
     if entry.state == states.UNKNOWN_SUBMIT:
         # fal's answer never arrived: look for it in fal's own records (this node waits for that, within

@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 
-from ...journal import states
+from ...journal import reconcile, states
 from ...journal.store import JournalEntry, JournalStore
 from . import followers
 from ..host.journaling import beat, journal, lease_seconds, owner_alive, owner_token
@@ -114,7 +114,7 @@ def _settle(store: JournalStore, left: list[JournalEntry]) -> list[JournalEntry]
                 store.update(entry.id, state=states.NOT_SUBMITTED, note="ComfyUI stopped before it was submitted")
         elif entry.state == states.SUBMITTING and not entry.request_id:
             if store.claim(entry.id, entry.owner, owner_token()):
-                store.update(entry.id, state=states.UNKNOWN_SUBMIT,
+                store.update(entry.id, state=states.UNKNOWN_SUBMIT, submitted_at=reconcile.submitted_around(entry),
                              note="ComfyUI stopped while submitting, before fal's answer was recorded")
                 log.warning("comfyui-luma-fal: %s (journal entry %d) was being submitted when ComfyUI stopped; fal "
                             "may or may not have it. It is not sent again; looking for it in fal's request records",

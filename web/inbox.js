@@ -123,10 +123,24 @@ class Inbox {
     this.list = el("div", "luma-fal-inbox-list");
     this.root.replaceChildren(this.title, this.ledger, this.notice, this.list);
     this.shownKey = null;
+    this.rows = new Map(); // entry id -> { key, node }: the row shown for that entry as it was then
     this.changedAt = undefined;
     this.timer = null;
     this.pending = null;
     this.onEvent = () => this.soon();
+    // While a button is pressed the list is not redrawn: a click is a press and a release on the same
+    // element, and a row redrawn in between (a poll, a status event) would swallow it.
+    this.pressed = false;
+    this.deferred = false;
+    this.root.addEventListener("pointerdown", () => { this.pressed = true; });
+    this.onRelease = () => {
+      if (!this.pressed) return;
+      this.pressed = false;
+      if (this.deferred) {
+        this.deferred = false;
+        this.soon();
+      }
+    };
   }
 
   mount() {
@@ -137,6 +151,9 @@ class Inbox {
     for (const name of [STATUS_EVENT, "execution_success", "execution_error", "execution_interrupted"]) {
       api?.addEventListener?.(name, this.onEvent);
     }
+    window.addEventListener("pointerup", this.onRelease, true);
+    window.addEventListener("pointercancel", this.onRelease, true);
+    window.addEventListener("blur", this.onRelease); // a release outside the page is never seen
   }
 
   unmount() {
@@ -145,6 +162,9 @@ class Inbox {
     for (const name of [STATUS_EVENT, "execution_success", "execution_error", "execution_interrupted"]) {
       api?.removeEventListener?.(name, this.onEvent);
     }
+    window.removeEventListener("pointerup", this.onRelease, true);
+    window.removeEventListener("pointercancel", this.onRelease, true);
+    window.removeEventListener("blur", this.onRelease); // a release outside the page is never seen
   }
 
   soon() {
@@ -161,7 +181,10 @@ class Inbox {
     this.busy = true;
     try {
       const res = await request(LIST_ROUTE, { cache: "no-store" });
+      if (this.held()) return;
       if (!res.ok) {
+        this.shownKey = null; // the rows come back once the server answers again, even if unchanged
+        this.rows.clear();
         this.list.replaceChildren(el("div", null, res.body?.error ?? "The Luma (fal) pack's server side did not answer."));
         return;
       }
@@ -172,13 +195,21 @@ class Inbox {
         this.render(entries);
       }
       if (res.body?.changed_at !== this.changedAt) {
-        this.changedAt = res.body?.changed_at;
         const ledger = await request(LEDGER_ROUTE, { cache: "no-store" });
+        if (this.held()) return;
+        this.changedAt = res.body?.changed_at;
         if (ledger.ok) this.renderLedger(ledger.body);
       }
     } finally {
       this.busy = false;
     }
+  }
+
+  // Nothing is redrawn under a press, nor moved (as a taller ledger line would move the rows): the
+  // refresh is done again once the button is released.
+  held() {
+    if (this.pressed) this.deferred = true;
+    return this.pressed;
   }
 
   renderLedger(ledger) {
@@ -198,10 +229,25 @@ class Inbox {
 
   render(entries) {
     if (!entries.length) {
+      this.rows.clear();
       this.list.replaceChildren(el("div", null, "No fal requests yet. Run a Luma (fal) node and it shows here."));
       return;
     }
-    this.list.replaceChildren(...entries.map((entry) => this.row(entry)));
+    // A row is rebuilt only when its entry changed; the others stay the same elements, in place.
+    const rows = new Map();
+    const wanted = entries.map((entry) => {
+      const key = JSON.stringify(entry);
+      const shown = this.rows.get(entry.id);
+      const node = shown?.key === key ? shown.node : this.row(entry);
+      rows.set(entry.id, { key, node });
+      return node;
+    });
+    this.rows = rows;
+    wanted.forEach((node, index) => {
+      const there = this.list.children[index] ?? null;
+      if (there !== node) this.list.insertBefore(node, there);
+    });
+    while (this.list.children.length > wanted.length) this.list.lastElementChild.remove();
   }
 
   row(entry) {
@@ -295,6 +341,7 @@ class Inbox {
         body: "{}",
       });
       this.say(res.ok ? `${label}: request ${entry.request_id} (${res.body?.state ?? "sent"})` : res.body?.error ?? `${label} failed (HTTP ${res.status})`);
+      this.rows.delete(entry.id); // its row is drawn afresh (this button enabled again) even if nothing changed
       this.shownKey = null;
       this.refresh();
     });

@@ -4,6 +4,9 @@ Each test runs once per (host, frontend): ComfyUI 0.3.75 with 1.32.9 (what it sh
 (``--front-end-root``), and ComfyUI 0.33.0 with 1.48.7 (what it ships); ids such as
 ``test_x[0.33.0-frontend-1.48.7]`` (tests/support/host_params.py parametrizes them).
 The page may only talk to loopback: every other request (the frontend calls api.comfy.org) is aborted.
+That check is a Playwright route, answered from Python only while the test is inside a Playwright call:
+a test that waits while the page must reach the server waits in the page (``page.wait_for_timeout``),
+never in ``time.sleep``, or the page's requests wait with it.
 Every response body and websocket frame the page receives is recorded, so a test can prove that a
 secret never came back from the server.
 """

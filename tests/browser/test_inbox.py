@@ -37,9 +37,11 @@ def newest_entry_id(host: Any) -> int:
     return rows[0]["id"] if rows else 0
 
 
-def wait_for_file(host: Any, request_id: str, timeout: float = 60.0) -> Path:
+def wait_for_file(comfy_page: Any, request_id: str, timeout: float = 60.0) -> Path:
     """The request's saved file, once the journal says the save finished (state done) and lists a file that
-    exists on disk. (A save reserves its file names, as empty files, before it downloads.)"""
+    exists on disk. (A save reserves its file names, as empty files, before it downloads.) Waits in the
+    page (see ``tests/browser/conftest.py``: the page's requests wait while Python sleeps)."""
+    host = comfy_page.host
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         row = journal_row(host, request_id)
@@ -47,7 +49,7 @@ def wait_for_file(host: Any, request_id: str, timeout: float = 60.0) -> Path:
             path = host.output_dir / file["subfolder"] / file["filename"]
             if file["exists"] and path.is_file():
                 return path
-        time.sleep(0.1)
+        comfy_page.page.wait_for_timeout(100)
     raise AssertionError(f"no saved file for {request_id}: {journal_row(host, request_id)}")
 
 
@@ -89,13 +91,58 @@ def test_download_again_writes_the_deleted_file_again(comfy_page: Any, comfy_san
     row = row_of(panel, request_id)
     row.locator(".luma-fal-inbox-file-missing").wait_for(timeout=TIMEOUT_MS)
     row.locator(".luma-fal-inbox-refetch").click()
-    saved = wait_for_file(host, request_id)
+    saved = wait_for_file(comfy_page, request_id)
     assert saved.stat().st_size > 0 and saved not in files
     link = row.locator("a.luma-fal-inbox-file")
     link.wait_for(timeout=TIMEOUT_MS)  # the row now offers the new file
     opened = comfy_page.page.request.get(host.url + link.get_attribute("href"))
     assert opened.ok and opened.body() == saved.read_bytes()
 
+
+
+def _change_entry(host: Any, comfy_page: Any, request_id: str, message: str) -> None:
+    """Write ``message`` on the request's journal entry (as a background billing or recovery write would
+    change it) and wait until the page's list poll has brought the change."""
+    from nodes.journal.sqlite import SqliteJournal
+
+    entry_id = journal_row(host, request_id)["id"]
+    with comfy_page.page.expect_response(
+        lambda r: "/luma_fal/requests?limit" in r.url and any(
+            e["id"] == entry_id and e["message"] == message for e in r.json()["entries"]),
+        timeout=TIMEOUT_MS,
+    ):
+        SqliteJournal(host.user_dir / "comfyui-luma-fal" / "journal.sqlite3").update(entry_id, message=message)
+
+
+def test_a_click_is_not_lost_when_the_list_refreshes_under_it(comfy_page: Any, comfy_sandbox: Any) -> None:
+    """The inbox redraws as entries change (every poll, every status event): a row whose entry did not
+    change stays the same element, and a press on a button is not swallowed by a redraw before the release."""
+    host, page = comfy_page.host, comfy_page.page
+    request_id, files = generate_video(host)
+    other_id, _ = generate_video(host, "luma_uni1_text_to_image", "LumaFalUni1TextToImage")
+    remove_result_files(files)
+    panel = open_inbox(comfy_page)
+    row = row_of(panel, request_id)
+    row.locator(".luma-fal-inbox-file-missing").wait_for(timeout=TIMEOUT_MS)
+    row_of(panel, other_id).evaluate("(node) => { node.dataset.probe = 'kept'; }")
+
+    _change_entry(host, comfy_page, request_id, "changed while shown")
+    row.locator(".luma-fal-inbox-message", has_text="changed while shown").wait_for(timeout=TIMEOUT_MS)
+    assert row_of(panel, other_id).get_attribute("data-probe") == "kept", "an unchanged row was rebuilt"
+
+    button = row.locator(".luma-fal-inbox-refetch")
+    button.evaluate("(node) => { node.dataset.probe = 'pressed'; }")
+    box = button.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    _change_entry(host, comfy_page, request_id, "changed while pressed")
+    assert button.get_attribute("data-probe") == "pressed", "the row was redrawn under the pressed button"
+    page.mouse.up()
+
+    saved = wait_for_file(comfy_page, request_id)  # the click arrived: the result is downloaded again
+    assert saved.stat().st_size > 0 and saved not in files
+    row.locator(".luma-fal-inbox-message", has_text="changed while pressed").wait_for(timeout=TIMEOUT_MS)
+    row.locator("a.luma-fal-inbox-file").wait_for(timeout=TIMEOUT_MS)  # drawn once released
 
 def test_add_to_graph_gives_a_result_by_id_node_whose_run_yields_the_outputs(comfy_page: Any,
                                                                              comfy_sandbox: Any) -> None:

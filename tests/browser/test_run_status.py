@@ -110,11 +110,13 @@ def test_video_run_shows_status_then_plays_result(comfy_page: Any, comfy_sandbox
 
 
 def test_image_run_shows_status_then_thumbnail(comfy_page: Any, comfy_sandbox: Any) -> None:
-    comfy_sandbox.configure(queue_seconds=1.0, run_seconds=2.0, log_lines=2)
+    # Held in fal's queue until the node draws its position (a loaded machine may draw nothing of a short run).
+    comfy_sandbox.configure(queue_seconds=120.0, run_seconds=2.0, queue_position_start=1, log_lines=2)
     node_id = queue_example(comfy_page, "luma_uni1_text_to_image", "LumaFalUni1TextToImage")
     statuses = follow(comfy_page, node_id, "!node.lumaFal?.status && (node.imgs || []).some(i => i.complete && i.naturalWidth > 0)",
-                      "run-image-status")
+                      "run-image-status", hold=comfy_sandbox)
     assert statuses, "no status was drawn on the node while it ran"
+    assert any(phase == "in_queue" and "position" in text for phase, text in statuses), statuses
     state = node_state(comfy_page, node_id)
     assert state["status"] is None
     assert any("/view?" in src for src in state["imgs"]), f"no thumbnail on the node: {state['imgs']}"

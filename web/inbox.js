@@ -122,7 +122,6 @@ class Inbox {
     this.notice = el("div", "luma-fal-inbox-notice");
     this.list = el("div", "luma-fal-inbox-list");
     this.root.replaceChildren(this.title, this.ledger, this.notice, this.list);
-    this.shownKey = null;
     this.rows = new Map(); // entry id -> { key, node }: the row shown for that entry as it was then
     this.changedAt = undefined;
     this.timer = null;
@@ -183,17 +182,11 @@ class Inbox {
       const res = await request(LIST_ROUTE, { cache: "no-store" });
       if (this.held()) return;
       if (!res.ok) {
-        this.shownKey = null; // the rows come back once the server answers again, even if unchanged
-        this.rows.clear();
+        this.rows.clear(); // the rows are drawn again once the server answers, even if unchanged
         this.list.replaceChildren(el("div", null, res.body?.error ?? "The Luma (fal) pack's server side did not answer."));
         return;
       }
-      const entries = res.body?.entries ?? [];
-      const key = JSON.stringify(entries);
-      if (key !== this.shownKey) {
-        this.shownKey = key;
-        this.render(entries);
-      }
+      this.render(res.body?.entries ?? []);
       if (res.body?.changed_at !== this.changedAt) {
         const ledger = await request(LEDGER_ROUTE, { cache: "no-store" });
         if (this.held()) return;
@@ -230,7 +223,8 @@ class Inbox {
   render(entries) {
     if (!entries.length) {
       this.rows.clear();
-      this.list.replaceChildren(el("div", null, "No fal requests yet. Run a Luma (fal) node and it shows here."));
+      if (this.list.querySelector(".luma-fal-inbox-empty")) return;
+      this.list.replaceChildren(el("div", "luma-fal-inbox-empty", "No fal requests yet. Run a Luma (fal) node and it shows here."));
       return;
     }
     // A row is rebuilt only when its entry changed; the others stay the same elements, in place.
@@ -342,7 +336,6 @@ class Inbox {
       });
       this.say(res.ok ? `${label}: request ${entry.request_id} (${res.body?.state ?? "sent"})` : res.body?.error ?? `${label} failed (HTTP ${res.status})`);
       this.rows.delete(entry.id); // its row is drawn afresh (this button enabled again) even if nothing changed
-      this.shownKey = null;
       this.refresh();
     });
     return button;

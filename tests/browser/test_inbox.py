@@ -106,12 +106,16 @@ def _change_entry(host: Any, comfy_page: Any, request_id: str, message: str) -> 
     from nodes.journal.sqlite import SqliteJournal
 
     entry_id = journal_row(host, request_id)["id"]
+    store = SqliteJournal(host.user_dir / "comfyui-luma-fal" / "journal.sqlite3")
     with comfy_page.page.expect_response(
         lambda r: "/luma_fal/requests?limit" in r.url and any(
             e["id"] == entry_id and e["message"] == message for e in r.json()["entries"]),
         timeout=TIMEOUT_MS,
     ):
-        SqliteJournal(host.user_dir / "comfyui-luma-fal" / "journal.sqlite3").update(entry_id, message=message)
+        try:
+            store.update(entry_id, message=message)
+        finally:
+            store.close()
 
 
 def test_a_click_is_not_lost_when_the_list_refreshes_under_it(comfy_page: Any, comfy_sandbox: Any) -> None:

@@ -7,6 +7,7 @@ import { isLumaFalType } from "./comfy.js";
 const VIDEO_EXTENSIONS = /\.(mp4|webm|mov|mkv)$/i;
 const OWN_WIDGET = "luma_fal_video";
 const WAIT_FOR_CORE_MS = 4000;
+const WATCH_MS = 60000; // how long a late core widget is still looked for
 
 export function viewUrl(file) {
   const params = new URLSearchParams({
@@ -64,19 +65,22 @@ export async function onVideoExecuted(node, output) {
   if (!isLumaFalType(node?.type ?? node?.comfyClass)) return;
   const files = videoOutputs(output);
   if (!files.length) return;
+  const file = files[0];
   node.lumaFal ??= {};
-  node.lumaFal.lastVideo = files[0];
+  node.lumaFal.lastVideo = file;
+  node.lumaFal.preview = null;
   const started = performance.now();
-  // The core widget loads asynchronously (after the video's first frame), so look for a while.
-  while (performance.now() - started < WAIT_FOR_CORE_MS) {
-    const videos = nodeVideos(node).filter((v) => (v.currentSrc || v.src || "").includes(encodeURIComponent(files[0].filename)));
-    if (videos.length) {
-      videos.forEach(autoplayMuted);
-      node.lumaFal.preview = "core";
-      return;
+  const showsFile = (v) => (v.currentSrc || v.src || "").includes(encodeURIComponent(file.filename));
+  // The core widget loads asynchronously (after the video's first frame; on a busy machine after seconds):
+  // ours is added when none came within WAIT_FOR_CORE_MS, and one that comes later still plays muted.
+  while (node.lumaFal.lastVideo === file && performance.now() - started < WATCH_MS) {
+    const videos = nodeVideos(node).filter(showsFile);
+    videos.filter((v) => !v.muted || !v.loop).forEach(autoplayMuted);
+    if (!node.lumaFal.preview && videos.length) node.lumaFal.preview = "core";
+    if (!node.lumaFal.preview && performance.now() - started >= WAIT_FOR_CORE_MS) {
+      showOwnVideo(node, file);
+      node.lumaFal.preview = "own";
     }
     await new Promise((resolve) => setTimeout(resolve, 150));
   }
-  showOwnVideo(node, files[0]);
-  node.lumaFal.preview = "own";
 }

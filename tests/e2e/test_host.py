@@ -13,7 +13,6 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.support.comfy_fixtures import host_server
 from tools.comfy_client import PromptRejected, decode_binary_frame
 from tools.harness import ComfyHost
 from tools.layout import HOSTS, PACK_DIR_NAME, PACK_NODE_IDS, REPO, TEST_OUTPUT
@@ -246,28 +245,3 @@ def test_comfyui_uses_the_sandbox_as_its_fal(comfy: ComfyHost, comfy_sandbox) ->
     assert environ["LUMA_FAL_BASE_URL"] == comfy.sandbox.url
     assert environ.get("FAL_KEY"), "the server needs a (test) key"
     assert httpx.get(f"{comfy.sandbox.url}/_sandbox/health", timeout=10).status_code == 200
-
-
-def _bundled_frontend_static(version: str) -> Path:
-    """The static folder of the frontend package installed in a host's venv."""
-    venv = HOSTS[version].python.parent.parent
-    (static,) = venv.glob("lib/python3*/site-packages/comfyui_frontend_package/static")
-    return static
-
-
-def test_each_variant_serves_its_frontend(comfy_factory, comfy_version: str, frontend: str) -> None:
-    # One (host, frontend) pair per run: 0.3.75 with 1.32.9 and 1.58.1, 0.33.0 with 1.48.7.
-    host = HOSTS[comfy_version]
-    server = host_server(comfy_factory, comfy_version, frontend)
-    root = host.frontend_root(frontend)
-    assert server.server.front_end_root == root
-    if root is None:  # the frontend the host ships, from its own venv
-        root = _bundled_frontend_static(comfy_version)
-    # The package behind that folder is the version this variant claims to test.
-    (metadata,) = root.parent.parent.glob("comfyui_frontend_package-*.dist-info/METADATA")
-    assert f"\nVersion: {frontend}\n" in metadata.read_text()
-    page = server.client.get("/")
-    assert page.status_code == 200
-    assert page.text == (root / "index.html").read_text()
-    # Same backend, same pack: the node definitions the frontend will draw are there.
-    assert set(PACK_NODE_IDS) <= set(server.client.object_info())

@@ -70,6 +70,7 @@ class Shard:
     rc: int | None = None
     started: float = 0.0
     elapsed: float = 0.0
+    cpu: float = 0.0  # user + system seconds of the pytest process and every process it waited for
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -186,8 +187,17 @@ def stop_on_signal(running: list[Shard], waiting: list[Shard]) -> None:
     signal.signal(signal.SIGINT, handler)
 
 
+def cpu_times() -> tuple[float, float]:
+    """(busy, all) seconds of every core since boot, from /proc/stat (idle and iowait are not busy)."""
+    with open("/proc/stat") as stat:
+        ticks = [int(t) for t in stat.readline().split()[1:]]
+    hz = os.sysconf("SC_CLK_TCK")
+    return (sum(ticks) - ticks[3] - ticks[4]) / hz, sum(ticks) / hz
+
+
 def run_shards(shards: list[Shard], extra: list[str], jobs: int) -> int:
     t0 = time.monotonic()
+    machine0 = cpu_times()
     waiting = list(shards)
     running: list[Shard] = []
     done: list[Shard] = []
@@ -201,9 +211,12 @@ def run_shards(shards: list[Shard], extra: list[str], jobs: int) -> int:
         time.sleep(0.5)
         for shard in list(running):
             assert shard.process is not None
-            if shard.process.poll() is None:
+            # wait4, not poll: its rusage says how much of the two cores the shard used (the report's "cpu").
+            pid, status, usage = os.wait4(shard.process.pid, os.WNOHANG)
+            if pid == 0:
                 continue
-            shard.rc = shard.process.returncode
+            shard.rc = shard.process.returncode = os.waitstatus_to_exitcode(status)
+            shard.cpu = usage.ru_utime + usage.ru_stime
             shard.elapsed = time.monotonic() - shard.started
             running.remove(shard)
             done.append(shard)
@@ -211,17 +224,20 @@ def run_shards(shards: list[Shard], extra: list[str], jobs: int) -> int:
         if running and time.monotonic() - last_status >= STATUS_EVERY:
             last_status = time.monotonic()
             say("running: " + ", ".join(f"{s.name} {progress(s)}" for s in running))
-    return report(done, time.monotonic() - t0)
+    busy, every = (b - a for a, b in zip(machine0, cpu_times()))
+    return report(done, time.monotonic() - t0, busy / every if every else 0.0)
 
 
-def report(shards: list[Shard], wall: float) -> int:
+def report(shards: list[Shard], wall: float, busy: float) -> int:
     for shard in shards:
         print(f"\n{'#' * 30} shard {shard.name}: pytest output ({shard.log.relative_to(REPO)}) {'#' * 30}")
         print(shard.log.read_text(errors="replace"), end="", flush=True)
     print(f"\n{'#' * 30} all shards {'#' * 30}")
     for shard in shards:
         line = summary_line(shard) or "NO SUMMARY LINE"
-        print(f"{shard.name:<22} {shard.elapsed:7.1f}s  exit {shard.rc}  {line}")
+        print(f"{shard.name:<22} {shard.elapsed:7.1f}s  cpu {shard.cpu:7.1f}s  exit {shard.rc}  {line}")
+    print(f"the machine's {os.cpu_count()} cores were busy {busy:.0%} of the run "
+          f"(the shards' cpu: {sum(s.cpu for s in shards):.0f}s in {wall:.0f}s)")
     print(f"\nslowest {SLOWEST} tests of the run (setup + call + teardown):")
     for seconds, name in slowest(shards, SLOWEST):
         print(f"{seconds:8.2f}s {name}")

@@ -41,7 +41,8 @@ DRAW_AND_RECORD = """(id) => {
 }"""
 
 
-def test_text_to_video_node_shows_its_price_badge(comfy_page: Any) -> None:
+def test_text_to_video_node_shows_its_price_badge(canvas_page: Any) -> None:
+    comfy_page = canvas_page  # builds a graph and reads the canvas: the shared page does
     comfy_page.clear()
     node_id = comfy_page.add_node(NODE, 200, 200)
     comfy_page.page.evaluate("() => { window.app.canvas.ds.offset = [0, 0]; window.app.canvas.ds.scale = 1; }")

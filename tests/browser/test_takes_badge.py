@@ -25,7 +25,8 @@ def _one_badge(comfy_page: Any, node_id: int, text: str | None = None) -> str:
     raise AssertionError(f"node {node_id} shows {seen['badges']}, wanted one {by} badge {text!r}")
 
 
-def test_badge_multiplies_by_takes_and_prompt_variants(comfy_page: Any) -> None:
+def test_badge_multiplies_by_takes_and_prompt_variants(canvas_page: Any) -> None:
+    comfy_page = canvas_page  # builds a graph and reads the canvas: the shared page does
     comfy_page.load_workflow(comfy_page.host.example_workflow("luma_ray32_text_to_video"))
     node = next(n for n in comfy_page.nodes() if n["type"] == "LumaFalRay32TextToVideo")
     one, _ = expected_price(node)

@@ -4,6 +4,7 @@ kept out of every message, and a clear message when the driver is missing."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -24,6 +25,22 @@ REPO = Path(__file__).resolve().parents[2]
 def _new(identity: str, price: float | None = 1.0, owner: str = "me") -> NewEntry:
     return NewEntry(identity=identity, endpoint_id="luma/agent/ray/v3.2/text-to-video", payload={"prompt": "p"},
                     inputs={}, output_kind="video", stem="t", node_name="n", owner=owner, price_usd=price)
+
+
+def test_another_pytest_process_s_cluster_never_stops_this_one(pg_cluster: PgCluster, tmp_path: Path) -> None:
+    # The suite's parallel processes each set up and tear down a cluster (tests/support/postgres.py); one of
+    # another output folder, created and removed while ours runs, must leave ours answering.
+    other = subprocess.run(
+        [sys.executable, "-c", "from tests.support.postgres import throwaway_cluster\n"
+                               "with throwaway_cluster() as c: print(c.root)"],
+        cwd=REPO, env={**os.environ, "LUMA_TEST_OUTPUT": str(tmp_path / "another-process")},
+        capture_output=True, text=True, timeout=120)
+    assert other.returncode == 0, other.stderr
+    assert Path(other.stdout.strip()) != pg_cluster.root
+    import psycopg
+
+    with psycopg.connect(pg_cluster.url(), connect_timeout=10) as conn:
+        assert conn.execute("select 1").fetchone() == (1,)
 
 
 def test_the_password_never_appears_in_a_message(pg_url: str) -> None:

@@ -36,6 +36,12 @@ class Host:
     def frontends(self) -> tuple[str, ...]:
         return (self.frontend, *self.extra_frontends)
 
+    @property
+    def shipped_frontend_static(self) -> Path:
+        """The static folder of the frontend package in this host's own venv (the one it ships)."""
+        (static,) = self.python.parent.parent.glob("lib/python3*/site-packages/comfyui_frontend_package/static")
+        return static
+
     def frontend_root(self, frontend: str) -> Path | None:
         """``--front-end-root`` for ``frontend``: None for the one the host ships."""
         if frontend == self.frontend:

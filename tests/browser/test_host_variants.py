@@ -3,17 +3,8 @@ browser tests share (the ``host`` fixture): a page that loaded the wrong fronten
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from tools.harness import ComfyHost
 from tools.layout import HOSTS, PACK_NODE_IDS
-
-
-def _bundled_frontend_static(version: str) -> Path:
-    """The static folder of the frontend package installed in a host's venv."""
-    venv = HOSTS[version].python.parent.parent
-    (static,) = venv.glob("lib/python3*/site-packages/comfyui_frontend_package/static")
-    return static
 
 
 def test_each_variant_serves_its_frontend(host: ComfyHost, comfy_version: str, frontend: str) -> None:
@@ -21,7 +12,7 @@ def test_each_variant_serves_its_frontend(host: ComfyHost, comfy_version: str, f
     root = HOSTS[comfy_version].frontend_root(frontend)
     assert host.server.front_end_root == root
     if root is None:  # the frontend the host ships, from its own venv
-        root = _bundled_frontend_static(comfy_version)
+        root = HOSTS[comfy_version].shipped_frontend_static
     # The package behind that folder is the version this variant claims to test.
     (metadata,) = root.parent.parent.glob("comfyui_frontend_package-*.dist-info/METADATA")
     assert f"\nVersion: {frontend}\n" in metadata.read_text()

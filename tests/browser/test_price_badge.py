@@ -350,8 +350,8 @@ def test_old_frontend_on_a_new_host_gets_the_packs_badge(browser: Any, comfy_fac
     """0.33.0 declares the badge, but a frontend that predates declared badges (1.32.9, started with
     --front-end-root) cannot draw it: the pack's own badge shows instead, once."""
     old = HOSTS["0.3.75"]
-    static = next(old.python.parent.parent.glob("lib/python3*/site-packages/comfyui_frontend_package/static"))
-    host = comfy_factory(f"{comfy_version}-old-frontend-{old.frontend}", front_end_root=static, host=comfy_version)
+    host = comfy_factory(f"{comfy_version}-old-frontend-{old.frontend}", front_end_root=old.shipped_frontend_static,
+                         host=comfy_version)
     _post_settings(host.url)
     for page in _make_page(browser, host, old.frontend):
         page.load_workflow(page.host.example_workflow("luma_ray32_text_to_video"))

@@ -37,10 +37,7 @@ def test_another_pytest_process_s_cluster_never_stops_this_one(pg_cluster: PgClu
         capture_output=True, text=True, timeout=120)
     assert other.returncode == 0, other.stderr
     assert Path(other.stdout.strip()) != pg_cluster.root
-    import psycopg
-
-    with psycopg.connect(pg_cluster.url(), connect_timeout=10) as conn:
-        assert conn.execute("select 1").fetchone() == (1,)
+    assert pg_cluster.new_database("after_another_process").endswith("/after_another_process")  # ours answers
 
 
 def test_the_password_never_appears_in_a_message(pg_url: str) -> None:

@@ -78,8 +78,9 @@ requests==2.34.2
 '
 # Their declared dependencies would pull torch 2.14 with CUDA (several GB): installed without deps.
 NODEPS_PINS='torchvision==0.28.0 torchaudio==2.11.0 spandrel==0.4.2'
-# The pack's test and bench dependencies (pyproject's [test] extra, pinned; imageio-ffmpeg: the bench's VHS-style loader).
-TEST_PINS='pytest==9.2.0 pytest-timeout==2.4.0 fal-client==1.0.3 playwright==1.65.2 imageio-ffmpeg==0.8.1 jsonata-python==0.7.1'
+# The pack's test and bench dependencies (pyproject's [test] extra, pinned; imageio-ffmpeg: the bench's VHS-style loader;
+# GitPython: ComfyUI-Manager's node scanner, which tests run over the checkout).
+TEST_PINS='pytest==9.2.0 pytest-timeout==2.4.0 fal-client==1.0.3 playwright==1.65.2 imageio-ffmpeg==0.8.1 jsonata-python==0.7.1 GitPython==3.2.1'
 
 # The shared fleet journal's driver (pyproject's [postgres] extra), in both venvs: the tests run real workers on it.
 PG_PINS='psycopg[binary]==3.3.9'

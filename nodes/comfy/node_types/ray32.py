@@ -85,7 +85,7 @@ def _limits(kwargs: dict[str, Any]) -> Limits:
     return Limits.from_inputs(kwargs.get("max_queue_wait"), kwargs.get("max_total_time"))
 
 
-class LumaFalRay32TextToVideo(VideoNode):
+class LumaFalRay32TextToVideo(VideoNode, io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return request_node_schema(
@@ -119,7 +119,7 @@ class LumaFalRay32TextToVideo(VideoNode):
         return await _run_video(job, fields, cls.hidden, kwargs, with_exr=True)
 
 
-class LumaFalRay32ImageToVideo(VideoNode):
+class LumaFalRay32ImageToVideo(VideoNode, io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return request_node_schema(
@@ -159,7 +159,7 @@ class LumaFalRay32ImageToVideo(VideoNode):
         return await _run_video(job, fields, cls.hidden, kwargs, with_exr=True)
 
 
-class LumaFalRay32VideoToVideo(VideoNode):
+class LumaFalRay32VideoToVideo(VideoNode, io.ComfyNode):
     CONTROL_MODES = ("auto", "chosen", "off")
 
     @classmethod
@@ -214,7 +214,7 @@ class LumaFalRay32VideoToVideo(VideoNode):
         return await _run_video(job, fields, cls.hidden, kwargs, with_exr=True)
 
 
-class LumaFalRay32Reframe(VideoNode):
+class LumaFalRay32Reframe(VideoNode, io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return request_node_schema(

@@ -55,7 +55,8 @@ class Host:
 HOSTS: dict[str, Host] = {
     "0.3.75": Host("0.3.75", COMFY_HOME, VENV_PYTHON, "1.32.9", (NEW_FRONTEND_VERSION,)),
     "0.33.0": Host(
-        "0.33.0", TESTHOST / "comfyui-0.33.0", TESTHOST / "venv-0.33.0" / "bin" / "python", "1.48.7"
+        "0.33.0", TESTHOST / "comfyui-0.33.0", TESTHOST / "venv-0.33.0" / "bin" / "python", "1.48.7",
+        (NEW_FRONTEND_VERSION,),
     ),
 }
 DEFAULT_HOST = COMFY_VERSION

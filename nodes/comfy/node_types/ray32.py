@@ -90,7 +90,6 @@ class LumaFalRay32TextToVideo(VideoNode, io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return request_node_schema(
             node_id="LumaFalRay32TextToVideo",
-            endpoint=C.RAY32_TEXT_TO_VIDEO,
             display_name="Luma Ray 3.2 Text to Video (fal)",
             category=CATEGORY_VIDEO,
             description="Generate a video from a prompt with Luma Ray 3.2 on fal.ai, billed to your fal key.",
@@ -124,7 +123,6 @@ class LumaFalRay32ImageToVideo(VideoNode, io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return request_node_schema(
             node_id="LumaFalRay32ImageToVideo",
-            endpoint=C.RAY32_IMAGE_TO_VIDEO,
             display_name="Luma Ray 3.2 Image to Video (fal)",
             category=CATEGORY_VIDEO,
             description=("Animate a start frame and/or end frame, or place 1-64 keyframes on the timeline, "
@@ -166,7 +164,6 @@ class LumaFalRay32VideoToVideo(VideoNode, io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return request_node_schema(
             node_id="LumaFalRay32VideoToVideo",
-            endpoint=C.RAY32_VIDEO_TO_VIDEO,
             display_name="Luma Ray 3.2 Video to Video (fal)",
             category=CATEGORY_VIDEO,
             description="Restyle or edit a source video with Luma Ray 3.2 on fal.ai.",
@@ -219,7 +216,6 @@ class LumaFalRay32Reframe(VideoNode, io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return request_node_schema(
             node_id="LumaFalRay32Reframe",
-            endpoint=C.RAY32_REFRAME,
             display_name="Luma Ray 3.2 Reframe (fal)",
             category=CATEGORY_VIDEO,
             description="Extend a video to another aspect ratio (outpainting) with Luma Ray 3.2 on fal.ai.",

@@ -94,6 +94,20 @@ def frontend_root(version: str = NEW_FRONTEND_VERSION) -> Path:
     return TESTHOST / f"frontend-{version}" / "comfyui_frontend_package" / "static"
 
 
+def any_frontend_static(version: str) -> Path:
+    """The static folder of any frontend the test hosts hold: one a host ships (from its venv), or one
+    testhost.sh installed beside them; for a host started with another host's frontend."""
+    for host in HOSTS.values():
+        if host.frontend == version:
+            return host.shipped_frontend_static
+    return frontend_root(version)
+
+
+# Every frontend the test hosts hold, oldest first.
+ALL_FRONTENDS: tuple[str, ...] = tuple(sorted({f for host in HOSTS.values() for f in host.frontends},
+                                              key=lambda v: tuple(int(p) for p in v.split("."))))
+
+
 def free_port() -> int:
     """A loopback port that was free a moment ago (the kernel picks it, so parallel runs don't collide)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

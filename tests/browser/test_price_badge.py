@@ -21,6 +21,7 @@ import pytest
 from nodes.luma import constants as C
 from tests.browser.conftest import _make_page, _post_settings
 from tests.comfy.badge_expect import expected_badge, expected_limit
+from tests.support.comfy_fixtures import host_server
 from tools.harness import EXAMPLE_WORKFLOWS
 from tools.layout import HOSTS, TEST_OUTPUT
 
@@ -315,8 +316,7 @@ def test_old_frontend_on_a_new_host_gets_the_packs_badge(browser: Any, comfy_fac
     """An older frontend (1.32.9, started with --front-end-root) in front of 0.33.0 shows the pack's badge,
     once."""
     old = HOSTS["0.3.75"]
-    host = comfy_factory(f"{comfy_version}-old-frontend-{old.frontend}", front_end_root=old.shipped_frontend_static,
-                         host=comfy_version)
+    host = host_server(comfy_factory, comfy_version, old.frontend)
     _post_settings(host.url)
     for page in _make_page(browser, host, old.frontend):
         page.load_workflow(page.host.example_workflow("luma_ray32_text_to_video"))

@@ -3,10 +3,10 @@ tomllib and on 3.10 without it; everything that reports a version reports that o
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from nodes import version
 from nodes.fal.http import USER_AGENT

@@ -110,12 +110,13 @@ def frame(bounds: dict[str, list[float]], side: float = CAPTURE_SIDE) -> tuple[f
 
 
 def _wait_for_prices(page: Any) -> None:
-    """Until every paid pack node has its price (its badge is what a user sees before Run)."""
+    """Until every pack node was drawn with its price loaded (web/price.js: ``price`` is null for a node with
+    nothing to pay, "price loading" until the table arrives): the badge is what a user sees before Run."""
     page.wait_for_function(
         """() => { window.app.graph.setDirtyCanvas(true, true); window.app.canvas.draw(true, true);
-            return window.app.graph._nodes
-                .filter(n => n.type.startsWith("LumaFal") && n.type !== "LumaFalVideoToFrames")
-                .every(n => n.lumaFal?.price != null); }""",
+            return window.app.graph._nodes.filter(n => n.type.startsWith("LumaFal"))
+                .every(n => n.lumaFal && "price" in n.lumaFal
+                    && n.lumaFal.price?.label !== "price loading"); }""",
         timeout=30_000, polling=250,
     )
 

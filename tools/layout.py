@@ -55,7 +55,8 @@ class Host:
 HOSTS: dict[str, Host] = {
     "0.3.75": Host("0.3.75", COMFY_HOME, VENV_PYTHON, "1.32.9", (NEW_FRONTEND_VERSION,)),
     "0.33.0": Host(
-        "0.33.0", TESTHOST / "comfyui-0.33.0", TESTHOST / "venv-0.33.0" / "bin" / "python", "1.48.7"
+        "0.33.0", TESTHOST / "comfyui-0.33.0", TESTHOST / "venv-0.33.0" / "bin" / "python", "1.48.7",
+        (NEW_FRONTEND_VERSION,),
     ),
 }
 DEFAULT_HOST = COMFY_VERSION
@@ -91,6 +92,20 @@ TEST_FAL_KEY = "sandbox-test-key:0000"
 def frontend_root(version: str = NEW_FRONTEND_VERSION) -> Path:
     """The static folder of a frontend installed by testhost.sh, for ``main.py --front-end-root``."""
     return TESTHOST / f"frontend-{version}" / "comfyui_frontend_package" / "static"
+
+
+def any_frontend_static(version: str) -> Path:
+    """The static folder of any frontend the test hosts hold: one a host ships (from its venv), or one
+    testhost.sh installed beside them; for a host started with another host's frontend."""
+    for host in HOSTS.values():
+        if host.frontend == version:
+            return host.shipped_frontend_static
+    return frontend_root(version)
+
+
+# Every frontend the test hosts hold, oldest first.
+ALL_FRONTENDS: tuple[str, ...] = tuple(sorted({f for host in HOSTS.values() for f in host.frontends},
+                                              key=lambda v: tuple(int(p) for p in v.split("."))))
 
 
 def free_port() -> int:

@@ -4,7 +4,7 @@
 // older Python side leaves the rest of the graph alone.
 
 import { app, isLumaFalType } from "./comfy.js";
-import { drawNotice, drawPrice, loadPrices, ownBadgeWanted, priceTable, startPriceReload } from "./price.js";
+import { drawPrice, loadPrices, priceBadge, priceTable, startPriceReload } from "./price.js";
 import { moneySetting } from "./money_settings.js";
 import { drawStatus, listenForStatus } from "./status.js";
 import { onVideoExecuted } from "./preview.js";
@@ -28,8 +28,7 @@ app?.registerExtension?.({
   name: "comfyui-luma-fal",
   settings: [keySetting, moneySetting],
 
-  // Awaited before the frontend fetches /object_info: the price documents the server refreshes for this
-  // request (stale ones, at most ~2 s) are then the ones the declared badges are generated from.
+  // Awaited before the frontend draws a node: its badge then has the price table from the start.
   async init() {
     await loadPrices();
   },
@@ -50,11 +49,11 @@ app?.registerExtension?.({
 
   async beforeRegisterNodeDef(nodeType, nodeData) {
     if (!isLumaFalType(nodeData?.name)) return;
+    chain(nodeType.prototype, "onNodeCreated", function () {
+      if (Array.isArray(this.badges)) this.badges.push(priceBadge(this));
+    });
     chain(nodeType.prototype, "onDrawForeground", function (ctx) {
-      // Never two price badges: where the frontend draws the node's declared price badge, ours stays off
-      // and the pack draws only a line without a price (a spend limit the run would break, in red).
-      if (ownBadgeWanted(this, nodeData)) drawPrice(this, ctx);
-      else drawNotice(this, ctx, nodeData);
+      drawPrice(this, ctx);
       drawStatus(this, ctx);
     });
     chain(nodeType.prototype, "onExecuted", function (output) {

@@ -3,8 +3,8 @@
 // with its source, plus the spend limits). The evaluation mirrors price_of() in nodes/luma/prices.py;
 // where fal publishes no price the badge says so instead of guessing, and it always says where the
 // number came from (live, cached with its date, bundled). When a spend limit would refuse the run the
-// badge says which, in red. Where the frontend draws the node's declared badge (ComfyUI 0.33.0), the
-// pack draws no price, only that limit (or that the page's declared badges are outdated) on a line.
+// badge says which, in red. The same badge on every host and frontend: on the classic canvas a pill in the
+// title bar (drawPrice), in "Nodes 2.0" one of the node header's badges (priceBadge).
 
 import { request } from "./comfy.js";
 import { fitText, roundedBox } from "./status.js";
@@ -127,33 +127,6 @@ export function limitState(limits, price) {
     return `over budget (${money(Math.max(0, limits.daily_budget_usd - spent))} left today)`;
   }
   return null;
-}
-
-// Newer hosts (ComfyUI 0.33.0) declare the badge in the node definition (price_badge, generated from the
-// same table by nodes/comfy/rules/price_badge.py) and a frontend that knows such declarations (1.48.7) draws it
-// as an icon badge whose text is the evaluated price; ours then stays off, so a node never shows two.
-// A frontend that predates them (e.g. 1.32.9 in front of 0.33.0) leaves that badge empty: since its
-// evaluation is asynchronous, ours waits FRONTEND_GRACE_MS for a text before it is drawn after all.
-const FRONTEND_GRACE_MS = 2000;
-
-function frontendShowsPrice(node) {
-  for (const item of node.badges ?? []) {
-    const badge = typeof item === "function" ? item() : item;
-    if (badge?.icon && badge.text) return true;
-  }
-  return false;
-}
-
-export function ownBadgeWanted(node, nodeData, now = Date.now()) {
-  if (!nodeData?.price_badge?.expr || !nodeData?.api_node) return true;
-  const state = (node.lumaFal ??= {});
-  if (state.frontendPriced || frontendShowsPrice(node)) {
-    state.frontendPriced = true;
-    state.drawnPrice = null;
-    return false;
-  }
-  state.firstDrawAt ??= now;
-  return now - state.firstDrawAt >= FRONTEND_GRACE_MS;
 }
 
 // --- reading a node -----------------------------------------------------------------------------
@@ -280,49 +253,32 @@ function drawPill(node, ctx, fullText, colour) {
   return text;
 }
 
-// The pack's price badge (hosts whose frontend draws no declared badge): price, source and, when a
-// spend limit would refuse the run, that limit, in red.
+// The pack's price badge, on every host and frontend (the nodes declare none of the frontend's own: see
+// request_node_schema in nodes/comfy/node_types/schema.py): price, source and, when a spend limit would
+// refuse the run, that limit, in red.
 export function drawPrice(node, ctx) {
   const price = nodePrice(node);
   node.lumaFal ??= {};
   node.lumaFal.price = price;
-  node.lumaFal.drawnNotice = null;
   if (!price || node.flags?.collapsed) return;
-  // Red when a spend limit would refuse the run, amber when the price is unknown, green otherwise.
-  const colour = price.limit ? LIMIT_COLOUR : price.usd == null ? "rgba(120, 90, 20, 0.95)" : "rgba(20, 90, 50, 0.95)";
-  node.lumaFal.drawnPrice = drawPill(node, ctx, price.text, colour);
+  node.lumaFal.drawnPrice = drawPill(node, ctx, price.text, priceColour(price));
   node.lumaFal.drawnPriceColour = price.limit ? LIMIT_COLOUR : null;
 }
 
-// The expression of a declared badge starts with a comment naming the price table it was generated from
-// (nodes/comfy/rules/price_badge.py VERSION_TAG); /luma_fal/prices serves the current version. The frontend
-// compiles each node type's expression once per page, so newer prices reach its badge only on reload.
-const VERSION_TAG = "luma-fal prices ";
-const STALE_NOTICE = "prices updated since this page loaded: reload it";
-const NOTICE_COLOUR = "rgba(120, 90, 20, 0.95)";
-
-export function declaredBadgeOutdated(nodeData) {
-  const version = table?.badge_version;
-  const expr = nodeData?.price_badge?.expr;
-  return Boolean(version && typeof expr === "string" && !expr.includes(`${VERSION_TAG}${version}`));
+// Red when a spend limit would refuse the run, amber when the price is unknown, green otherwise.
+function priceColour(price) {
+  return price.limit ? LIMIT_COLOUR : price.usd == null ? "rgba(120, 90, 20, 0.95)" : "rgba(20, 90, 50, 0.95)";
 }
 
-// Where the frontend draws the node's price badge (in its own colours), the pack adds no second price:
-// only a line, red when a spend limit would refuse the run (naming that limit, from the pack's table:
-// reloaded every minute with today's spend and the current limits), amber when the declared badge shows
-// older prices than the server's.
-export function drawNotice(node, ctx, nodeData) {
-  const price = nodePrice(node);
-  node.lumaFal ??= {};
-  node.lumaFal.price = price;
-  node.lumaFal.drawnPrice = null;
-  node.lumaFal.drawnNotice = null;
-  if (!price || node.flags?.collapsed) return;
-  const parts = [];
-  if (price.limit) parts.push(`spend limit: ${price.limit}`);
-  if (declaredBadgeOutdated(nodeData)) parts.push(STALE_NOTICE);
-  if (!parts.length) return;
-  const colour = price.limit ? LIMIT_COLOUR : NOTICE_COLOUR;
-  node.lumaFal.drawnNotice = drawPill(node, ctx, parts.join(" · "), colour);
-  node.lumaFal.drawnNoticeColour = colour;
+// The price as one of the node's badges (``node.badges``), for "Nodes 2.0": there nodes are DOM elements, no
+// canvas foreground is drawn, and the frontend shows each extension badge's text in the node header. On the
+// classic canvas LiteGraph draws ``node.badges`` as well; this one draws nothing there (no width, no-op draw)
+// since drawPrice's pill is the price shown.
+export function priceBadge(node) {
+  return () => {
+    const price = nodePrice(node);
+    const text = price && !node.flags?.collapsed ? price.text : "";
+    return { text, fgColor: "#ffffff", bgColor: price ? priceColour(price) : undefined, height: 0,
+             getWidth: () => 0, draw: () => {} };
+  };
 }

@@ -1,7 +1,7 @@
 """Browser fixtures: Debian's Chromium driven by Playwright against real ComfyUI servers with the pack.
 
 Each test runs once per (host, frontend): ComfyUI 0.3.75 with 1.32.9 (what it ships) and 1.58.1
-(``--front-end-root``), and ComfyUI 0.33.0 with 1.48.7 (what it ships); ids such as
+(``--front-end-root``), and ComfyUI 0.33.0 with 1.48.7 (what it ships) and 1.58.1; ids such as
 ``test_x[0.33.0-frontend-1.48.7]`` (tests/support/host_params.py parametrizes them).
 The page may only talk to loopback: Chromium sends every other request (the frontend calls api.comfy.org)
 to a proxy on a closed loopback port, so it fails inside the browser, and the page's failed requests to other
@@ -215,8 +215,7 @@ def _make_page(browser: Any, host: ComfyHost, frontend: str, missing: str | None
     """A page on ``host``; ``missing`` (a URL path part) answers 404 for matching requests, as an install
     without (or with an older) Python side would."""
     # The server's price documents are current before the page loads (/luma_fal/prices refreshes stale
-    # ones): the badge 0.33.0 declares (generated when the page fetches /object_info) and the pack's table
-    # (fetched after it) then come from the same table (tests/browser/test_price_badge.py).
+    # ones), so the page's badges and the test's expectations come from the same table.
     host.client.get_json("/luma_fal/prices")
     recorder = Recorder()
     context = browser.new_context(viewport={"width": 1600, "height": 1000})

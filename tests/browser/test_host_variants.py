@@ -8,7 +8,7 @@ from tools.layout import HOSTS, PACK_NODE_IDS
 
 
 def test_each_variant_serves_its_frontend(host: ComfyHost, comfy_version: str, frontend: str) -> None:
-    # One (host, frontend) pair per run: 0.3.75 with 1.32.9 and 1.58.1, 0.33.0 with 1.48.7.
+    # One (host, frontend) pair per run: 0.3.75 with 1.32.9 and 1.58.1, 0.33.0 with 1.48.7 and 1.58.1.
     root = HOSTS[comfy_version].frontend_root(frontend)
     assert host.server.front_end_root == root
     if root is None:  # the frontend the host ships, from its own venv

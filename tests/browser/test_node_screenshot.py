@@ -1,9 +1,8 @@
 """A picture of the text-to-video node on the canvas with its price badge, per host and frontend, kept in
 test-output/browser/ (``price-badge-LumaFalRay32TextToVideo-comfyui-<host>-frontend-<frontend>.png``).
 
-How the badge is proven drawn, whoever draws it: the pack's own badge (web/price.js, today on every
-host) records its text in ``node.lumaFal.drawnPrice``; a core badge (``price_badge`` on newer hosts) is in
-``node.badges``. Either text must then be painted on the canvas (a recorded ``fillText`` call) inside the
+How the badge is proven drawn: the pack's own badge (web/price.js, on every host) records its text in
+``node.lumaFal.drawnPrice``; a frontend's badge would be in ``node.badges``. The text must then be painted on the canvas (a recorded ``fillText`` call) inside the
 node's title area or the badge row above it, during a redraw the test forces.
 """
 
@@ -12,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.browser.test_price_badge import DRAWN_BY, expected_view, served_table, shown
+from tests.browser.test_price_badge import expected_view, served_table, shown
 from tests.comfy.badge_expect import expected_badge
 
 NODE = "LumaFalRay32TextToVideo"
@@ -48,8 +47,8 @@ def test_text_to_video_node_shows_its_price_badge(canvas_page: Any) -> None:
     comfy_page.page.evaluate("() => { window.app.canvas.ds.offset = [0, 0]; window.app.canvas.ds.scale = 1; }")
     node = next(n for n in comfy_page.nodes() if n["id"] == node_id)
     expected = expected_badge(node, served_table(comfy_page.host))
-    # The badge has settled: the pack's table arrived, or the frontend's asynchronous evaluation finished.
-    shown(comfy_page, node_id, expected_view(node, served_table(comfy_page.host), DRAWN_BY[comfy_page.version]))
+    # The badge has settled: the pack's table arrived.
+    shown(comfy_page, node_id, expected_view(node, served_table(comfy_page.host)))
     seen = comfy_page.page.evaluate(DRAW_AND_RECORD, node_id)
 
     badge_texts = [t for t in [seen["pack"], *seen["badges"]] if t and PRICE_TEXT.search(t)]

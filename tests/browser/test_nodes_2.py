@@ -1,5 +1,6 @@
-"""ComfyUI 0.33.0's frontend in its "Nodes 2.0" design: the price badge in the node header, once, and the
-limits and frame options folded behind "Show advanced inputs" (classic canvas mode shows every widget)."""
+"""ComfyUI 0.33.0's frontends in their "Nodes 2.0" design: the pack's price badge in the node header, once (there
+no canvas foreground is drawn: web/price.js priceBadge), and the limits and frame options folded behind "Show
+advanced inputs" (classic canvas mode shows every widget)."""
 
 from __future__ import annotations
 

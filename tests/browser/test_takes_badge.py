@@ -1,19 +1,18 @@
-"""The price badge counts a node's whole fan-out (takes × prompt_variants lines), on every host: the pack's
-JavaScript badge (0.3.75) and the frontend's own badge from the generated JSONata (0.33.0)."""
+"""The price badge counts a node's whole fan-out (takes × prompt_variants lines), on every host and frontend."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from nodes.luma.prices import money
-from tests.browser.test_price_badge import DRAWN_BY, shown
+from tests.browser.test_price_badge import shown
 from tests.comfy.badge_expect import expected_price
 
 
 def _one_badge(comfy_page: Any, node_id: int, text: str | None = None) -> str:
-    """The text of the node's one price badge, drawn by whoever draws badges on this host; waits for
-    ``text`` when given (the badge must have changed to it, not still show the old one)."""
-    by = DRAWN_BY[comfy_page.version]
+    """The text of the node's one price badge (the pack's); waits for ``text`` when given (the badge must have
+    changed to it, not still show the old one)."""
+    by = "pack"
     wanted = None if text is None else {"by": by, "text": text}
     seen = shown(comfy_page, node_id)
     for _ in range(100):

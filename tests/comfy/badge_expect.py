@@ -1,19 +1,12 @@
-"""What a LumaFal node's price badge should say, computed independently of nodes/comfy/price_badge.py and
-web/price.js, and the generated JSONata evaluated the way ComfyUI's frontend evaluates it
-(useNodePricing.ts, 1.48.7).
+"""What a LumaFal node's price badge should say, computed from ``price_of`` independently of web/price.js.
 
 A badge reads ``[from ]<price_of label> · <source>``; the spend-limit state (``over cap $0.20``...) is
-a separate text (:func:`expected_limit`): the pack's own badge appends it, and where the frontend draws
-the badge the pack draws it as a red line of its own.
-
-Evaluation uses ``jsonata-python`` (a test dependency, pinned ``jsonata-python==0.7.1``), a port of the
-reference JSONata; the browser tests prove the same expressions in the frontend's own evaluator.
+a separate text (:func:`expected_limit`) that the pack's badge appends.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from functools import lru_cache
+from collections.abc import Mapping
 from typing import Any
 
 from nodes.luma import constants as C
@@ -87,46 +80,3 @@ def expected_limit(node: Mapping[str, Any], table: Mapping[str, Any], input_imag
     if budget is not None and spent + usd > budget + 1e-9:
         return f"over budget ({money(max(0.0, budget - spent))} left today)"
     return None
-
-
-def _normalized(raw: Any, declared: str) -> Any:
-    """A widget value as useNodePricing.ts normalizeWidgetValue hands it to the expression."""
-    if raw is None:
-        return None
-    kind = declared.upper()
-    if kind in ("INT", "FLOAT"):
-        return raw if isinstance(raw, (int, float)) and not isinstance(raw, bool) else None
-    if kind == "BOOLEAN":
-        if isinstance(raw, bool):
-            return raw
-        text = str(raw).strip().lower()
-        return {"true": True, "false": False}.get(text)
-    if kind == "COMBO" and isinstance(raw, (int, float, bool)):
-        return raw
-    return str(raw).strip().lower()
-
-
-def frontend_context(price_badge: Mapping[str, Any], widgets: Mapping[str, Any], linked: Iterable[str]) -> dict[str, Any]:
-    """The context the frontend builds from ``/object_info``'s ``price_badge`` for a node in this state."""
-    linked = set(linked)
-    depends = price_badge["depends_on"]
-    return {
-        "widgets": {w["name"]: _normalized(widgets.get(w["name"]), w["type"]) for w in depends["widgets"]},
-        "inputs": {name: {"connected": name in linked} for name in depends["inputs"]},
-        "inputGroups": {name: 0 for name in depends.get("input_groups", [])},
-    }
-
-
-def badge_result(price_badge: Mapping[str, Any], widgets: Mapping[str, Any], linked: Iterable[str]) -> Any:
-    """The generated expression's result for a node in this state."""
-    assert price_badge["engine"] == "jsonata"
-    return _compiled(price_badge["expr"]).evaluate(frontend_context(price_badge, widgets, linked))
-
-
-@lru_cache(maxsize=64)
-def _compiled(expr: str) -> Any:
-    try:
-        import jsonata
-    except ImportError as exc:  # a missing test dependency fails loudly, never skips
-        raise ImportError("jsonata-python==0.7.1 is a test dependency (tools/testhost.sh TEST_PINS)") from exc
-    return jsonata.Jsonata(expr)

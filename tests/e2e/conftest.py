@@ -25,19 +25,19 @@ from tests.support.comfy_fixtures import (  # noqa: F401  (imported fixtures reg
     comfy_sandbox,
     comfy_version,
 )
-from tests.e2e.pack_helpers import EXTRA_READ_DIR, TEST_ONLY_NODES
+from tests.e2e.pack_helpers import EXTRA_READ_DIR, write_test_only_nodes
 from tools.harness import ComfyHost
 from tools.layout import TEST_OUTPUT
 
 
 @pytest.fixture(scope="session")
 def comfy_guarded(comfy_factory: Callable[..., ComfyHost]) -> ComfyHost:
-    """A second ComfyUI that also loads the test-only node pack (tests/e2e/test_only_nodes: degenerate
+    """A second ComfyUI that also loads the test-only node pack (tests/e2e/test_only_nodes.py.txt: degenerate
     IMAGE tensors), found through --extra-model-paths-config so it never sits in the shared
     custom_nodes folder, and with ``LUMA_FAL_EXTRA_READ_DIRS`` set to ``EXTRA_READ_DIR``."""
     EXTRA_READ_DIR.mkdir(parents=True, exist_ok=True)
     config = TEST_OUTPUT / "comfy" / "test-only-nodes.yaml"
     config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(f"luma_fal_tests:\n    custom_nodes: {TEST_ONLY_NODES}\n")
+    config.write_text(f"luma_fal_tests:\n    custom_nodes: {write_test_only_nodes()}\n")
     return comfy_factory("comfy-guarded", extra_args=["--extra-model-paths-config", str(config)],
                          extra_env={"LUMA_FAL_EXTRA_READ_DIRS": str(EXTRA_READ_DIR)})

@@ -10,9 +10,18 @@ import av
 
 from tools.layout import REPO, TEST_OUTPUT
 
-# The test-only node pack the ``comfy_guarded`` ComfyUI loads, and the folder its LUMA_FAL_EXTRA_READ_DIRS lists.
-TEST_ONLY_NODES = REPO / "tests" / "e2e" / "test_only_nodes"
+# The test-only node pack's source (not a .py file: see its docstring), and the folder its LUMA_FAL_EXTRA_READ_DIRS
+# lists.
+TEST_ONLY_NODES_SOURCE = REPO / "tests" / "e2e" / "test_only_nodes.py.txt"
 EXTRA_READ_DIR = TEST_OUTPUT / "comfy" / "extra-read-dir"
+
+
+def write_test_only_nodes() -> Path:
+    """The test-only node pack as a custom_nodes folder under the test output (written anew each session)."""
+    folder = TEST_OUTPUT / "comfy" / "test-only-nodes"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "luma_fal_test_nodes.py").write_text(TEST_ONLY_NODES_SOURCE.read_text())
+    return folder
 
 
 def node_of_type(prompt: dict[str, Any], class_type: str) -> tuple[str, dict[str, Any]]:

@@ -1,7 +1,7 @@
 """Degenerate IMAGE tensors given to any IMAGE input of the pack are refused, naming the input, before
 anything is encoded, uploaded or sent.
 
-The tensors come from the test-only node pack (tests/e2e/test_only_nodes), which the ``comfy_guarded``
+The tensors come from the test-only node pack (tests/e2e/test_only_nodes.py.txt), which the ``comfy_guarded``
 ComfyUI loads: core nodes never make a zero-width image, an empty batch or NaN pixels.
 """
 

@@ -4,6 +4,7 @@ workflows."""
 from __future__ import annotations
 
 import io
+import json
 import socket
 import struct
 import tomllib
@@ -45,6 +46,10 @@ def test_pack_loads_without_import_errors(comfy: ComfyHost) -> None:
     for nid, info in pack_nodes.items():
         assert info["category"].startswith("Luma (fal)"), f"{nid} has category {info['category']!r}"
         assert info["python_module"].endswith(PACK_DIR_NAME), f"{nid} comes from {info['python_module']!r}"
+    # node_list.json (what ComfyUI-Manager merges into its node map) is what the host really lists.
+    node_list = json.loads((REPO / "node_list.json").read_text())
+    assert node_list == {nid: pack_nodes[nid]["display_name"] for nid in node_list}
+    assert sorted(node_list) == sorted(pack_nodes)
 
 
 def _scale_workflow(image_name: str, width: int, height: int, prefix: str) -> dict:

@@ -1,24 +1,17 @@
-"""What newer hosts give API nodes, feature-detected: a price badge the frontend draws, advanced inputs.
-
-ComfyUI 0.33.0 gets both; 0.3.75 gets neither and keeps working exactly as before (its nodes still run:
-tests/e2e/test_all_nodes.py). Node ids, input names and input order are the same on every host.
+"""What newer hosts give the pack's nodes, feature-detected: advanced inputs (0.33.0; 0.3.75 keeps working
+exactly as before: tests/e2e/test_all_nodes.py). Node ids, input names and input order are the same on every
+host, and on no host is a node a Comfy partner (API) node.
 """
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
-import pytest
-
-from nodes.luma import constants as C
-from tests.comfy.badge_expect import PAID_NODES, badge_result, expected_badge
 from tests.e2e.pack_helpers import calls_at, preview_text
 from tools.harness import ComfyHost
 
 # What each host is expected to offer; written out, not detected, so a host that silently lost the
 # feature fails here instead of passing vacuously.
-DRAWS_PRICE_BADGES = {"0.3.75": False, "0.33.0": True}
 HAS_ADVANCED_INPUTS = {"0.3.75": False, "0.33.0": True}
 ADVANCED = {"max_queue_wait", "max_total_time", "frames_start", "frames_cap", "frames_every_nth", "frames_height",
             "takes", "prompt_variants"}
@@ -74,17 +67,6 @@ def _pack_nodes(comfy: ComfyHost) -> dict[str, dict[str, Any]]:
     return {nid: info for nid, info in comfy.client.object_info().items() if nid.startswith("LumaFal")}
 
 
-def _spec(info: dict[str, Any], name: str) -> list[Any]:
-    for section in ("required", "optional"):
-        if name in info["input"].get(section, {}):
-            return info["input"][section][name]
-    raise AssertionError(f"{info['name']} has no input {name!r}")
-
-
-def _options(spec: list[Any]) -> list[Any]:
-    return list(spec[0]) if isinstance(spec[0], list) else list(spec[1]["options"])
-
-
 def test_input_names_and_order_never_change(comfy: ComfyHost) -> None:
     nodes = _pack_nodes(comfy)
     assert sorted(nodes) == sorted(INPUT_ORDER)
@@ -93,71 +75,13 @@ def test_input_names_and_order_never_change(comfy: ComfyHost) -> None:
         assert order == INPUT_ORDER[nid], nid
 
 
-def _served_prices(comfy: ComfyHost) -> dict[str, Any]:
-    """The server's effective price table (the route refreshes stale documents first, so a schema built
-    after this call is generated from this same table)."""
-    return comfy.client.get_json("/luma_fal/prices")
-
-
-def test_paid_nodes_declare_a_price_badge_where_the_host_draws_them(comfy: ComfyHost, comfy_version: str) -> None:
-    table = _served_prices(comfy)
-    nodes = _pack_nodes(comfy)
-    assert not nodes["LumaFalVideoToFrames"].get("price_badge") and not nodes["LumaFalVideoToFrames"].get("api_node")
-    for nid in PAID_NODES:
-        info = nodes[nid]
-        if not DRAWS_PRICE_BADGES[comfy_version]:
-            # Nothing new on this host: the pack's own JavaScript badge is drawn (tests/browser).
-            assert not info.get("price_badge") and not info.get("api_node"), nid
-            continue
-        badge = info["price_badge"]
-        assert info["api_node"] is True and badge["engine"] == "jsonata", nid
-        depends = badge["depends_on"]
-        for widget in depends["widgets"]:
-            assert _spec(info, widget["name"])[0] == widget["type"], (nid, widget)
-        for name in depends["inputs"]:
-            assert _spec(info, name)[0] == "IMAGE", (nid, name)
-        _every_state_reads_like_price_of(nid, info, badge, table)
-
-
-def _every_state_reads_like_price_of(nid: str, info: dict[str, Any], badge: dict[str, Any],
-                                    table: dict[str, Any]) -> None:
-    """Every combination of the node's real combo/boolean widgets and image connections, as served."""
-    names = [n for section in ("required", "optional") for n in info["input_order"].get(section, [])]
-    specs = {n: _spec(info, n) for n in names}
-    choices = {n: _options(s) for n, s in specs.items() if s[0] == "COMBO" or isinstance(s[0], list)}
-    choices |= {n: [False, True] for n, s in specs.items() if s[0] == "BOOLEAN"}
-    choices = {n: v for n, v in choices.items() if n in {"model", "resolution", "duration", "hdr", "exr_export"}}
-    images = [n for n, s in specs.items() if s[0] == "IMAGE"]
-    count = 0
-    for values in itertools.product(*choices.values()):
-        widgets = dict(zip(choices, values))
-        for links in itertools.product([False, True], repeat=len(images)):
-            linked = [n for n, on in zip(images, links) if on]
-            expected = expected_badge({"type": nid, "widgets": widgets, "linked": linked}, table)
-            assert badge_result(badge, widgets, linked) == {"type": "text", "text": expected}, (nid, widgets, linked)
-            count += 1
-    assert count >= 4, nid
-
-
-@pytest.mark.hosts("0.33.0")
-def test_a_price_refresh_reaches_the_declared_badge_at_the_next_object_info(comfy: ComfyHost, comfy_sandbox: Any) -> None:
-    """0.33.0 builds the schema anew for every /object_info: a page loaded after fal's price changed and
-    the pack fetched it declares the new price (an open page keeps the expression it compiled)."""
-    def t2v_badge() -> str:
-        badge = _pack_nodes(comfy)["LumaFalRay32TextToVideo"]["price_badge"]
-        return badge_result(badge, {"resolution": "720p", "duration": "5s", "hdr": False}, [])["text"]
-
-    def refresh() -> None:
-        comfy.client.post_json("/luma_fal/fal_docs/refresh", {}).raise_for_status()
-
-    try:
-        comfy_sandbox.platform(prices={C.RAY32_TEXT_TO_VIDEO: {"unit_price": 0.16, "unit": "video_second"}})
-        refresh()
-        assert t2v_badge() == "$1.60 · live"  # 720p x 5 s x $0.16
-    finally:
-        comfy_sandbox.reset()
-        refresh()
-    assert t2v_badge() == "$1.00 · live"
+def test_no_node_is_a_partner_node_or_declares_a_frontend_price_badge(comfy: ComfyHost) -> None:
+    """The nodes bill the user's own fal key: never ``api_node`` (a frontend would take them for Comfy-billed
+    partner nodes and ask a signed-out user to sign in before Run), and so no ``price_badge``, which frontends
+    draw only on API nodes; the pack's own badge shows the price (tests/browser/test_price_badge.py)."""
+    for nid, info in _pack_nodes(comfy).items():
+        assert info.get("api_node") in (None, False), nid
+        assert not info.get("price_badge"), nid
 
 
 def test_limits_and_frame_options_are_advanced_where_the_host_supports_it(comfy: ComfyHost, comfy_version: str) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from tools.harness import ComfyHost, start_host
-from tools.layout import DEFAULT_HOST, HOSTS, NEW_FRONTEND_VERSION, TEST_OUTPUT
+from tools.layout import DEFAULT_HOST, HOSTS, NEW_FRONTEND_VERSION, TEST_OUTPUT, any_frontend_static
 from tools.procs import ComfyOptions, SandboxProcess, start_sandbox
 from tools.sandbox_control import SandboxControl
 
@@ -94,11 +94,13 @@ def comfy_version(request: pytest.FixtureRequest) -> str:
 def host_server(
     factory: Callable[..., ComfyHost], version: str, frontend: str | None = None, **options: Any
 ) -> ComfyHost:
-    """The shared server of ``version`` serving ``frontend`` (default: the one the host ships)."""
+    """The shared server of ``version`` serving ``frontend`` (default: the one the host ships; any frontend the
+    test hosts hold, also one the host is not paired with in the browser suite)."""
     host = HOSTS[version]
     frontend = frontend or host.frontend
     name = server_name(version, frontend, keyless=options.get("fal_key", "") is None)
-    return factory(name, front_end_root=host.frontend_root(frontend), host=version, **options)
+    root = host.frontend_root(frontend) if frontend in host.frontends else any_frontend_static(frontend)
+    return factory(name, front_end_root=root, host=version, **options)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,8 @@
   by host version, session-scoped, so pytest groups the tests by host and each server starts once:
   ``test_x[0.3.75]``, ``test_x[0.33.0]``.
 - A test that also uses ``frontend`` (the browser tests) is parametrized by (host, frontend):
-  ``test_x[0.3.75-frontend-1.32.9]``, ``test_x[0.3.75-frontend-1.58.1]``, ``test_x[0.33.0-frontend-1.48.7]``.
+  ``test_x[0.3.75-frontend-1.32.9]``, ``test_x[0.3.75-frontend-1.58.1]``, ``test_x[0.33.0-frontend-1.48.7]``,
+  ``test_x[0.33.0-frontend-1.58.1]``.
 - ``@pytest.mark.hosts("0.33.0")`` limits a test to the hosts it is about (e.g. a node only 0.33.0 has).
 - A test that starts ComfyUIs of its own (the fleet and restart tests) runs on the host its ``hosts`` marker
   names first, else the default host: once per run, not once per selected host.

@@ -59,7 +59,7 @@ def _refuse_wrong_wires(hidden: Any, kind: str, endpoint: str) -> None:
                                         f"empty; connect {use} instead.")
 
 
-class LumaFalRequestById(VideoNode):
+class LumaFalRequestById(VideoNode, io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return make_schema(

@@ -85,12 +85,11 @@ def _limits(kwargs: dict[str, Any]) -> Limits:
     return Limits.from_inputs(kwargs.get("max_queue_wait"), kwargs.get("max_total_time"))
 
 
-class LumaFalRay32TextToVideo(VideoNode):
+class LumaFalRay32TextToVideo(VideoNode, io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return request_node_schema(
             node_id="LumaFalRay32TextToVideo",
-            endpoint=C.RAY32_TEXT_TO_VIDEO,
             display_name="Luma Ray 3.2 Text to Video (fal)",
             category=CATEGORY_VIDEO,
             description="Generate a video from a prompt with Luma Ray 3.2 on fal.ai, billed to your fal key.",
@@ -119,12 +118,11 @@ class LumaFalRay32TextToVideo(VideoNode):
         return await _run_video(job, fields, cls.hidden, kwargs, with_exr=True)
 
 
-class LumaFalRay32ImageToVideo(VideoNode):
+class LumaFalRay32ImageToVideo(VideoNode, io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return request_node_schema(
             node_id="LumaFalRay32ImageToVideo",
-            endpoint=C.RAY32_IMAGE_TO_VIDEO,
             display_name="Luma Ray 3.2 Image to Video (fal)",
             category=CATEGORY_VIDEO,
             description=("Animate a start frame and/or end frame, or place 1-64 keyframes on the timeline, "
@@ -159,14 +157,13 @@ class LumaFalRay32ImageToVideo(VideoNode):
         return await _run_video(job, fields, cls.hidden, kwargs, with_exr=True)
 
 
-class LumaFalRay32VideoToVideo(VideoNode):
+class LumaFalRay32VideoToVideo(VideoNode, io.ComfyNode):
     CONTROL_MODES = ("auto", "chosen", "off")
 
     @classmethod
     def define_schema(cls) -> io.Schema:
         return request_node_schema(
             node_id="LumaFalRay32VideoToVideo",
-            endpoint=C.RAY32_VIDEO_TO_VIDEO,
             display_name="Luma Ray 3.2 Video to Video (fal)",
             category=CATEGORY_VIDEO,
             description="Restyle or edit a source video with Luma Ray 3.2 on fal.ai.",
@@ -214,12 +211,11 @@ class LumaFalRay32VideoToVideo(VideoNode):
         return await _run_video(job, fields, cls.hidden, kwargs, with_exr=True)
 
 
-class LumaFalRay32Reframe(VideoNode):
+class LumaFalRay32Reframe(VideoNode, io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return request_node_schema(
             node_id="LumaFalRay32Reframe",
-            endpoint=C.RAY32_REFRAME,
             display_name="Luma Ray 3.2 Reframe (fal)",
             category=CATEGORY_VIDEO,
             description="Extend a video to another aspect ratio (outpainting) with Luma Ray 3.2 on fal.ai.",

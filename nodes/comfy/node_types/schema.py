@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import logging
 from typing import Any
 
 from comfy_api.latest import io
 
 from ...luma import constants as C
-from ..money import fal_docs
 from ..run.limits import DEFAULT_QUEUE_WAIT_S, DEFAULT_TOTAL_TIME_S
-from ..rules.price_badge import BadgeInput, price_badge
-
-log = logging.getLogger(__name__)
 
 CATEGORY = "Luma (fal)"
 CATEGORY_VIDEO = f"{CATEGORY}/Ray 3.2"
@@ -31,11 +26,6 @@ def make_schema(**fields: Any) -> io.Schema:
     """An ``io.Schema`` with only the fields this host knows (0.3.75 lacks e.g. ``search_aliases``)."""
     known = schema_fields()
     return io.Schema(**{k: v for k, v in fields.items() if k in known})
-
-
-def host_draws_price_badges() -> bool:
-    """Whether this host's schema can carry a price badge for its frontend to draw (ComfyUI 0.33.0 does)."""
-    return "price_badge" in schema_fields() and hasattr(io, "PriceBadge") and hasattr(io, "PriceBadgeDepends")
 
 
 def host_has_advanced_inputs() -> bool:
@@ -165,39 +155,17 @@ def takes_inputs() -> list[io.Input]:
 HIDDEN = [io.Hidden.unique_id, io.Hidden.prompt]
 
 
-def request_node_schema(*, endpoint: str, inputs: list[io.Input], outputs: list[io.Output], frames: bool,
+def request_node_schema(*, inputs: list[io.Input], outputs: list[io.Output], frames: bool,
                         **fields: Any) -> io.Schema:
-    """Schema of a node that runs paid requests on ``endpoint`` (its Uni-1 model widget may pick the max
-    endpoint): its own inputs, then the seed, the time limits, for video nodes the frame options, and the
-    fan-out (takes, prompt_variants). An
-    output node, so a lone node runs and shows its result. Where the host draws price badges, the node
-    declares one (and is an API node, which is what the frontend draws badges for)."""
+    """Schema of a node that runs paid requests at fal: its own inputs, then the seed, the time limits, for video nodes the frame options, and the
+    fan-out (takes, prompt_variants). An output node, so a lone node runs and shows its result.
+
+    Never an API node (``is_api_node``), and so no declared ``price_badge``: frontends take an API node for a
+    Comfy-billed partner node (1.58.1 replaces Run with "Sign in to run" for a signed-out user, its node library
+    lists it under Partner Nodes), while these bill the user's own fal key; and every frontend draws a declared
+    price badge only on API nodes. web/price.js draws the price on every host instead."""
     all_inputs = [*inputs, seed_input(), *limit_inputs(), *(frame_inputs() if frames else []), *takes_inputs()]
-    if host_draws_price_badges():
-        try:
-            fields.update(price_badge=declared_price_badge(endpoint, all_inputs), is_api_node=True)
-        except Exception:  # the node must load without it; web/price.js then draws the pack's own badge
-            log.exception("comfyui-luma-fal: no price badge declared for %s", fields.get("node_id"))
     # is_input_list: a STRING list from upstream reaches prompt_variants whole (outputs.one_call_fans_out).
     return make_schema(inputs=all_inputs, outputs=outputs, hidden=HIDDEN, is_output_node=True, is_input_list=True,
                        **fields)
-
-
-def declared_price_badge(endpoint: str, inputs: list[io.Input]) -> Any:
-    """``io.PriceBadge`` generated from the effective price table for a node with these inputs (see
-    price_badge.py). ComfyUI 0.33.0 builds the schema anew for every ``/object_info``, so a page loaded
-    after a price refresh gets the new prices; an open page keeps the expression it compiled."""
-    badge = price_badge(endpoint, [badge_input(i) for i in inputs], fal_docs.price_table())
-    return io.PriceBadge(expr=badge.expr, depends_on=io.PriceBadgeDepends(widgets=badge.widgets, inputs=badge.inputs))
-
-
-def badge_input(schema_input: io.Input) -> BadgeInput:
-    """What the frontend can know of ``schema_input``: a combo's options, a boolean's two values, an image link."""
-    if isinstance(schema_input, io.Combo.Input):
-        return BadgeInput(schema_input.id, "combo", tuple(schema_input.options or ()))
-    if isinstance(schema_input, io.Boolean.Input):
-        return BadgeInput(schema_input.id, "boolean", (False, True))
-    if isinstance(schema_input, io.Image.Input):
-        return BadgeInput(schema_input.id, "image")
-    return BadgeInput(schema_input.id, "other")
 

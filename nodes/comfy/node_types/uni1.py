@@ -28,7 +28,6 @@ class LumaFalUni1TextToImage(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return request_node_schema(
             node_id="LumaFalUni1TextToImage",
-            endpoint=C.UNI1_TEXT_TO_IMAGE,
             display_name="Luma Uni-1 Text to Image (fal)",
             category=CATEGORY_IMAGE,
             description="Generate an image from a prompt (and up to 9 reference images) with Luma Uni-1 on fal.ai.",
@@ -68,7 +67,6 @@ class LumaFalUni1ImageEdit(io.ComfyNode):
     def define_schema(cls) -> io.Schema:
         return request_node_schema(
             node_id="LumaFalUni1ImageEdit",
-            endpoint=C.UNI1_EDIT,
             display_name="Luma Uni-1 Image Edit (fal)",
             category=CATEGORY_IMAGE,
             description="Edit an image by prompt (with up to 8 reference images) with Luma Uni-1 on fal.ai.",

@@ -33,8 +33,11 @@ _SIGNATURE: contextvars.ContextVar[str | None] = contextvars.ContextVar("luma_fa
 _RERUN = itertools.count()
 
 
-class VideoNode(io.ComfyNode):
-    """Base of the pack's video nodes: knows whether the frames output was skipped last time."""
+class VideoNode:
+    """Mixed into the pack's video nodes, before ``io.ComfyNode``: knows whether the frames output was skipped
+    last time. Not a ComfyNode itself, so that every node class names ``io.ComfyNode`` among its own bases:
+    ComfyUI-Manager's scanner (what "Install Missing Custom Nodes" looks up) counts only such classes, and
+    would list a ComfyNode base class as a node of the pack."""
 
     @classmethod
     def fingerprint_inputs(cls, **inputs: Any) -> Any:

@@ -26,15 +26,12 @@ _registered = False
 
 async def get_prices(request: web.Request) -> web.Response:
     """The effective price table (bundled + fal's live/cached unit prices, each endpoint with its
-    source), plus the spend-limit state the badge shows and the version of the table the price badges
-    declared in node schemas are generated from now (``badge_version``). Stale documents are refreshed
-    first, for at most ~2 s; the browser evaluates exactly the table the Python side prices with."""
+    source), plus the spend-limit state the badge shows. Stale documents are refreshed first, for at most
+    ~2 s; the browser evaluates exactly the table the Python side prices with."""
     from ..money.fal_docs import ROUTE_TIMEOUT_S, price_table, refresh
-    from ..rules.price_badge import table_version
 
     await refresh(timeout=ROUTE_TIMEOUT_S)
     table = price_table()
-    table["badge_version"] = table_version(table)
     table["limits"] = _limits_state()
     return no_store(table)
 

@@ -35,8 +35,9 @@ def test_every_example_card_shows_its_thumbnail(comfy_page: ComfyPage) -> None:
     drawn = {}
     for name in EXAMPLES:
         dialog.get_by_text(name, exact=True).first.scroll_into_view_if_needed(timeout=30_000)
-        page.wait_for_function(f"(name) => ({_CARD_IMAGE_SIZE})(name) !== null", arg=name, timeout=30_000)
-        drawn[name] = tuple(page.evaluate(_CARD_IMAGE_SIZE, name))
+        # The size the image had when it was first seen loaded (the grid may re-render the card afterwards).
+        size = page.wait_for_function(_CARD_IMAGE_SIZE, arg=name, timeout=30_000).json_value()
+        drawn[name] = tuple(size)
     comfy_page.screenshot("template-browser-thumbnails")
     assert drawn == {name: THUMBNAIL_SIZE for name in EXAMPLES}
 

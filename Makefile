@@ -21,7 +21,7 @@ BENCH_ARGS ?=
 # per host the e2e and browser suites). JOBS=N: at most N at once; JOBS=0: one plain pytest process.
 JOBS ?=
 
-.PHONY: help env sandbox demo test bench clean
+.PHONY: help env sandbox demo test bench clean thumbnails
 
 help:
 	@echo "make env      build/refresh the test hosts (.testhost/): ComfyUI 0.3.75 (+ frontend 1.58.1) and 0.33.0,"
@@ -32,6 +32,8 @@ help:
 	@echo "              as parallel pytest processes (JOBS=N at most N at once, JOBS=0 one process); narrow it:"
 	@echo "              make test HOSTS=0.3.75 PYTEST_ARGS=\"tests/e2e -x\" (named paths: one pytest process)"
 	@echo "make bench    benchmarks (BENCH_ARGS=...)"
+	@echo "make thumbnails  example_workflows/*.jpg from the examples as frontend 1.58.1 draws them (after"
+	@echo "              tools/make_examples.py; EXAMPLES=\"name ...\" for some)"
 	@echo "make clean    remove test and bench outputs (keeps .testhost/; rm -rf .testhost for a full rebuild)"
 
 env:
@@ -49,6 +51,9 @@ test: env
 
 bench: env
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+thumbnails: env
+	$(PY) -m tools.make_thumbnails $(EXAMPLES)
 
 clean:
 	rm -rf test-output bench/out .pytest_cache

@@ -5,5 +5,7 @@
 - ``luma``   the Luma model catalogue: request models, rules, prices (no HTTP, no ComfyUI)
 - ``comfy``  ComfyUI node classes and server routes: thin glue over the three above
 
+and ``version.py``, the pack's version (pyproject.toml's), below them all.
+
 Every module here uses relative imports only: inside ComfyUI the name ``nodes`` is core's own module.
 """

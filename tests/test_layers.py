@@ -228,6 +228,13 @@ def test_pack_code_imports_siblings_relatively() -> None:
     assert not problems, "\n".join(problems)
 
 
+def test_the_version_module_imports_nothing_of_the_pack() -> None:
+    # nodes/version.py (the pack's version, from pyproject.toml) sits below every layer: all may import it.
+    assert _graph()["nodes.version"] == {}, _graph()["nodes.version"]
+    imported = {module.split(".")[0] for level, module, _ in _imports(REPO / "nodes" / "version.py") if level == 0}
+    assert imported <= {"__future__", "re", "pathlib", "tomllib"}, imported
+
+
 def test_layers_are_not_empty() -> None:
     # Guards the rules above against passing because a folder moved.
     for layer in RULES:

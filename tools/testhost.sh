@@ -79,8 +79,9 @@ requests==2.34.2
 # Their declared dependencies would pull torch 2.14 with CUDA (several GB): installed without deps.
 NODEPS_PINS='torchvision==0.28.0 torchaudio==2.11.0 spandrel==0.4.2'
 # The pack's test and bench dependencies (pyproject's [test] extra, pinned; imageio-ffmpeg: the bench's VHS-style loader;
-# GitPython: ComfyUI-Manager's node scanner, which tests run over the checkout).
-TEST_PINS='pytest==9.2.0 pytest-timeout==2.4.0 fal-client==1.0.3 playwright==1.65.2 imageio-ffmpeg==0.8.1 GitPython==3.2.1'
+# GitPython: ComfyUI-Manager's node scanner, which tests run over the checkout; comfy-cli: `comfy node validate`
+# and `comfy node pack` as the Registry runs them, tests/test_registry_package.py).
+TEST_PINS='pytest==9.2.0 pytest-timeout==2.4.0 fal-client==1.0.3 playwright==1.65.2 imageio-ffmpeg==0.8.1 GitPython==3.2.1 comfy-cli==1.23.0'
 
 # The shared fleet journal's driver (pyproject's [postgres] extra), in both venvs: the tests run real workers on it.
 PG_PINS='psycopg[binary]==3.3.9'
@@ -290,7 +291,7 @@ install_pack_deps() {
   # torch pinned in the same resolve: nothing the pack or the tests ask for may move it.
   # shellcheck disable=SC2086
   pip_q install -r "$REPO/requirements.txt" $TEST_PINS torch==2.13.0
-  "$PY" -c 'import httpx, httpx_sse, pytest, pytest_timeout, fal_client, playwright, psutil, torch, git
+  "$PY" -c 'import httpx, httpx_sse, pytest, pytest_timeout, fal_client, playwright, psutil, torch, git, comfy_cli
 assert torch.__version__.startswith("2.13.0"), torch.__version__' || fail "pack/test deps do not import"
   echo "$PACK_STAMP" > "$VENV/.pack_stamp"
   record "pack + test deps" "$t0"

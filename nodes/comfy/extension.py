@@ -6,6 +6,8 @@ import logging
 
 from comfy_api.latest import ComfyExtension, io
 
+from ..version import PACK_VERSION
+
 log = logging.getLogger(__name__)
 
 _routes_registered = False
@@ -53,4 +55,6 @@ class LumaFalExtension(ComfyExtension):
 
         nodes = pack_nodes()
         register_node_titles(nodes)  # the spend check names a prompt's other paid nodes by these
+        # The version in ComfyUI's log, where a bug report starts.
+        log.info("comfyui-luma-fal %s: %d nodes", PACK_VERSION, len(nodes))
         return nodes

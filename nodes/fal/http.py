@@ -18,12 +18,12 @@ from collections.abc import Awaitable, Callable, Generator
 
 import httpx
 
+from ..version import PACK_VERSION
 from .config import Credentials, FalConfig, Hosts, origin_of
 from .errors import UnsafeUrl
 
 log = logging.getLogger(__name__)
 
-PACK_VERSION = "0.1.0"
 USER_AGENT = (
     f"comfyui-luma-fal/{PACK_VERSION} (httpx/{httpx.__version__}; python/{platform.python_version()})"
 )

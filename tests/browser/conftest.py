@@ -15,11 +15,9 @@ secret never came back from the server.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,32 +35,13 @@ from tests.support.comfy_fixtures import (  # noqa: F401  (imported fixtures reg
     comfy_version,
     host_server,
 )
+from tools.browser import CHROMIUM, CHROMIUM_ARGS, CLOSED_PORT, QUIET_SETTINGS  # noqa: F401  (tests import them)
+from tools.browser import post_settings as _post_settings
 from tools.harness import ComfyHost
 from tools.layout import HOSTS, TEST_OUTPUT
 
-CHROMIUM = Path("/usr/bin/chromium")
-CLOSED_PORT = 9  # discard: nothing listens on it here
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-    "--autoplay-policy=no-user-gesture-required",
-    # Loopback goes direct (Chromium never proxies it); anything else, IP literals included, goes to a
-    # proxy port where nothing listens and fails at once.
-    f"--proxy-server=http://127.0.0.1:{CLOSED_PORT}",
-]
 SCREENSHOTS = TEST_OUTPUT / "browser"
 LOOPBACK = {"127.0.0.1", "localhost"}
-# Settings a fresh user gets prompts for; answered up front so no dialog covers the canvas.
-QUIET_SETTINGS = {"Comfy.TutorialCompleted": True, "Comfy.VueNodes.Enabled": False}
-
-
-def _post_settings(base_url: str) -> None:
-    request = urllib.request.Request(
-        f"{base_url}/settings", data=json.dumps(QUIET_SETTINGS).encode(), method="POST",
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30):
-        pass
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import io
 import json
 import socket
 import struct
+import tomllib
 import uuid
 from pathlib import Path
 
@@ -39,6 +40,9 @@ def test_pack_loads_without_import_errors(comfy: ComfyHost) -> None:
     pack_nodes = {nid: info for nid, info in object_info.items() if nid.startswith("LumaFal")}
     missing = sorted(set(PACK_NODE_IDS) - set(pack_nodes))
     assert not missing, f"pack node ids missing from /object_info: {missing}"
+    # ComfyUI's log names the pack's version (pyproject.toml's) where a bug report starts.
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    assert f"comfyui-luma-fal {version}: {len(PACK_NODE_IDS)} nodes" in comfy.log_text()
     for nid, info in pack_nodes.items():
         assert info["category"].startswith("Luma (fal)"), f"{nid} has category {info['category']!r}"
         assert info["python_module"].endswith(PACK_DIR_NAME), f"{nid} comes from {info['python_module']!r}"

@@ -13,6 +13,7 @@ import json
 import shutil
 import sqlite3
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from tests.e2e.pack_helpers import (
     saved_video,
 )
 from tools.harness import ComfyHost, start_host
-from tools.layout import TEST_FAL_KEY, TEST_OUTPUT
+from tools.layout import REPO, TEST_FAL_KEY, TEST_OUTPUT
 from tools.procs import ComfyOptions
 
 I2V = "LumaFalRay32ImageToVideo"
@@ -346,6 +347,10 @@ def test_reattaching_after_fal_forgot_the_result_names_the_request(crashable: Cr
     assert crashable.entry(request_id).state == "expired"
 
 
+def _pyproject_version() -> str:
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+
+
 def test_saved_images_carry_the_request_in_png_text_and_a_receipt(crashable: Crashable, sandbox: Any) -> None:
     from PIL import Image
 
@@ -363,6 +368,8 @@ def test_saved_images_carry_the_request_in_png_text_and_a_receipt(crashable: Cra
         assert image.text["fal_endpoint"] == entry.endpoint_id
     receipt = json.loads(saved.with_name(saved.name + ".json").read_text())
     assert receipt["request_id"] == entry.request_id and receipt["fal_result"]["images"]
+    # The pack's version is pyproject.toml's (the one the Registry publishes), never "unknown".
+    assert receipt["pack"] == {"name": "comfyui-luma-fal", "version": _pyproject_version()}
     assert len(_submits(sandbox)) == 1
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from ...journal import states
 from ...journal.store import JournalEntry, JournalStore
+from ...version import PACK_VERSION
 from .. import host
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,6 @@ DEFAULT_LEASE_S = 60.0
 
 _store: JournalStore | None = None
 _store_lock = threading.Lock()
-PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
 
 def journal() -> JournalStore:
@@ -117,17 +117,7 @@ def heartbeats() -> dict[str, float]:
 
 def beat() -> None:
     """This worker's heartbeat (the recovery thread calls it every quarter lease)."""
-    journal().beat(owner_token(), {"pid": os.getpid(), "worker": worker_name(), "pack": pack_version()})
-
-
-@lru_cache(maxsize=1)
-def pack_version() -> str:
-    try:
-        text = PYPROJECT.read_text(encoding="utf-8")
-    except OSError:
-        return "unknown"
-    match = re.search(r'^version\s*=\s*"([^"]+)"', text, re.MULTILINE)
-    return match.group(1) if match else "unknown"
+    journal().beat(owner_token(), {"pid": os.getpid(), "worker": worker_name(), "pack": PACK_VERSION})
 
 
 def held_text(request_id: str | None, count: int) -> str:

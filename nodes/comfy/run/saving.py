@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ...version import PACK_VERSION
 from .. import host
 from .stream_frames import live_download
 
@@ -178,10 +179,9 @@ def _tag_files(files: dict[str, list[Path]], endpoint_id: str, request_id: str) 
 
 def _write_receipts(entry: Any, files: dict[str, list[Path]], sent: dict[str, Any]) -> None:
     from ...journal.receipts import build_receipt, write_receipt
-    from ..host.journaling import pack_version
 
     named = {name: [str(p) for p in paths] for name, paths in files.items()}
-    receipt = build_receipt(entry, named, sent_payload=sent, pack_version=pack_version())
+    receipt = build_receipt(entry, named, sent_payload=sent, pack_version=PACK_VERSION)
     for path in (p for paths in files.values() for p in paths):
         try:
             write_receipt(path, receipt)

@@ -28,6 +28,8 @@ class Follower:
         self.entry_id = entry_id
         self.description = description
         self.kind = "request"  # "reconcile": looking for a lost submit in fal's records (reconciling.py)
+        self.background = False  # a search that goes on after the node that lost the answer stopped waiting
+        self.wait_bound: float | None = None  # reconcile: how long a node waits for it (reconcile.lost_wait)
         self.future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._stop = threading.Event()
         self._listeners: list[tuple[asyncio.AbstractEventLoop, Callable[[Any], None]]] = []

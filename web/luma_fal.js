@@ -7,6 +7,7 @@ import { app, isLumaFalType } from "./comfy.js";
 import { drawNotice, drawPrice, loadPrices, ownBadgeWanted, priceTable, startPriceReload } from "./price.js";
 import { moneySetting } from "./money_settings.js";
 import { drawStatus, listenForStatus } from "./status.js";
+import { drawSchemaDrops } from "./schema_drops.js";
 import { onVideoExecuted } from "./preview.js";
 import { addLegacyKeySetting, keySetting } from "./settings.js";
 import { registerInbox } from "./inbox.js";
@@ -55,6 +56,7 @@ app?.registerExtension?.({
       // and the pack draws only a line without a price (a spend limit the run would break, in red).
       if (ownBadgeWanted(this, nodeData)) drawPrice(this, ctx);
       else drawNotice(this, ctx, nodeData);
+      drawSchemaDrops(this, ctx);
       drawStatus(this, ctx);
     });
     chain(nodeType.prototype, "onExecuted", function (output) {

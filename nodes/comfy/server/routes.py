@@ -29,13 +29,17 @@ async def get_prices(request: web.Request) -> web.Response:
     source), plus the spend-limit state the badge shows and the version of the table the price badges
     declared in node schemas are generated from now (``badge_version``). Stale documents are refreshed
     first, for at most ~2 s; the browser evaluates exactly the table the Python side prices with."""
-    from ..money.fal_docs import ROUTE_TIMEOUT_S, price_table, refresh
+    from ..money.fal_docs import ROUTE_TIMEOUT_S, price_table, refresh, schema_for
     from ..rules.price_badge import table_version
+    from ..rules.schema_drops import node_drops
 
     await refresh(timeout=ROUTE_TIMEOUT_S)
     table = price_table()
     table["badge_version"] = table_version(table)
     table["limits"] = _limits_state()
+    # Connected inputs fal's current schemas have no field for (the run is refused while they are connected),
+    # from the same documents as the prices: the node shows them before a run (web/schema_drops.js).
+    table["schema_drops"] = node_drops(schema_for)
     return no_store(table)
 
 

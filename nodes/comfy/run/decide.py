@@ -221,11 +221,11 @@ async def run_once(spec: RunSpec, reporter: Any = None) -> tuple[FalOutcome, boo
         if verdict.kind == "reconcile" and verdict.background:
             # The background search goes on to the window; this node waits for it no longer than its own
             # search would (reconcile.lost_wait), then says so again.
-            bound = verdict.wait_bound or reconcile.DEFAULT_LOST_WAIT_S
+            wait = verdict.lost_wait or reconcile.LostWait(reconcile.DEFAULT_LOST_WAIT_S, None, 0)
             try:
-                return await asyncio.wait_for(wait_for_outcome(verdict, reporter), bound), False
+                return await asyncio.wait_for(wait_for_outcome(verdict, reporter), wait.seconds), False
             except asyncio.TimeoutError:
-                raise StillLooking(reconcile.LostWait(bound, None, 0)) from None
+                raise StillLooking(wait) from None
         return await wait_for_outcome(verdict, reporter), False
     except NotAcceptedAtFal:
         if verdict.kind != "reconcile":
@@ -240,8 +240,7 @@ async def run_once(spec: RunSpec, reporter: Any = None) -> tuple[FalOutcome, boo
             raise NotSentAgain(still_unknown_message(spec.node_name, entry)) from None
         if not verdict.background:
             reconcile_in_background([entry.id], after=verdict)
-        wait = why.wait if why.wait.slowest_s is not None or not verdict.background else None
-        text = f"{unknown_submit_message(spec.node_name, entry)}\n{still_looking_text(entry, wait)}"
+        text = f"{unknown_submit_message(spec.node_name, entry)}\n{still_looking_text(entry, why.wait)}"
         reporter.finish("error", text)
         raise NotSentAgain(text) from None
     return await run_once(spec, reporter)

@@ -69,11 +69,10 @@ def unknown_submit_message(node_name: str, entry: JournalEntry) -> str:
             + (f"\nWhat happened: {entry.message}" if entry.message else ""))
 
 
-def still_looking_text(entry: JournalEntry, wait: reconcile.LostWait | None) -> str:
+def still_looking_text(entry: JournalEntry, wait: reconcile.LostWait) -> str:
     """What a node says when it stops waiting for a lost submit while the background search goes on."""
     until = local_time(reconcile.submitted_around(entry) + reconcile.window_seconds())
-    why = f"A request fal accepted shows in its records about when a run of this endpoint ends; {wait.reason()}" \
-        if wait is not None else "It has not shown in fal's records yet"
+    why = f"A request fal accepted shows in its records about when a run of this endpoint ends; {wait.reason()}"
     return (f"{why}, and it has not shown yet. The pack keeps looking in fal's request records in the background "
             f"until {until}: if fal has it, the result is saved and shown in the fal inbox (the \"Luma fal\" "
             "sidebar tab); if fal's records still show nothing then, it was never accepted (not billed) and a "
@@ -182,7 +181,7 @@ async def find_and_save(store: JournalStore, entry: JournalEntry, follower: foll
     except RecordsRefused as exc:
         _record(store, entry, "refused", calls=client.calls, note=str(exc))
         raise StillUnknown(str(exc)) from None
-    follower.wait_bound = wait.seconds
+    follower.lost_wait = wait
     give_up_at = bound_from + wait.seconds if bound_from is not None else None
     while True:
         if follower.should_stop():

@@ -35,9 +35,10 @@ DEFAULT_TIMEOUT_S = 2.0
 class PlatformUnavailable(FalError):
     """A document could not be fetched (network, timeout, HTTP error, not JSON); ``status`` when HTTP."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, said: str = "") -> None:
         super().__init__(message)
         self.status = status
+        self.said = said  # fal's own answer ("HTTP 403, authorization_error: ..."), never the key
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,8 @@ async def _get_json(config: FalConfig, url: str, params: dict[str, str], *, with
     except (httpx.HTTPError, asyncio.TimeoutError, OSError) as exc:
         raise PlatformUnavailable(f"could not fetch {what}: {type(exc).__name__}") from None
     if response.status_code != 200:
-        raise PlatformUnavailable(f"fal answered {platform_said(config, response)} for {what}", response.status_code)
+        said = platform_said(config, response)
+        raise PlatformUnavailable(f"fal answered {said} for {what}", response.status_code, said)
     try:
         return response.json()
     except ValueError:
@@ -102,7 +104,7 @@ async def fetch_balance(config: FalConfig, *, timeout: float = DEFAULT_TIMEOUT_S
     except PlatformUnavailable as exc:
         if exc.status in (401, 403):
             return Balance(None, refused=True, message=(
-                f"this fal key may not read the account balance ({str(exc).removeprefix('fal answered ')}); "
+                f"this fal key may not read the account balance ({exc.said}); "
                 "fal shows it only to keys with billing (admin) access"))
         return Balance(None, message=str(exc))
     credits = doc.get("credits") if isinstance(doc, dict) else None

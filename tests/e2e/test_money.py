@@ -274,7 +274,8 @@ def test_balance_floor_refuses_and_a_key_without_billing_access_is_said_plainly(
     comfy_sandbox.platform(billing_status=403)
     found = money.balance()
     assert found["available"] is False and found["refused"] is True
-    assert "may not read the account balance (HTTP 403)" in found["message"]
+    assert "may not read the account balance (HTTP 403, authorization_error: Forbidden: this key has no billing " \
+        "access); fal shows it only" in found["message"], found["message"]  # fal's platform envelope, shown
     assert comfy.run(t2v(comfy, resolution="1080p")).ok  # the floor cannot be checked: a warning, not a refusal
 
 

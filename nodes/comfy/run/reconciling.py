@@ -148,7 +148,7 @@ async def _lost_wait(client: Any, entry: JournalEntry) -> reconcile.LostWait:
         records = await client.requests(entry.endpoint_id, start=now - RECENT_S, end=now + 60.0, payloads=False,
                                         max_pages=1)
     except RecordsRefused:
-        raise
+        raise  # a key that may not read the records is told so at once, not made to wait
     except RecordsUnavailable as exc:
         log.info("comfyui-luma-fal: %s: fal's records of earlier runs could not be read (%s); waiting the "
                  "default %.0f s", entry.node_name, exc, reconcile.DEFAULT_LOST_WAIT_S)
@@ -224,6 +224,8 @@ async def find_and_save(store: JournalStore, entry: JournalEntry, follower: foll
         if deadline is not None and not deadline.allows_wait(gap):
             raise StillUnknown("the node's max_total_time ran out while looking for the request at fal")
         note = f"not in fal's records yet ({listed} listed)" if listed >= 0 else f"records unavailable: {failure}"
+        if give_up_at is not None:
+            note += f"; this node waits up to {wait.seconds:.0f} s for it"
         follower.emit(_event(started, note))
         waited = 0.0
         while waited < gap and not follower.should_stop():

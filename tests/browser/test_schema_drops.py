@@ -15,7 +15,7 @@ _STATE = """(id) => {
     const node = window.app.graph.getNodeById(id);
     const slot = (node.inputs || []).find(i => i.name === "reference_images");
     return {drops: node.lumaFal?.drawnSchemaDrops ?? null, tooltip: slot?.tooltip ?? null,
-            status: node.lumaFal?.drawnStatus && node.lumaFal?.statusLines ? node.lumaFal.drawnStatus : null,
+            status: node.lumaFal?.statusLines ? node.lumaFal.statusLines.join(" | ") : null,
             phase: node.lumaFal?.status?.phase ?? null};
 }"""
 

@@ -35,6 +35,8 @@ class SandboxConfig:
     # Bits per second of generated text/image-to-video MP4s (None = small quality-based files): e.g. 24e6 makes
     # a 1080p 10 s result about 30 MB, as big as a real one, for download timings.
     video_bitrate: float | None = None
+    # fal sends x-fal-billable-units with a result; false leaves it out (as an answer without units).
+    billable_units: bool = True
     # Extra fields are kept for forward compatibility of the control API.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -94,6 +96,10 @@ def _checked(name: str, value: Any) -> Any:
     if name == "mp4_layout":
         if value not in ("moov_last", "moov_first"):
             raise ValueError("mp4_layout must be 'moov_last' or 'moov_first'")
+        return value
+    if name == "billable_units":
+        if not isinstance(value, bool):
+            raise ValueError("billable_units must be true or false")
         return value
     if name == "required_key":
         if value is None or (isinstance(value, str) and value):

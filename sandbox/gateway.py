@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from .faults import GATEWAY_KINDS, Fault
-from .replies import fault_reply, json_reply
+from .replies import fault_reply, json_reply, platform_reply
 from .state import STATE, SandboxState
 from .urls import parse_queue_path, point_of
 
@@ -116,15 +116,20 @@ async def _answer(request: web.Request, handler: Handler, state: SandboxState, p
             location = f"{(fault.location or '').rstrip('/')}{request.path_qs}"
             return web.Response(status=307, headers={"Location": location})
         else:
-            return fault_reply(fault, route.request_id if route else None)
+            return fault_reply(fault, route.request_id if route else None, platform=_on_platform(request))
     if point in _KEY_POINTS or request.path.rstrip("/") in _KEY_PATHS:
-        refused = _refuse_key(entry["auth"])
+        refused = _refuse_key(entry["auth"], platform=_on_platform(request))
         if refused is not None:
             return refused
     return await handler(request)
 
 
-def _refuse_key(status: str) -> web.Response | None:
+def _on_platform(request: web.Request) -> bool:
+    """A route of fal's platform API (api.fal.ai, ``/v1/...``), whose errors use fal's platform envelope."""
+    return request.path.startswith("/v1/")
+
+
+def _refuse_key(status: str, *, platform: bool = False) -> web.Response | None:
     if status == "valid":
         return None
     detail = {
@@ -132,7 +137,7 @@ def _refuse_key(status: str) -> web.Response | None:
         "malformed": "Malformed Authorization header. Expected 'Key <your fal key>'.",
         "invalid": "No user found for Key ID and Secret",
     }[status]
-    return json_reply(401, {"detail": detail})
+    return platform_reply(401, {"detail": detail}) if platform else json_reply(401, {"detail": detail})
 
 
 def _endpoint_of(state: SandboxState, route: Any) -> str | None:

@@ -31,6 +31,8 @@ class ModelReply:
     status: int
     body: Any
     headers: dict[str, str] = field(default_factory=dict)
+    # What the model really produced, as fal bills it (video_seconds, images, input_images).
+    produced: dict[str, Any] = field(default_factory=dict)
 
 
 def error_reply(status: int, detail: str, error_type: str, **headers: str) -> ModelReply:

@@ -62,20 +62,28 @@ class LumaModels:
         bitrate = self._video_bitrate()
         key = hashlib.sha256((endpoint_id + json.dumps(payload, sort_keys=True) + str(bitrate)).encode()).hexdigest()
         with self._lock:
-            outputs = self._cache.get(key)
-        if outputs is None:
+            made = self._cache.get(key)
+        if made is None:
             try:
-                outputs = self._generate(endpoint_id, payload, bitrate)
+                made = self._generate(endpoint_id, payload, bitrate)
             except SourceUnavailable as exc:
                 item = {"loc": ["body", exc.field], "msg": str(exc), "type": "file_download_error"}
                 return ModelReply(422, {"detail": [item]})
             with self._lock:
-                self._cache[key] = outputs
-        return ModelReply(200, _render(outputs, cdn_base))
+                self._cache[key] = made
+        outputs, produced = made
+        body = _render(outputs, cdn_base)
+        if endpoint_id not in C.UNI1_ENDPOINTS:
+            body.setdefault("exr_file", None)  # fal's Ray results always carry it: null when not asked
+        return ModelReply(200, body, produced=produced)
 
-    def _generate(self, endpoint_id: str, p: dict[str, Any], bitrate: float | None = None) -> Outputs:
+    def _generate(self, endpoint_id: str, p: dict[str, Any],
+                  bitrate: float | None = None) -> tuple[Outputs, dict[str, Any]]:
+        """The outputs and what was really produced (the billed quantities: video seconds, images)."""
         if endpoint_id in C.UNI1_ENDPOINTS:
-            return self._uni1(endpoint_id, p)
+            outputs = self._uni1(endpoint_id, p)
+            inputs = len(p.get("reference_image_urls") or []) + (1 if p.get("image_url") else 0)
+            return outputs, {"images": len(outputs["images"]), "input_images": inputs}
         resolution = p.get("resolution") or C.RAY_DEFAULT_RESOLUTION
         count = C.RAY_FRAME_COUNT.get(p.get("duration") or C.RAY_DEFAULT_DURATION, C.RAY_FRAME_COUNT["5s"])
         prompt = str(p.get("prompt", ""))
@@ -97,7 +105,7 @@ class LumaModels:
         if p.get("exr_export"):
             exr = write_exr(srgb_to_linear(clip.sample_frame))
             outputs["exr_file"] = self._store.put(exr, "image/x-exr", "output.exr")
-        return outputs
+        return outputs, {"video_seconds": round(clip.frame_count / C.RAY_FPS, 3)}
 
     def _start_image(self, p: dict[str, Any]) -> Image.Image | None:
         for field in ("image_url", "end_image_url"):

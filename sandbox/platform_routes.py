@@ -1,13 +1,14 @@
 """fal's documents at fal's paths: ``/api/openapi/queue/openapi.json`` (public, like fal.ai's site),
 ``/v1/models/pricing``, ``/v1/account/billing`` and fal's records ``/v1/models/requests/by-endpoint``,
-``/v1/models/billing-events`` (key required, like api.fal.ai; records.py)."""
+``/v1/models/billing-events`` (key required, like api.fal.ai; records.py). Errors on the api.fal.ai routes
+come in fal's platform envelope ``{"error": {"type", "message"}}`` (``replies.platform_reply``)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from .records import billing_events_doc, requests_doc
-from .replies import json_reply
+from .replies import json_reply, platform_reply
 from .state import STATE
 
 OPENAPI_PATH = "/api/openapi/queue/openapi.json"
@@ -30,22 +31,22 @@ async def openapi(request: web.Request) -> web.Response:
 async def pricing(request: web.Request) -> web.Response:
     ids = [i.strip() for i in request.query.get("endpoint_id", "").split(",") if i.strip()]
     status, doc = request.app[STATE].platform.pricing_doc(ids)
-    return json_reply(status, doc)
+    return platform_reply(status, doc)
 
 
 async def billing(request: web.Request) -> web.Response:
     status, doc = request.app[STATE].platform.billing_doc()
-    return json_reply(status, doc)
+    return platform_reply(status, doc)
 
 
 async def requests_by_endpoint(request: web.Request) -> web.Response:
     status, doc = requests_doc(request.app[STATE], request.query)
-    return json_reply(status, doc)
+    return platform_reply(status, doc)
 
 
 async def billing_events(request: web.Request) -> web.Response:
     status, doc = billing_events_doc(request.app[STATE], request.query)
-    return json_reply(status, doc)
+    return platform_reply(status, doc)
 
 
 def add_routes(app: web.Application) -> None:

@@ -14,10 +14,12 @@ from nodes.luma.constants import ALL_ENDPOINTS
 from .faults import OUTCOME_KINDS, Fault
 from .gateway import ENTRY, drop_connection
 from .jobs import COMPLETED, Job
+from .records import billed
 from .replies import REQUEST_ID_HEADER, json_reply, nginx_page
 from .state import STATE, SandboxState
 from .urls import QueueRoute, cdn_base, own_base, parse_queue_path
 
+BILLABLE_UNITS_HEADER = "x-fal-billable-units"
 _TIMEOUT_HEADERS = ("X-Fal-Request-Start-Timeout", "X-Fal-Request-Timeout")
 
 
@@ -41,7 +43,7 @@ async def queue_dispatch(request: web.Request) -> web.StreamResponse:
     if route.operation == "stream":
         return await _stream(request, state, job)
     if route.operation == "result":
-        return _result(job)
+        return _result(state, job)
     return _cancel(request, state, job)
 
 
@@ -106,12 +108,16 @@ def _status(request: web.Request, state: SandboxState, job: Job) -> web.Response
     return json_reply(200 if job.state == COMPLETED else 202, body, request_id=job.request_id)
 
 
-def _result(job: Job) -> web.Response:
+def _result(state: SandboxState, job: Job) -> web.Response:
     if job.state != COMPLETED or job.reply is None:
         # Undocumented on fal (the official clients never ask early); a 400 is what users report.
         return json_reply(400, {"detail": "Request is still in progress"}, request_id=job.request_id)
     reply = job.reply
-    return json_reply(reply.status, reply.body, request_id=job.request_id, headers=reply.headers)
+    headers = dict(reply.headers)
+    bill = billed(state, job) if state.config.billable_units else None
+    if bill is not None:  # fal's answers carry what it bills for them, in units of the endpoint's unit price
+        headers[BILLABLE_UNITS_HEADER] = f"{bill[0]:g}"
+    return json_reply(reply.status, reply.body, request_id=job.request_id, headers=headers)
 
 
 def _cancel(request: web.Request, state: SandboxState, job: Job) -> web.Response:

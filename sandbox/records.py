@@ -105,29 +105,57 @@ def requests_doc(state: SandboxState, query: Any) -> tuple[int, Any]:
     return 200, {"items": items, "next_cursor": cursor, "has_more": cursor is not None}
 
 
-def _price_params(endpoint_id: str, payload: Any) -> dict[str, Any]:
-    """The billed quantities of a request as fal's price rules name them (one image and its inputs for Uni-1)."""
+def _price_params(endpoint_id: str, payload: Any, produced: dict[str, Any]) -> dict[str, Any]:
+    """The billed quantities of a request as fal's price rules name them, from what was really produced
+    (the images returned and their inputs for Uni-1, the source's started seconds for reframe)."""
     body = payload if isinstance(payload, dict) else {}
     if "/uni-1/" in endpoint_id:
         inputs = len(body.get("reference_image_urls") or []) + (1 if body.get("image_url") else 0)
-        return {"images": 1, "input_images": inputs}
+        return {"images": produced.get("images", 1), "input_images": produced.get("input_images", inputs)}
+    if endpoint_id.endswith("/reframe") and produced.get("video_seconds") is not None:
+        return {**body, "source_seconds": produced["video_seconds"]}
     return body
 
 
-def _served_table(unit_prices: dict[str, float]) -> dict[str, Any]:
-    """The pack's price rules at the unit prices this sandbox serves (``prices`` drift included)."""
+def _served_table(quotes: dict[str, tuple[float, str]]) -> dict[str, Any]:
+    """The pack's price rules at the unit prices this sandbox serves (``prices`` drift included), a quote in
+    another unit (e.g. per video second) converted to the rule's base run as fal's own prices read."""
     from nodes.luma.prices import bundled_price_table
 
     table = copy.deepcopy(bundled_price_table())
-    for endpoint_id, unit_price in unit_prices.items():
-        if endpoint_id in table["endpoints"]:
-            table["endpoints"][endpoint_id]["unit_price"] = unit_price
+    for endpoint_id, (unit_price, unit) in quotes.items():
+        entry = table["endpoints"].get(endpoint_id)
+        if entry is not None:
+            per_base = entry.get("units_per_base", {}).get(unit) or 1
+            entry["unit_price"] = unit_price * per_base / (entry.get("units_per_base", {}).get(entry["unit"]) or 1)
     return table
 
 
-def billing_events_doc(state: SandboxState, query: Any) -> tuple[int, Any]:
+def _unit_prices(state: SandboxState, endpoint_ids: list[str]) -> dict[str, tuple[float, str]]:
+    """endpoint id -> (unit price, unit) as this sandbox's pricing document quotes them."""
+    _, prices = state.platform.pricing_doc(sorted(set(endpoint_ids)) or ["-"])
+    items = prices.get("prices", []) if isinstance(prices, dict) else []
+    return {p["endpoint_id"]: (p["unit_price"], p["unit"]) for p in items}
+
+
+def billed(state: SandboxState, job: Job,
+           unit_prices: dict[str, tuple[float, str]] | None = None) -> tuple[float, float] | None:
+    """(units, unit price) fal bills for a successful job: the price of what it produced at the served unit
+    price (times the platform's ``billing_factor``) in units of that price; None for failures or no price."""
     from nodes.luma.prices import price_of
 
+    if job.reply is None or job.reply.status >= 400:
+        return None
+    unit_prices = _unit_prices(state, [job.endpoint_id]) if unit_prices is None else unit_prices
+    unit_price = unit_prices.get(job.endpoint_id, (None, ""))[0]
+    usd = price_of(job.endpoint_id, _price_params(job.endpoint_id, job.payload, job.reply.produced),
+                   _served_table(unit_prices)).usd
+    if not unit_price or usd is None:
+        return None
+    return round(usd * state.platform.billing_factor / unit_price, 6), unit_price
+
+
+def billing_events_doc(state: SandboxState, query: Any) -> tuple[int, Any]:
     if "billing" not in state.platform.key_scopes:
         return 403, {"detail": "Admin API key required to read billing events"}
     try:
@@ -136,25 +164,21 @@ def billing_events_doc(state: SandboxState, query: Any) -> tuple[int, Any]:
         return 422, {"detail": str(exc)}
     ids = {i for raw in query.getall("request_id", []) for i in raw.split(",") if i}
     endpoints = {i for raw in query.getall("endpoint_id", []) for i in raw.split(",") if i}
-    _, prices = state.platform.pricing_doc(sorted({j.endpoint_id for j in state.jobs.jobs.values()}) or ["-"])
-    unit_prices = {p["endpoint_id"]: p["unit_price"] for p in prices.get("prices", [])} if isinstance(prices, dict) else {}
+    unit_prices = _unit_prices(state, [j.endpoint_id for j in state.jobs.jobs.values()])
     events = []
     for job in _ended(state):
         stamp = job.wall(job.finished) or 0.0
-        if _status(job)[0] >= 400 or (ids and job.request_id not in ids) or (endpoints and job.endpoint_id not in endpoints):
+        if (ids and job.request_id not in ids) or (endpoints and job.endpoint_id not in endpoints):
             continue
         if (start is not None and stamp < start) or (end is not None and stamp >= end):
             continue
-        unit_price = unit_prices.get(job.endpoint_id)
-        table_price = price_of(job.endpoint_id, _price_params(job.endpoint_id, job.payload),
-                               _served_table(unit_prices)).usd
-        if unit_price is None or table_price is None:
+        bill = billed(state, job, unit_prices)
+        if bill is None:
             continue
-        billed = table_price * state.platform.billing_factor
-        units = round(billed / unit_price, 6) if unit_price else 0.0
+        units, unit_price = bill
         events.append({"request_id": job.request_id, "endpoint_id": job.endpoint_id, "timestamp": _iso(stamp),
                        "output_units": units, "unit_price": unit_price, "percent_discount": None,
-                       "cost_estimate_nano_usd": int(round(billed * 1e9))})
+                       "cost_estimate_nano_usd": int(round(units * unit_price * 1e9))})
     events.sort(key=lambda e: e["timestamp"], reverse=True)
     items, cursor = _page(events, query.get("cursor"), limit)
     return 200, {"billing_events": items, "next_cursor": cursor, "has_more": cursor is not None}

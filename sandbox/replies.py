@@ -30,6 +30,25 @@ def json_reply(status: int, body: Any, *, request_id: str | None = None,
                         headers=all_headers)
 
 
+# fal's platform API (api.fal.ai: pricing, request records, billing events, account) answers errors as
+# {"error": {"type": ..., "message": ...}}; the types by status are this sandbox's choice (docs/sandbox.md).
+_PLATFORM_ERROR_TYPES = {400: "validation_error", 401: "authorization_error", 403: "authorization_error",
+                         404: "not_found", 422: "validation_error", 429: "rate_limited"}
+
+
+def platform_error(status: int, message: Any) -> dict[str, Any]:
+    """fal's platform error envelope for ``status`` carrying ``message``."""
+    kind = _PLATFORM_ERROR_TYPES.get(status, "server_error" if status >= 500 else "request_error")
+    return {"error": {"type": kind, "message": message if isinstance(message, str) else json.dumps(message)}}
+
+
+def platform_reply(status: int, doc: Any) -> web.Response:
+    """A platform answer: the document, or an error (``{"detail": text}`` inside) in fal's envelope."""
+    if status >= 400 and isinstance(doc, dict) and "error" not in doc:
+        doc = platform_error(status, doc.get("detail", _REASONS.get(status, "Error")))
+    return json_reply(status, doc)
+
+
 def nginx_page(status: int) -> web.Response:
     """The HTML an ingress answers with: no x-fal-request-id, the word nginx in the body."""
     reason = _REASONS.get(status, "Error")
@@ -38,10 +57,17 @@ def nginx_page(status: int) -> web.Response:
     return web.Response(status=status, text=html, content_type="text/html")
 
 
-def fault_reply(fault: Fault, request_id: str | None) -> web.Response:
-    """The answer for a gateway-level ``http`` or ``no_credit`` rule."""
+def fault_reply(fault: Fault, request_id: str | None, *, platform: bool = False) -> web.Response:
+    """The answer for a gateway-level ``http`` or ``no_credit`` rule; ``platform``: a platform API route,
+    whose JSON errors come in fal's platform envelope."""
     if fault.kind == "no_credit":
         return json_reply(fault.status or 403, {"detail": fault.detail or NO_CREDIT_DETAIL})
+    if platform and (fault.style or "json") == "json":
+        status = fault.status or 500
+        body = platform_error(status, fault.detail or _REASONS.get(status, "Error"))
+        if fault.error_type:
+            body["error"]["type"] = fault.error_type
+        return json_reply(status, body)
     status = fault.status or 500
     # Without an explicit style a 502/503/504 looks like an ingress page, as on the real edge.
     style = fault.style or ("nginx" if status in (502, 503, 504) else "json")

@@ -254,12 +254,22 @@ class Inbox {
     const state = el("span", "luma-fal-inbox-state", entry.state.replace("_", " "));
     state.dataset.state = entry.state;
     let price = entry.price_usd == null ? "price unknown" : `~${money(entry.price_usd)}`;
-    // What fal billed (its billing events, admin keys only) beside the estimate; a drift over 10 % is flagged.
+    // What fal billed (its billable units on the result, or its billing events) beside the estimate; a drift
+    // over 10 % is flagged. Where fal sent no units the row says so and the estimate stands.
+    let priceTitle = "";
     if (entry.billed_usd != null) {
       price += ` · billed ${money(entry.billed_usd)}`;
       if (entry.drift_flag) price += ` (${entry.drift > 0 ? "+" : ""}${Math.round(entry.drift * 100)} % vs estimate)`;
+      if (entry.billed_units != null && entry.unit_price != null) {
+        priceTitle = `fal: ${entry.billed_units} ${entry.billed_unit || "unit"}(s) × ${money(entry.unit_price)}` +
+          (entry.billed_from === "billing_events" ? " (fal's billing events)" : " (billable units sent with the result)");
+      }
+    } else if (entry.billed_from === "none") {
+      price += " · fal sent no billed units";
+      priceTitle = "fal sent no x-fal-billable-units with the result: the figure is the pack's estimate";
     }
     const priceEl = el("span", "luma-fal-inbox-price", price);
+    if (priceTitle) priceEl.title = priceTitle;
     if (entry.drift_flag) priceEl.dataset.drift = "flagged";
     top.append(state, el("span", "luma-fal-inbox-time", when(entry.created_at)), priceEl);
     if (entry.recovered) {

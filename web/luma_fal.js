@@ -7,6 +7,7 @@ import { app, isLumaFalType } from "./comfy.js";
 import { drawPrice, loadPrices, priceBadge, priceTable, startPriceReload } from "./price.js";
 import { moneySetting } from "./money_settings.js";
 import { drawStatus, listenForStatus } from "./status.js";
+import { drawSchemaDrops } from "./schema_drops.js";
 import { onVideoExecuted } from "./preview.js";
 import { addLegacyKeySetting, keySetting } from "./settings.js";
 import { registerInbox } from "./inbox.js";
@@ -54,6 +55,7 @@ app?.registerExtension?.({
     });
     chain(nodeType.prototype, "onDrawForeground", function (ctx) {
       drawPrice(this, ctx);
+      drawSchemaDrops(this, ctx);
       drawStatus(this, ctx);
     });
     chain(nodeType.prototype, "onExecuted", function (output) {

@@ -35,10 +35,12 @@ export function statusLines(status) {
     head = parts.join(" · ");
   }
   if (typeof status.fraction === "number" && !head.includes("%")) head += ` · ${Math.round(status.fraction * 100)}%`;
+  // What fal's live schema made the pack leave out of this run (rules/schema_drops.py): kept all run long.
+  const notice = typeof status.notice === "string" && status.notice && status.notice !== head ? [status.notice] : [];
   const logs = Array.isArray(status.logs) ? status.logs.map(String).filter((line) => line && !head.includes(line)) : [];
   const takes = Array.isArray(status.take_lines) ? status.take_lines.map(String) : [];
   const more = takes.length > TAKE_LINES_SHOWN ? [`+${takes.length - TAKE_LINES_SHOWN} more takes`] : [];
-  return [head, ...takes.slice(0, TAKE_LINES_SHOWN), ...more, ...logs.slice(-LOG_LINES_SHOWN)];
+  return [head, ...notice, ...takes.slice(0, TAKE_LINES_SHOWN), ...more, ...logs.slice(-LOG_LINES_SHOWN)];
 }
 
 function setStatus(node, status) {
@@ -50,7 +52,8 @@ function setStatus(node, status) {
 
 function clearAll() {
   for (const node of app?.graph?._nodes ?? app?.graph?.nodes ?? []) {
-    if (node.lumaFal?.status) setStatus(node, null);
+    // A refusal (nothing was sent) stays on its node until that node runs again.
+    if (node.lumaFal?.status && node.lumaFal.status.phase !== "refused") setStatus(node, null);
   }
 }
 
@@ -61,7 +64,11 @@ export function listenForStatus() {
     if (!data || typeof data !== "object") return;
     const node = findNode(data.node);
     if (!node) return;
-    setStatus(node, FINAL_PHASES.has(data.phase) ? null : data);
+    node.lumaFal ??= {};
+    if (node.lumaFal.noticePrompt !== data.prompt_id) node.lumaFal.notice = null; // a new run of this node
+    node.lumaFal.noticePrompt = data.prompt_id;
+    if (typeof data.notice === "string" && data.notice) node.lumaFal.notice = data.notice;
+    setStatus(node, FINAL_PHASES.has(data.phase) ? null : { ...data, notice: node.lumaFal.notice });
   });
   // Safety net when a final status event never arrives (server restart, older Python side).
   for (const name of ["execution_success", "execution_error", "execution_interrupted"]) {

@@ -233,6 +233,29 @@ def _detail_text(detail: Any) -> str:
     return "; ".join(str(p) for p in problems) if problems else str(detail)
 
 
+def platform_error_text(status_code: int, body: Any, secret: str | None = None) -> str:
+    """A platform API error as the user reads it: "HTTP 403, authorization_error: <fal's message>".
+
+    fal's platform API (api.fal.ai) answers ``{"error": {"type", "message"}}``; older answers and the
+    queue use ``{"detail": ...}``. ``secret`` (the key) is cut out wherever it appears, and the text is
+    bounded, so neither the key nor a page of HTML reaches a message.
+    """
+    kind, text = "", ""
+    if isinstance(body, Mapping):
+        envelope = body.get("error")
+        if isinstance(envelope, Mapping):
+            kind, text = str(envelope.get("type") or ""), str(envelope.get("message") or "")
+        elif isinstance(envelope, str):
+            text = envelope
+        if not text and body.get("detail") is not None:
+            text = _detail_text(body.get("detail"))
+    said = f"HTTP {status_code}" + (f", {kind}" if kind else "") + (f": {text.strip()[:300]}" if text.strip() else "")
+    for part in {secret, *(secret or "").split(":")} - {None, ""}:
+        if len(part) >= 8:
+            said = said.replace(part, "***")
+    return said
+
+
 def _with_request(message: str, request_id: str | None) -> str:
     return f"{message} (fal request id {request_id})" if request_id else message
 

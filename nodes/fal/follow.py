@@ -45,6 +45,7 @@ class Completed:
     handle: RequestHandle
     result: dict[str, Any]
     metrics: dict[str, Any] = field(default_factory=dict)
+    billable_units: float | None = None  # fal's x-fal-billable-units on the result read (None: not sent)
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ async def follow_to_result(
         if reason is not None:
             raise await _abandon(queue, progress, reason, queue_timeout, deadline, settings)
         try:
-            result = await run_stoppable(queue.result(handle, deadline=deadline), should_stop, deadline)
+            read = await run_stoppable(queue.read_result(handle, deadline=deadline), should_stop, deadline)
         except StopRequested:
             raise RequestCancelled(
                 f"Stopped after fal finished request {handle.request_id}, so it is billed; "
@@ -111,7 +112,8 @@ async def follow_to_result(
                 elapsed_running=progress.run_seconds(now),
             )
         )
-        return Completed(request_id=handle.request_id, handle=handle, result=result, metrics=metrics)
+        return Completed(request_id=handle.request_id, handle=handle, result=read.body, metrics=metrics,
+                         billable_units=read.billable_units)
 
 
 async def _refuse_unsafe_handle(queue: QueueClient, handle: RequestHandle, settings: FollowSettings) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from .config import FalConfig
-from .errors import FalError
+from .errors import FalError, platform_error_text
 from .http import create_client
 
 OPENAPI_PATH = "/api/openapi/queue/openapi.json"
@@ -35,9 +35,10 @@ DEFAULT_TIMEOUT_S = 2.0
 class PlatformUnavailable(FalError):
     """A document could not be fetched (network, timeout, HTTP error, not JSON); ``status`` when HTTP."""
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None, said: str = "") -> None:
         super().__init__(message)
         self.status = status
+        self.said = said  # fal's own answer ("HTTP 403, authorization_error: ..."), never the key
 
 
 @dataclass(frozen=True)
@@ -59,11 +60,22 @@ async def _get_json(config: FalConfig, url: str, params: dict[str, str], *, with
     except (httpx.HTTPError, asyncio.TimeoutError, OSError) as exc:
         raise PlatformUnavailable(f"could not fetch {what}: {type(exc).__name__}") from None
     if response.status_code != 200:
-        raise PlatformUnavailable(f"fal answered HTTP {response.status_code} for {what}", response.status_code)
+        said = platform_said(config, response)
+        raise PlatformUnavailable(f"fal answered {said} for {what}", response.status_code, said)
     try:
         return response.json()
     except ValueError:
         raise PlatformUnavailable(f"fal's answer for {what} is not JSON", response.status_code) from None
+
+
+def platform_said(config: FalConfig, response: httpx.Response) -> str:
+    """fal's error answer (its platform envelope's type and message), never the key."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    key = config.credentials.key if config.credentials is not None else None
+    return platform_error_text(response.status_code, body, key)
 
 
 async def fetch_openapi(config: FalConfig, endpoint_id: str, *, timeout: float = DEFAULT_TIMEOUT_S) -> Any:
@@ -92,8 +104,8 @@ async def fetch_balance(config: FalConfig, *, timeout: float = DEFAULT_TIMEOUT_S
     except PlatformUnavailable as exc:
         if exc.status in (401, 403):
             return Balance(None, refused=True, message=(
-                f"this fal key may not read the account balance (HTTP {exc.status}); fal shows it only to "
-                "keys with billing (admin) access"))
+                f"this fal key may not read the account balance ({exc.said}); "
+                "fal shows it only to keys with billing (admin) access"))
         return Balance(None, message=str(exc))
     credits = doc.get("credits") if isinstance(doc, dict) else None
     value = credits.get("current_balance") if isinstance(credits, dict) else None

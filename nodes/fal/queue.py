@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -47,6 +48,26 @@ class RequestHandle:
     response_url: str
     cancel_url: str
     endpoint_id: str
+
+
+BILLABLE_UNITS_HEADER = "x-fal-billable-units"
+
+
+@dataclass(frozen=True)
+class ResultRead:
+    body: dict[str, Any]
+    # fal's x-fal-billable-units: the units it bills for this result (may be fractional); None when not sent.
+    billable_units: float | None = None
+
+
+def billable_units(headers: Mapping[str, str]) -> float | None:
+    """fal's billed units from an answer's headers: a finite number >= 0, else None (not sent or unreadable)."""
+    raw = headers.get(BILLABLE_UNITS_HEADER)
+    try:
+        units = float(raw) if raw is not None else None
+    except ValueError:
+        return None
+    return units if units is not None and math.isfinite(units) and units >= 0 else None
 
 
 class StatusStreamFailed(FalError):
@@ -236,6 +257,10 @@ class QueueClient:
             ) from exc
 
     async def result(self, handle: RequestHandle, *, deadline: Deadline | None = None) -> dict[str, Any]:
+        return (await self.read_result(handle, deadline=deadline)).body
+
+    async def read_result(self, handle: RequestHandle, *, deadline: Deadline | None = None) -> ResultRead:
+        """The result body and what fal says it bills for it (``x-fal-billable-units``, when sent)."""
         action = "reading the result"
         response = await self._send(
             "GET",
@@ -251,7 +276,7 @@ class QueueClient:
             raise RequestFailed(
                 f"fal sent an unexpected result: {str(body)[:200]}", request_id=handle.request_id
             )
-        return body
+        return ResultRead(body, billable_units(response.headers))
 
     async def cancel(self, handle: RequestHandle) -> str:
         """Ask fal to cancel. Returns fal's answer: CANCELLATION_REQUESTED, ALREADY_COMPLETED or NOT_FOUND.

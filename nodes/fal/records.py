@@ -23,6 +23,7 @@ import httpx
 from .config import FalConfig
 from .errors import FalError
 from .http import create_client
+from .platform import platform_said
 
 REQUESTS_PATH = "/v1/models/requests/by-endpoint"
 BILLING_EVENTS_PATH = "/v1/models/billing-events"
@@ -114,16 +115,14 @@ class RecordsClient:
             except (httpx.HTTPError, asyncio.TimeoutError, OSError) as exc:
                 last = RecordsUnavailable(f"could not read {what}: {type(exc).__name__}", calls=self.calls)
                 continue
+            said = platform_said(self.config, response) if response.status_code != 200 else ""
             if response.status_code in (401, 403):
-                raise RecordsRefused(f"this fal key may not read {what} (HTTP {response.status_code})",
-                                     response.status_code, self.calls)
+                raise RecordsRefused(f"this fal key may not read {what} ({said})", response.status_code, self.calls)
             if response.status_code in _RETRIED:
-                last = RecordsUnavailable(f"fal answered HTTP {response.status_code} for {what}",
-                                          response.status_code, self.calls)
+                last = RecordsUnavailable(f"fal answered {said} for {what}", response.status_code, self.calls)
                 continue
             if response.status_code != 200:
-                raise RecordsUnavailable(f"fal answered HTTP {response.status_code} for {what}",
-                                         response.status_code, self.calls)
+                raise RecordsUnavailable(f"fal answered {said} for {what}", response.status_code, self.calls)
             try:
                 doc = response.json()
             except ValueError:
@@ -134,14 +133,15 @@ class RecordsClient:
         assert last is not None
         raise last
 
-    async def _pages(self, path: str, params: dict[str, str], key: str, what: str) -> list[dict[str, Any]]:
+    async def _pages(self, path: str, params: dict[str, str], key: str, what: str,
+                     max_pages: int = MAX_PAGES) -> list[dict[str, Any]]:
         if self.config.credentials is None:
             raise RecordsUnavailable(f"no fal key configured, so {what} cannot be read")
         items: list[dict[str, Any]] = []
         client = create_client(self.config, timeout=httpx.Timeout(self.timeout))
         async with client:
             cursor: str | None = None
-            for _ in range(MAX_PAGES):
+            for _ in range(max_pages):
                 doc = await self._page(client, path, {**params, **({"cursor": cursor} if cursor else {})}, what)
                 items += [i for i in doc.get(key) or [] if isinstance(i, dict)]
                 cursor = doc.get("next_cursor") if doc.get("has_more") else None
@@ -150,14 +150,14 @@ class RecordsClient:
         return items
 
     async def requests(self, endpoint_id: str, *, start: float, end: float, request_id: str | None = None,
-                       payloads: bool = True) -> list[RequestRecord]:
-        """The caller's requests for ``endpoint_id`` that ended in [start, end]."""
+                       payloads: bool = True, max_pages: int = MAX_PAGES) -> list[RequestRecord]:
+        """The caller's requests for ``endpoint_id`` that ended in [start, end] (at most ``max_pages`` pages)."""
         params = {"endpoint_id": endpoint_id, "start": iso(start), "end": iso(end), "limit": str(self.page_limit)}
         if request_id:
             params["request_id"] = request_id
         if payloads:
             params["expand"] = "payloads"
-        raw = await self._pages(REQUESTS_PATH, params, "items", "fal's request records")
+        raw = await self._pages(REQUESTS_PATH, params, "items", "fal's request records", max_pages)
         return [RequestRecord(str(i.get("request_id") or ""), str(i.get("endpoint_id") or endpoint_id),
                               int(i["status_code"]) if isinstance(i.get("status_code"), int) else None,
                               parse_time(i.get("sent_at")), parse_time(i.get("started_at")),

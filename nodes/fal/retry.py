@@ -7,8 +7,10 @@ retried depends on the kind of call:
   few JSON 5xx answers.
 * ``write`` – uploads: retried on transient failures; a duplicate upload only costs storage.
 * ``submit`` – retried only when fal surely did not accept it (no connection made, 408, 429, an
-  nginx 503). A connection dropped after the body went out, or a 502/504, raises
-  ``SubmitOutcomeUnknown``: sending again could run (and bill) the job twice.
+  nginx 503), and re-sent exactly once when fal's own gateway answered with an error type that says no
+  runner ever got the request (``NOT_ACCEPTED_ERROR_TYPES``; docs/fal-records.md §4 has the sources).
+  A connection dropped after the body went out, or any other 502/504, raises ``SubmitOutcomeUnknown``:
+  sending again could run (and bill) the job twice.
 
 401/403/422 are never retried, nor a 504 caused by the request's own start timeout.
 
@@ -29,7 +31,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
-from .errors import DeadlineReached, FalError, FalUnreachable, SubmitOutcomeUnknown, error_from_response
+from .errors import (
+    DeadlineReached,
+    FalError,
+    FalServerError,
+    FalUnreachable,
+    SubmitOutcomeUnknown,
+    error_from_response,
+)
 from .stopping import ShouldStop, sleep
 
 if TYPE_CHECKING:
@@ -44,6 +53,14 @@ _ALWAYS_RETRY_STATUS = {408, 409, 429}
 _NEVER_RETRY_STATUS = {400, 401, 402, 403, 404, 410, 422}
 # Transport errors after which the request surely never reached the server.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
+# fal's request error types (X-Fal-Error-Type) that say no runner was found, reached or started for the
+# request: fal's own gateway answered the submit itself instead of queueing it, and 5xx answers are never
+# billed. Types that mean a runner had it (runner_disconnected, runner_incomplete_response, request_timeout,
+# runner_server_error, internal_error) stay unknown.
+NOT_ACCEPTED_ERROR_TYPES = frozenset({
+    "runner_scheduling_failure", "runner_connection_timeout", "runner_connection_refused",
+    "runner_connection_error", "startup_timeout",
+})
 
 
 @dataclass(frozen=True)
@@ -88,6 +105,17 @@ def is_ingress_error(response: httpx.Response) -> bool:
 
 def _is_user_timeout(response: httpx.Response) -> bool:
     return response.status_code == 504 and "x-fal-request-timeout-type" in response.headers
+
+
+def proves_not_accepted(response: httpx.Response) -> bool:
+    """A submit answer from fal's own gateway (JSON, tagged) whose error type says no runner got it."""
+    if response.status_code < 500 or is_ingress_error(response) or _is_user_timeout(response):
+        return False
+    error_type = response.headers.get("x-fal-error-type")
+    if error_type is None:
+        body = _body(response)
+        error_type = body.get("error_type") if isinstance(body, dict) else None
+    return error_type in NOT_ACCEPTED_ERROR_TYPES
 
 
 def _body(response: httpx.Response) -> Any:
@@ -138,6 +166,7 @@ async def send(
     """
     policy = policy or RetryPolicy()
     server_errors = 0
+    resent = False  # a submit fal's gateway proved it never queued is sent again once, never more
     for attempt in range(1, policy.max_attempts + 1):
         last_attempt = attempt == policy.max_attempts
         try:
@@ -167,6 +196,21 @@ async def send(
 
         if response.is_success:
             return response
+        if kind == "submit" and not resent and not last_attempt and proves_not_accepted(response):
+            resent = True
+            wait = policy.delay(attempt)
+            log.info("fal's gateway answered HTTP %d (%s) while %s: no runner got the request; sending it "
+                     "again once in %.2f s", response.status_code, response.headers.get("x-fal-error-type"),
+                     action, wait)
+            await sleep(wait, should_stop, deadline)
+            continue
+        if kind == "submit" and resent and proves_not_accepted(response):
+            said = error_from_response(response.status_code, response.headers, _body(response), action=action)
+            raise FalServerError(
+                f"{said} fal's gateway answered both tries that no runner got the request (it was sent once "
+                "more, never queued, and 5xx answers are not billed). Try again in a few minutes.",
+                status_code=said.status_code, detail=said.detail, error_type=said.error_type,
+            )
         if kind == "submit" and response.status_code in (502, 504) and not _is_user_timeout(response):
             raise _unknown_submit(action, f"HTTP {response.status_code}")
         if last_attempt or not _should_retry_status(response, kind, server_errors, policy):

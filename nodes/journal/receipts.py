@@ -38,6 +38,8 @@ def build_receipt(entry: JournalEntry, files: Mapping[str, list[str]], *, sent_p
                            for placeholder, info in entry.inputs.items()},
         "seed": entry.seed,
         "estimated_price": {"usd": entry.price_usd, "source": entry.price_source},
+        # What fal says it bills: its billable units x the unit price (or its billing events), when known.
+        "billed": {"usd": entry.billed_usd, **((entry.fal_records or {}).get("billing") or {})},
         "fal_result": entry.result,
         "timings": entry.timings,
         "created_at": entry.created_at,

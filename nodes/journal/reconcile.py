@@ -70,6 +70,44 @@ def search_window(entry: JournalEntry, now: float) -> tuple[float, float]:
     return submitted_around(entry) - LEAD_S, now + 60.0
 
 
+# How long a node waits for a lost submit to show in fal's records (the search itself goes on to the
+# window in the background). fal lists a request once it has ended, so a request fal accepted shows up
+# about when a run of that endpoint ends: the slowest queue + run time (sent_at to ended_at) among this
+# key's recent requests to the endpoint, with a margin for a busier queue (x1.5) and for the listing's
+# own delay and the gaps between looks (+15 s). Without such records: DEFAULT_LOST_WAIT_S.
+LOST_WAIT_FACTOR, LOST_WAIT_MARGIN_S, MIN_LOST_WAIT_S = 1.5, 15.0, 15.0
+# No records of this endpoint yet: fal documents no run time for Ray 3.2. Past this wait nothing is lost
+# (the search goes on and the result is saved and shown in the inbox), so a short default only moves the
+# wait from ComfyUI's queue to the inbox.
+DEFAULT_LOST_WAIT_S = 180.0
+
+
+@dataclass(frozen=True)
+class LostWait:
+    """How long a node waits for a lost submit to show in fal's records, and the evidence behind it."""
+
+    seconds: float
+    slowest_s: float | None  # slowest sent->ended of the records read (None: no usable record)
+    records: int
+
+    def reason(self) -> str:
+        if self.slowest_s is None:
+            return (f"no earlier request to this endpoint in fal's records, so the pack waited its default "
+                    f"{self.seconds:.0f} s")
+        return (f"the slowest of {self.records} recent request(s) to this endpoint took {self.slowest_s:.0f} s "
+                f"from submit to end at fal, so the pack waited {self.seconds:.0f} s")
+
+
+def lost_wait(records: Iterable[Record], default: float = DEFAULT_LOST_WAIT_S) -> LostWait:
+    """The bound on a node's wait for a lost submit, from fal's records of earlier requests (any status)."""
+    spans = [r.ended_at - (r.sent_at or r.started_at or r.ended_at) for r in records if r.ended_at is not None]
+    spans = [s for s in spans if s >= 0]
+    if not spans:
+        return LostWait(default, None, 0)
+    slowest = max(spans)
+    return LostWait(max(MIN_LOST_WAIT_S, slowest * LOST_WAIT_FACTOR + LOST_WAIT_MARGIN_S), slowest, len(spans))
+
+
 def _sent(record: Record) -> float:
     return record.sent_at or record.started_at or record.ended_at or 0.0
 

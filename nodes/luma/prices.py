@@ -206,6 +206,29 @@ def price_of(endpoint_id: str, params: Mapping[str, Any], table: Mapping[str, An
     return Price(usd, money(usd) + detail, source)
 
 
+@dataclass(frozen=True)
+class UnitPrice:
+    """What one of fal's billed units costs for an endpoint: fal's own quote when the pricing document was
+    read (``unit`` is then fal's), else the bundled table's."""
+
+    usd: float
+    unit: str
+    source: str
+
+
+def unit_price_of(endpoint_id: str, table: Mapping[str, Any] | None = None) -> UnitPrice | None:
+    """The unit price fal's ``x-fal-billable-units`` multiply (fal's pricing document: unit_price per unit)."""
+    table = effective_price_table() if table is None else table
+    entry = table["endpoints"].get(endpoint_id)
+    if entry is None:
+        return None
+    label = str(entry.get("source", {}).get("label", ""))
+    quote = entry.get("live_quote")
+    if isinstance(quote, Mapping):
+        return UnitPrice(float(quote["unit_price"]), str(quote.get("unit") or ""), label)
+    return UnitPrice(float(entry["unit_price"]), str(entry.get("unit") or ""), label)
+
+
 def price_of_request(request: Any, source_seconds: float | None = None,
                      table: Mapping[str, Any] | None = None) -> Price:
     """Price of a validated request from ``catalog.build_request`` (glue convenience)."""

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from nodes.luma import constants as C
+from nodes.luma.fal_schema import bundled_documents
 from tests.e2e.pack_helpers import example_prompt, node_of_type, unique_text
 
 T2V, I2V = "LumaFalRay32TextToVideo", "LumaFalRay32ImageToVideo"
@@ -116,24 +117,64 @@ def test_newly_required_field_is_reported(comfy: Any, comfy_sandbox: Any, money:
     assert paid_calls(comfy_sandbox) == []
 
 
-def test_field_fal_dropped_is_not_sent(comfy: Any, comfy_sandbox: Any, money: Money) -> None:
+def test_field_fal_dropped_is_not_sent_and_the_status_line_says_so(comfy: Any, comfy_sandbox: Any,
+                                                                   money: Money) -> None:
     comfy_sandbox.platform(drop_fields={C.RAY32_TEXT_TO_VIDEO: ["loop"]})
     money.refresh()
-    result = comfy.run(t2v(comfy))
+    run = comfy.submit(t2v(comfy, loop=True))
+    told = run.wait_for_event(lambda e: e.type == "luma_fal.status" and e.data.get("notice"), timeout=60)
+    result = run.wait(timeout=120)
     assert result.ok, result.describe()
+    assert "loop=true is not sent: fal's current schema for luma/agent/ray/v3.2/text-to-video" in told.data["notice"]
     [submit] = submits(comfy_sandbox)
     assert "loop" not in submit["payload"] and submit["payload"]["resolution"] == "540p"
 
 
-def test_text_to_video_references_are_neither_uploaded_nor_sent(comfy: Any, comfy_sandbox: Any, money: Money) -> None:
+def _t2v_with_references(comfy: Any) -> dict[str, Any]:
     prompt = t2v(comfy)
     prompt["90"] = {"class_type": "LoadImage", "inputs": {"image": "example.png"}}
     node_of_type(prompt, T2V)[1]["inputs"]["reference_images"] = ["90", 0]
-    result = comfy.run(prompt)
-    assert result.ok, result.describe()
-    assert [c for c in comfy_sandbox.log() if "upload" in c] == []
+    return prompt
+
+
+def test_text_to_video_references_fal_dropped_are_refused_before_anything_is_paid(comfy: Any, comfy_sandbox: Any,
+                                                                                  money: Money) -> None:
+    prompt = _t2v_with_references(comfy)
+    run = comfy.submit(prompt)
+    status = run.wait_for_event(lambda e: e.type == "luma_fal.status" and e.data.get("phase") == "refused", timeout=60)
+    message = refused(run.wait(timeout=60), T2V)
+    # which input, why, how to go on without it, what to use instead
+    assert "reference_images: connected, but fal's current schema for luma/agent/ray/v3.2/text-to-video" in message
+    assert "has no reference_image_urls" in message and "disconnect reference_images" in message, message
+    assert "Luma Ray 3.2 Image to Video (fal) with a reference as its start frame (start_image)" in message
+    assert "reference_images: connected" in status.data["text"]
+    assert paid_calls(comfy_sandbox) == []  # nothing uploaded, nothing submitted
+    # The node shows it before a run, from the same table as the price badge.
+    drops = money.prices()["schema_drops"]
+    assert "has no reference_image_urls" in drops[T2V]["reference_images"]
+    # Disconnected: the user chose to run without them.
+    del node_of_type(prompt, T2V)[1]["inputs"]["reference_images"]
+    assert comfy.run(prompt).ok
     [submit] = submits(comfy_sandbox)
     assert "reference_image_urls" not in submit["payload"]
+
+
+def _with_references(money: Money) -> dict[str, Any]:
+    """fal's text-to-video schema as the sandbox serves it, with reference images as (A)'s pages had them."""
+    doc = copy.deepcopy(bundled_documents()[C.RAY32_TEXT_TO_VIDEO])
+    doc["components"]["schemas"]["Ray32TextToVideoInput"]["properties"]["reference_image_urls"] = {
+        "type": "array", "items": {"type": "string"}}
+    return doc
+
+
+def test_references_fal_still_takes_are_not_refused(comfy: Any, comfy_sandbox: Any, money: Money) -> None:
+    comfy_sandbox.platform(openapi={C.RAY32_TEXT_TO_VIDEO: _with_references(money)})
+    money.refresh()
+    assert "LumaFalRay32TextToVideo" not in money.prices()["schema_drops"]
+    result = comfy.run(_t2v_with_references(comfy))
+    assert result.ok, result.describe()
+    [submit] = submits(comfy_sandbox)
+    assert len(submit["payload"]["reference_image_urls"]) == 1
 
 
 def test_missing_documents_fall_back_to_cached_then_bundled(comfy: Any, comfy_sandbox: Any, money: Money) -> None:
@@ -233,7 +274,8 @@ def test_balance_floor_refuses_and_a_key_without_billing_access_is_said_plainly(
     comfy_sandbox.platform(billing_status=403)
     found = money.balance()
     assert found["available"] is False and found["refused"] is True
-    assert "may not read the account balance (HTTP 403)" in found["message"]
+    assert "may not read the account balance (HTTP 403, authorization_error: Forbidden: this key has no billing " \
+        "access); fal shows it only" in found["message"], found["message"]  # fal's platform envelope, shown
     assert comfy.run(t2v(comfy, resolution="1080p")).ok  # the floor cannot be checked: a warning, not a refusal
 
 

@@ -226,6 +226,8 @@ def test_records_that_cannot_be_read_give_the_old_message_without_a_retry_storm(
     assert "NOT re-sent" in message and "https://fal.ai/dashboard" in message, message
     if trouble == "refused":
         assert "Give the key read access" in message
+        # fal's platform error envelope reaches the user: its type and message
+        assert "HTTP 403, authorization_error: This API key does not have permission" in message, message
         assert _calls(sandbox, "requests") == 1
         again = host.run(prompt, timeout=120)
         assert again.status == "error" and "Give the key read access" in again.error["exception_message"]

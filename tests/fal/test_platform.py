@@ -69,6 +69,15 @@ def test_balance_read_and_refused(fal_env: Any) -> None:
         refused = asyncio.run(fetch_balance(FalConfig.from_env()))
         assert refused.usd is None and refused.refused and f"HTTP {status}" in refused.message
         assert "may not read the account balance" in refused.message
+        # fal's platform envelope: its error type and message reach the user
+        assert f"HTTP {status}, authorization_error: " in refused.message, refused.message
+
+
+def test_a_platform_error_envelope_is_read_for_prices(fal_env: Any) -> None:
+    fal_env._http.post("/_sandbox/platform", json={"pricing_status": 500})
+    with pytest.raises(PlatformUnavailable) as failed:
+        asyncio.run(fetch_pricing(FalConfig.from_env(), [C.UNI1_EDIT]))
+    assert "HTTP 500, server_error: Internal Server Error" in str(failed.value)
 
 
 def test_real_hosts_keep_the_key_off_the_public_site() -> None:

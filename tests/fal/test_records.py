@@ -107,6 +107,30 @@ def test_a_key_without_the_scope_is_refused_once(fal_env: Any, scope: str, call:
     assert refused.value.status == 403 and client.calls == 1 and len(_calls(fal_env, call)) == 1
 
 
+@pytest.mark.parametrize("scope,call", [("requests", "requests"), ("billing", "billing_events")])
+def test_fals_platform_error_type_and_message_are_shown_never_the_key(fal_env: Any, scope: str, call: str) -> None:
+    fal_env.platform(key_scopes=[s for s in ("requests", "billing") if s != scope])
+    with pytest.raises(RecordsRefused) as refused:
+        client = RecordsClient(FalConfig.from_env())
+        if call == "requests":
+            _list(client)
+        else:
+            asyncio.run(client.billing_events(["x"], start=0, end=time.time()))
+    text = str(refused.value)
+    assert "HTTP 403, authorization_error: " in text, text
+    assert ("permission to read request history" if call == "requests" else "Admin API key required") in text
+    assert TEST_KEY not in text and TEST_KEY.split(":")[-1] not in text
+
+
+def test_a_platform_error_that_echoes_the_key_never_shows_it(fal_env: Any) -> None:
+    fal_env.inject({"point": "requests", "kind": "http", "status": 401, "style": "json",
+                    "detail": f"Invalid key {TEST_KEY}"})
+    with pytest.raises(RecordsRefused) as refused:
+        _list(RecordsClient(FalConfig.from_env()))
+    assert "HTTP 401, authorization_error: Invalid key ***" in str(refused.value)
+    assert TEST_KEY not in str(refused.value)
+
+
 def test_a_403_fault_is_refused_and_500_is_retried_a_bounded_number_of_times(fal_env: Any) -> None:
     fal_env.inject({"point": "requests", "kind": "http", "status": 403})
     with pytest.raises(RecordsRefused):

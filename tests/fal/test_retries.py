@@ -74,6 +74,48 @@ def test_submit_not_retried(fal_env: Any, runner: FalRunner, fault: dict, error:
     assert len(calls(fal_env, "submit")) == 1
 
 
+@pytest.mark.parametrize("status,error_type", [
+    (503, "runner_scheduling_failure"), (503, "runner_connection_timeout"), (503, "runner_connection_refused"),
+    (503, "runner_connection_error"), (504, "startup_timeout"),
+])
+def test_a_submit_fals_gateway_says_no_runner_got_is_sent_once_more(fal_env: Any, runner: FalRunner, status: int,
+                                                                     error_type: str) -> None:
+    _quick(fal_env)
+    fal_env.inject({"point": "submit", "kind": "http", "status": status, "style": "json", "error_type": error_type})
+
+    done = asyncio.run(runner.run(T2I, {"prompt": "x"}))
+
+    assert done.result["images"]
+    assert len(calls(fal_env, "submit")) == 2
+    assert len([c for c in calls(fal_env, "submit") if c.get("request_id") and c.get("status") == 200]) == 1
+
+
+def test_a_second_no_runner_answer_is_raised_not_sent_a_third_time(fal_env: Any, runner: FalRunner) -> None:
+    fal_env.inject({"point": "submit", "kind": "http", "status": 503, "style": "json", "times": 5,
+                    "error_type": "runner_scheduling_failure"})
+
+    with pytest.raises(FalServerError) as caught:
+        asyncio.run(runner.run(T2I, {"prompt": "x"}))
+
+    assert len(calls(fal_env, "submit")) == 2
+    assert "both tries" in str(caught.value) and caught.value.error_type == "runner_scheduling_failure"
+
+
+@pytest.mark.parametrize("status,error_type", [
+    (504, "request_timeout"), (503, "runner_disconnected"), (502, "runner_incomplete_response"),
+    (500, "runner_server_error"), (500, "internal_error"),
+])
+def test_a_gateway_error_that_may_follow_a_runner_is_never_re_sent(fal_env: Any, runner: FalRunner, status: int,
+                                                                   error_type: str) -> None:
+    fal_env.inject({"point": "submit", "kind": "http", "status": status, "style": "json", "times": 5,
+                    "error_type": error_type})
+
+    with pytest.raises((SubmitOutcomeUnknown, FalServerError)):
+        asyncio.run(runner.run(T2I, {"prompt": "x"}))
+
+    assert len(calls(fal_env, "submit")) == 1
+
+
 @pytest.mark.parametrize(
     "fault",
     [

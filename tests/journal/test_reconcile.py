@@ -9,7 +9,10 @@ from typing import Any
 import pytest
 
 from nodes.journal.reconcile import (
+    DEFAULT_LOST_WAIT_S,
     LEAD_S,
+    MIN_LOST_WAIT_S,
+    lost_wait,
     billing_drift,
     canonical,
     match,
@@ -89,6 +92,23 @@ def test_window_setting() -> None:
     for bad in ("x", "0", "-3"):
         with pytest.raises(ValueError, match="LUMA_FAL_RECONCILE_WINDOW_S"):
             window_seconds({"LUMA_FAL_RECONCILE_WINDOW_S": bad})
+
+
+def test_the_wait_for_a_lost_submit_follows_the_slowest_recent_run_at_fal() -> None:
+    records = [Rec("a", None, sent_at=100.0, started_at=110.0, ended_at=160.0),   # 60 s queue + run
+               Rec("b", None, sent_at=200.0, started_at=201.0, ended_at=290.0),   # 90 s: the slowest
+               Rec("c", None, sent_at=None, started_at=300.0, ended_at=320.0),    # no sent_at: from start
+               Rec("d", None, sent_at=400.0)]                                      # not ended: no evidence
+    wait = lost_wait(records)
+    assert wait.slowest_s == 90.0 and wait.records == 3
+    assert wait.seconds == 90.0 * 1.5 + 15.0
+    assert "slowest of 3" in wait.reason() and "150 s" in wait.reason()
+
+
+def test_without_records_the_wait_is_the_documented_default_and_never_below_the_floor() -> None:
+    none = lost_wait([])
+    assert none.seconds == DEFAULT_LOST_WAIT_S and none.slowest_s is None and "default" in none.reason()
+    assert lost_wait([Rec("a", None, sent_at=10.0, ended_at=10.0)]).seconds == MIN_LOST_WAIT_S
 
 
 def test_drift_between_estimate_and_bill() -> None:

@@ -62,3 +62,34 @@ def test_queue_validates_against_the_served_schema(sandbox: Any, api: httpx.Clie
     [item] = result.json()["detail"]
     assert item["loc"] == ["body", "output_format"] and "jpeg" in item["msg"]
     assert run_to_result(api, C.UNI1_TEXT_TO_IMAGE, {"prompt": "a kite", "output_format": "jpeg"}).status_code == 200
+
+
+def _envelope(reply: httpx.Response, status: int, kind: str) -> str:
+    """fal's platform API error: ``{"error": {"type", "message"}}``; returns the message."""
+    assert reply.status_code == status, reply.text
+    body = reply.json()
+    assert set(body) == {"error"} and body["error"]["type"] == kind and isinstance(body["error"]["message"], str)
+    return body["error"]["message"]
+
+
+def test_platform_routes_answer_errors_in_fals_platform_envelope(sandbox: Any, api: httpx.Client) -> None:
+    for path in ("/v1/models/pricing", "/v1/account/billing", "/v1/models/requests/by-endpoint",
+                 "/v1/models/billing-events"):
+        assert "Authorization" in _envelope(httpx.get(sandbox.url + path), 401, "authorization_error")
+    _envelope(api.get("/v1/models/requests/by-endpoint"), 422, "validation_error")
+    _envelope(api.get("/v1/models/billing-events", params={"start": "yesterday"}), 422, "validation_error")
+    sandbox.platform(key_scopes=[], pricing_status=500, billing_status=403)
+    assert "request history" in _envelope(api.get("/v1/models/requests/by-endpoint",
+                                                  params={"endpoint_id": C.UNI1_EDIT}), 403, "authorization_error")
+    assert "Admin" in _envelope(api.get("/v1/models/billing-events"), 403, "authorization_error")
+    _envelope(api.get("/v1/models/pricing", params={"endpoint_id": C.UNI1_EDIT}), 500, "server_error")
+    _envelope(api.get("/v1/account/billing"), 403, "authorization_error")
+
+
+def test_a_json_fault_on_a_platform_route_comes_in_the_envelope(sandbox: Any, api: httpx.Client) -> None:
+    sandbox.inject({"point": "pricing", "kind": "http", "status": 429, "style": "json"})
+    _envelope(api.get("/v1/models/pricing", params={"endpoint_id": C.UNI1_EDIT}), 429, "rate_limited")
+    # the queue keeps fal's queue error shape
+    sandbox.inject({"point": "submit", "kind": "http", "status": 503, "style": "json", "error_type": "runner_scheduling_failure"})
+    reply = api.post(f"/{C.UNI1_EDIT}", json={})
+    assert reply.status_code == 503 and reply.json()["error_type"] == "runner_scheduling_failure"

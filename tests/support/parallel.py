@@ -42,7 +42,7 @@ E2E_SPLIT: tuple[tuple[str, ...], ...] = ()
 # for every host, mostly waiting on restarts and leases (~14 min of e2e time in all, measured 2026-12-03;
 # one shard for all of them became the longest part of the run), cut in two of about the same length.
 OWN_SERVERS: tuple[tuple[str, ...], ...] = (
-    ("tests/e2e/test_reconcile.py",),
+    ("tests/e2e/test_reconcile.py", "tests/e2e/test_lost_submit_bound.py"),
     ("tests/e2e/test_journal_recovery.py", "tests/e2e/test_fleet_postgres.py", "tests/e2e/test_fleet_sqlite.py"),
 )
 SLOWEST = 20

@@ -185,9 +185,17 @@ class RunRecorder:
     def following(self) -> None:
         self.set(note=f"followed again by {owner_token()}", owner=owner_token())
 
-    def completed(self, result: dict[str, Any], metrics: dict[str, Any]) -> None:
+    def completed(self, result: dict[str, Any], metrics: dict[str, Any],
+                  billing: dict[str, Any] | None = None) -> None:
+        """``billing``: what fal says it bills (``billing_records.units_billing``): ``billed_usd`` and the
+        ``billing`` part of ``fal_records``."""
         timings = {**self.entry.timings, **{k: v for k, v in metrics.items() if isinstance(v, (int, float))}}
-        self.set(states.COMPLETED, "fal finished it; saving the result", result=result, timings=timings)
+        extra: dict[str, Any] = {}
+        if billing:
+            if billing.get("billed_usd") is not None:
+                extra["billed_usd"] = billing["billed_usd"]
+            extra["fal_records"] = {**(self.entry.fal_records or {}), "billing": billing["billing"]}
+        self.set(states.COMPLETED, "fal finished it; saving the result", result=result, timings=timings, **extra)
 
     def done_fields(self, files: dict[str, list[Path]], download_seconds: float) -> dict[str, Any]:
         """What ``saved`` will record: the receipt is written from them first, so "done" means it is on disk."""

@@ -1,4 +1,8 @@
-"""What fal billed for each saved request, read from fal's billing events in the background.
+"""What fal billed for each saved request: the units fal sends with the result, and its billing events.
+
+Every result read carries ``x-fal-billable-units`` (any key): units x the unit price from fal's pricing
+document is the billed figure recorded with the result (``units_billing``). Where fal sends no units the
+entry says so and the estimate stands.
 
 fal records a billing event once a request has succeeded; only admin-scope keys may read them. So after
 a result is saved, a daemon thread asks for the request's event a few times with backoff, then keeps the
@@ -14,9 +18,11 @@ import logging
 import os
 import threading
 import time
+from typing import Any
 
 from ...journal.reconcile import billing_drift
 from ...journal.store import JournalEntry
+from ...luma.prices import unit_price_of
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +30,22 @@ READ_ENV = "LUMA_FAL_READ_BILLING"  # "0": never ask fal's billing events (the l
 TRIES = 4
 FIRST_GAP_S = 1.0
 _refused = threading.Event()  # this key may not read billing events: stop asking
+
+
+def units_billing(endpoint_id: str, price_usd: float | None, units: float | None) -> dict[str, Any]:
+    """The journal fields for fal's billed units: ``billed_usd`` and ``fal_records.billing`` (a partial
+    ``fal_records`` document the recorder merges), or only the note that fal sent none."""
+    if units is None:
+        return {"billing": {"source": "none", "note": "fal sent no billable units with the result; the estimate "
+                                                      "stands"}}
+    unit = unit_price_of(endpoint_id)
+    if unit is None:
+        return {"billing": {"source": "units", "units": units, "note": "no unit price known for this endpoint; "
+                                                                       "the estimate stands"}}
+    usd = round(units * unit.usd, 6)
+    return {"billed_usd": usd, "billing": {"source": "units", "units": units, "unit_price": unit.usd,
+                                           "unit": unit.unit, "unit_price_source": unit.source, "usd": usd,
+                                           "drift": billing_drift(price_usd, usd)}}
 
 
 def bill_later(entry: JournalEntry) -> None:
@@ -58,9 +80,11 @@ async def _bill(entry: JournalEntry) -> None:
                 store = journal()
                 current = store.get(entry.id) or entry
                 drift = billing_drift(current.price_usd, usd)
+                earlier = (current.fal_records or {}).get("billing")
                 records = {**(current.fal_records or {}), "billing": {
-                    "usd": usd, "units": sum(e.output_units or 0.0 for e in mine),
-                    "unit_price": mine[0].unit_price, "drift": drift, "events": len(mine)}}
+                    "source": "billing_events", "usd": usd, "units": sum(e.output_units or 0.0 for e in mine),
+                    "unit_price": mine[0].unit_price, "drift": drift, "events": len(mine),
+                    **({"from_units": earlier} if isinstance(earlier, dict) else {})}}
                 note = f"fal billed ${usd:.4f}" + (f" ({drift:+.0%} from the estimate)" if drift is not None else "")
                 store.update(entry.id, billed_usd=usd, fal_records=records, note=note)
                 return

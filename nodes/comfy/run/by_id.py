@@ -29,7 +29,7 @@ from ...journal.store import JournalEntry, JournalStore, NewEntry
 from ...luma import constants as C
 from . import fleet, followers
 from .. import host
-from .fal_bridge import call_all, check_key, new_runner, substitute
+from .fal_bridge import call_all, check_key, new_runner, record_completed, substitute
 from .saving import FalOutcome, save_result
 from ..host.journaling import RunRecorder, journal, owner_alive, owner_token
 from .decide import start_following
@@ -204,7 +204,7 @@ async def _refetch(recorder: FetchRecorder, follower: followers.Follower, kind: 
                            f"{'Ray 3.2' if found == 'video' else 'Uni-1'} endpoint. Nothing was downloaded.")
                 recorder.set(states.FAILED if recorder._ended_as is None else None, message, message=message)
                 raise ResultKindMismatch(message)
-            recorder.completed(result, completed.metrics)
+            record_completed(recorder, completed)
         # A result saved before ("Download again") goes to new files, never over the recorded ones; an
         # interrupted fetch by id resumes into the names it reserved.
         return await save_result(runner, recorder, result, sent, follower, deadline, None,

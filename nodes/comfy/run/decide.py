@@ -7,6 +7,7 @@ process (two identical nodes, or a node and the start-up recovery) never both pa
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -21,8 +22,9 @@ from .. import host
 from .fal_bridge import NodeReporter, UploadItem, follow_and_save, run_kind, submit_and_save, wait_for_outcome
 from .saving import FalOutcome
 from ..host.journaling import RunRecorder, journal, owner_alive, owner_token, worker_name
-from .reconciling import NotAcceptedAtFal, StillUnknown, find_lost_submit, start_finding, still_unknown_message
-from .reconciling import DASHBOARD, local_time
+from .reconciling import NotAcceptedAtFal, StillLooking, StillUnknown, find_lost_submit, start_finding
+from .reconciling import DASHBOARD, local_time, reconcile_in_background, still_looking_text, still_unknown_message
+from .reconciling import unknown_submit_message
 
 log = logging.getLogger(__name__)
 
@@ -216,15 +218,29 @@ async def run_once(spec: RunSpec, reporter: Any = None) -> tuple[FalOutcome, boo
         return FalOutcome(str(verdict.entry.request_id), verdict.entry.result or {}, verdict.files), True
     reporter = reporter or NodeReporter(spec.node_id, run_kind(spec.endpoint_id, spec.payload))
     try:
+        if verdict.kind == "reconcile" and verdict.background:
+            # The background search goes on to the window; this node waits for it no longer than its own
+            # search would (reconcile.lost_wait), then says so again.
+            wait = verdict.lost_wait or reconcile.LostWait(reconcile.DEFAULT_LOST_WAIT_S, None, 0)
+            try:
+                return await asyncio.wait_for(wait_for_outcome(verdict, reporter), wait.seconds), False
+            except asyncio.TimeoutError:
+                raise StillLooking(wait) from None
         return await wait_for_outcome(verdict, reporter), False
     except NotAcceptedAtFal:
         if verdict.kind != "reconcile":
             raise  # this run's own submit never arrived: it says so; the next run submits
         log.info("luma-fal: %s: fal's records show the earlier submit never arrived; submitting it now",
                  spec.node_name)
-    except StillUnknown:
+    except StillUnknown as why:
         entry = journal().get(verdict.entry_id)
         if entry is None:
             raise
-        raise NotSentAgain(still_unknown_message(spec.node_name, entry)) from None
+        if not isinstance(why, StillLooking):
+            raise NotSentAgain(still_unknown_message(spec.node_name, entry)) from None
+        if not verdict.background:
+            reconcile_in_background([entry.id], after=verdict)
+        text = f"{unknown_submit_message(spec.node_name, entry)}\n{still_looking_text(entry, why.wait)}"
+        reporter.finish("error", text)
+        raise NotSentAgain(text) from None
     return await run_once(spec, reporter)

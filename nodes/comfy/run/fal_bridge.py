@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import host
+from .billing_records import units_billing
 from .journal_notice import NotingEmit
 from .saving import FalOutcome, save_result
 
@@ -127,6 +128,13 @@ def call_all(*callbacks: Callable[[Any], None]) -> Callable[[Any], None]:
     return call
 
 
+def record_completed(recorder: RunRecorder, completed: Any) -> None:
+    """fal finished the request: its result, timings and what fal says it bills (its billable units)."""
+    entry = recorder.entry
+    recorder.completed(completed.result, completed.metrics,
+                       units_billing(entry.endpoint_id, entry.price_usd, completed.billable_units))
+
+
 async def submit_and_save(
     *,
     endpoint_id: str,
@@ -165,7 +173,7 @@ async def submit_and_save(
             endpoint_id, sent, on_event=call_all(recorder.on_event, emit), should_stop=follower.should_stop,
             queue_timeout=queue_wait, deadline=deadline, on_submitted=recorder.submitted,
         )
-        recorder.completed(completed.result, completed.metrics)
+        record_completed(recorder, completed)
         return await save_result(runner, recorder, completed.result, sent, follower, deadline,
                            completed.handle.response_url)
     except BaseException as exc:
@@ -198,7 +206,7 @@ async def follow_and_save(*, recorder: RunRecorder, follower: Follower, queue_wa
                 entry.endpoint_id, entry.request_id, on_event=call_all(recorder.on_event, emit),
                 should_stop=follower.should_stop, queue_timeout=queue_wait, deadline=deadline,
             )
-            recorder.completed(completed.result, completed.metrics)
+            record_completed(recorder, completed)
             result = completed.result
         return await save_result(runner, recorder, result, sent, follower, deadline, None)
     except BaseException as exc:

@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from ...journal.reconcile import LostWait
+
 log = logging.getLogger(__name__)
 
 _WAIT_TICK = 0.1  # how often a waiter checks its Cancel and the follower's outcome
@@ -28,6 +30,8 @@ class Follower:
         self.entry_id = entry_id
         self.description = description
         self.kind = "request"  # "reconcile": looking for a lost submit in fal's records (reconciling.py)
+        self.background = False  # a search that goes on after the node that lost the answer stopped waiting
+        self.lost_wait: LostWait | None = None  # reconcile: how long a node waits for it, and why
         self.future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._stop = threading.Event()
         self._listeners: list[tuple[asyncio.AbstractEventLoop, Callable[[Any], None]]] = []

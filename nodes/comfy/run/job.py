@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from .fal_bridge import UploadItem
 from .limits import Limits
 from ..rules.input_identity import content_identity
+from ..rules.schema_drops import split_drops
 
 log = logging.getLogger(__name__)
 
@@ -179,9 +180,11 @@ class FalJob:
         return f"{field}: {problem.message}" if field else problem.message
 
     def apply_fal_schema(self, request: Any) -> dict[str, Any]:
-        """The payload as fal's current schema takes it; an option fal removed or a field it newly
-        requires is refused here (``NothingSent``); a field it dropped is left out (and said so)."""
+        """The payload as fal's current schema takes it; an option fal removed, a field it newly requires or
+        a connected input it has no field for is refused here (``NothingSent``, also on the node's status
+        line); a widget value it dropped is left out and the status line says so (rules/schema_drops.py)."""
         from ...luma.fal_schema import check_payload
+        from .. import host
         from ..money.fal_docs import schema_for
 
         payload = request.to_payload()
@@ -189,11 +192,19 @@ class FalJob:
         if schema is None:
             return payload
         verdict = check_payload(payload, schema)
-        if verdict.problems:
-            raise NothingSent(self.node_name, "\n".join(self._widget_text(p) for p in verdict.problems))
-        for name in verdict.dropped:
-            log.warning("%s: fal's current schema for %s (%s) has no %s any more; it is not sent",
-                        self.node_name, request.endpoint_id, schema.source, self._widget_names.get(name, name))
+        problems = [self._widget_text(p) for p in verdict.problems]
+        refusals, notices = split_drops(verdict.dropped, tuple(getattr(request, "FILE_FIELDS", ())), payload,
+                                        self._widget_names, request.endpoint_id, schema.source)
+        if problems or refusals:
+            text = "\n".join(problems + refusals)
+            host.send_status({"node": self.node_id, "prompt_id": host.current_prompt_id(), "phase": "refused",
+                              "text": f"Not run: {text}", "logs": []})
+            raise NothingSent(self.node_name, text)
+        for notice in notices:
+            log.warning("%s: %s", self.node_name, notice)
+        if notices:
+            host.send_status({"node": self.node_id, "prompt_id": host.current_prompt_id(), "phase": "checking",
+                              "text": notices[0], "notice": "; ".join(notices), "logs": []})
         return verdict.payload
 
     async def _check_spend(self, price: Any) -> None:

@@ -44,6 +44,18 @@ class StillUnknown(RuntimeError):
     """fal's records could not be read (or not yet): the outcome stays unknown; nothing is re-sent."""
 
 
+class StillLooking(StillUnknown):
+    """The node's bounded wait (``reconcile.lost_wait``) passed without the request in fal's records; the
+    search goes on in the background to the window."""
+
+    def __init__(self, wait: reconcile.LostWait) -> None:
+        super().__init__(wait.reason())
+        self.wait = wait
+
+
+RECENT_S = 86400.0  # fal's default listing range: the last day of this key's requests to the endpoint
+
+
 def local_time(stamp: float | None) -> str:
     """A journal time stamp as the user's clock shows it, for messages."""
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp)) if stamp else "an unknown time"
@@ -57,11 +69,26 @@ def unknown_submit_message(node_name: str, entry: JournalEntry) -> str:
             + (f"\nWhat happened: {entry.message}" if entry.message else ""))
 
 
+def still_looking_text(entry: JournalEntry, wait: reconcile.LostWait) -> str:
+    """What a node says when it stops waiting for a lost submit while the background search goes on."""
+    until = local_time(reconcile.submitted_around(entry) + reconcile.window_seconds())
+    why = f"A request fal accepted shows in its records about when a run of this endpoint ends; {wait.reason()}"
+    return (f"{why}, and it has not shown yet. The pack keeps looking in fal's request records in the background "
+            f"until {until}: if fal has it, the result is saved and shown in the fal inbox (the \"Luma fal\" "
+            "sidebar tab); if fal's records still show nothing then, it was never accepted (not billed) and a "
+            "re-run submits it.")
+
+
 def still_unknown_message(node_name: str, entry: JournalEntry) -> str:
     text = unknown_submit_message(node_name, entry)
     if (entry.fal_records or {}).get("verdict") == "refused":
-        text += f"\n{READ_ACCESS_HINT}"
+        text += f"\n{refused_hint(str((entry.fal_records or {}).get('note') or ''))}"
     return text
+
+
+def refused_hint(said: str) -> str:
+    """What a key without read access is told: fal's own answer (type and message), then what to do."""
+    return f"{said.rstrip('.')}. {READ_ACCESS_HINT}" if said else READ_ACCESS_HINT
 
 
 def _gaps(window: float) -> Any:
@@ -112,10 +139,30 @@ async def _look(client: Any, store: JournalStore, entry: JournalEntry) -> tuple[
     return mine, len(records), window
 
 
+async def _lost_wait(client: Any, entry: JournalEntry) -> reconcile.LostWait:
+    """The bound on a node's wait, from one page of this key's recent requests to the endpoint."""
+    from ...fal.records import RecordsRefused, RecordsUnavailable
+
+    now = time.time()
+    try:
+        records = await client.requests(entry.endpoint_id, start=now - RECENT_S, end=now + 60.0, payloads=False,
+                                        max_pages=1)
+    except RecordsRefused:
+        raise  # a key that may not read the records is told so at once, not made to wait
+    except RecordsUnavailable as exc:
+        log.info("comfyui-luma-fal: %s: fal's records of earlier runs could not be read (%s); waiting the "
+                 "default %.0f s", entry.node_name, exc, reconcile.DEFAULT_LOST_WAIT_S)
+        records = []
+    return reconcile.lost_wait(records)
+
+
 async def find_and_save(store: JournalStore, entry: JournalEntry, follower: followers.Follower, *,
-                        total_time: float, deadline: Any = None) -> FalOutcome:
+                        total_time: float, deadline: Any = None, bound_from: float | None = None) -> FalOutcome:
     """Look for ``entry`` in fal's records until found (then follow and save it), proven absent after the
-    window (``NotAcceptedAtFal``), unreadable (``StillUnknown``), or stopped (``StopRequested``)."""
+    window (``NotAcceptedAtFal``), unreadable (``StillUnknown``), or stopped (``StopRequested``).
+
+    ``bound_from`` (a wall time): the node waits at most ``reconcile.lost_wait`` seconds from then, and past
+    that raises ``StillLooking`` (its caller hands the search to the background); None searches to the window."""
     from ...fal.config import FalConfig
     from ...fal.errors import StopRequested
     from ...fal.records import RecordsClient, RecordsRefused, RecordsUnavailable
@@ -129,6 +176,13 @@ async def find_and_save(store: JournalStore, entry: JournalEntry, follower: foll
     gaps = _gaps(window)
     failure: str | None = None
     follower.emit(_event(started, "reading fal's request records"))
+    try:
+        wait = await _lost_wait(client, entry)
+    except RecordsRefused as exc:
+        _record(store, entry, "refused", calls=client.calls, note=str(exc))
+        raise StillUnknown(str(exc)) from None
+    follower.lost_wait = wait
+    give_up_at = bound_from + wait.seconds if bound_from is not None else None
     while True:
         if follower.should_stop():
             raise StopRequested("Stopped looking for the request at fal; it stays in doubt and is not re-sent")
@@ -161,10 +215,17 @@ async def find_and_save(store: JournalStore, entry: JournalEntry, follower: foll
         if listed < 0 and not reconcile.not_accepted_yet_possible(entry, now, window):
             _record(store, entry, "unavailable", calls=client.calls, note=failure or "")
             raise StillUnknown(failure or "fal's request records could not be read")
+        if give_up_at is not None and now >= give_up_at:
+            _record(store, entry, "looking", calls=client.calls, note=wait.reason(), wait_s=round(wait.seconds, 1))
+            raise StillLooking(wait)
         gap = next(gaps) * (2 if listed < 0 else 1)
+        if give_up_at is not None:
+            gap = max(0.1, min(gap, give_up_at - now))
         if deadline is not None and not deadline.allows_wait(gap):
             raise StillUnknown("the node's max_total_time ran out while looking for the request at fal")
         note = f"not in fal's records yet ({listed} listed)" if listed >= 0 else f"records unavailable: {failure}"
+        if give_up_at is not None:
+            note += f"; this node waits up to {wait.seconds:.0f} s for it"
         follower.emit(_event(started, note))
         waited = 0.0
         while waited < gap and not follower.should_stop():
@@ -172,11 +233,16 @@ async def find_and_save(store: JournalStore, entry: JournalEntry, follower: foll
             waited += 0.1
 
 
-def start_finding(store: JournalStore, entry: JournalEntry, total_time: float) -> followers.Follower:
-    """A follower (on the running loop) that reconciles ``entry``; the caller registers it (under the lock)."""
+def start_finding(store: JournalStore, entry: JournalEntry, total_time: float, *,
+                  bounded: bool = True) -> followers.Follower:
+    """A follower (on the running loop) that reconciles ``entry``; the caller registers it (under the lock).
+    ``bounded``: a node's re-run, which waits at most ``reconcile.lost_wait`` from now; the background search
+    (``bounded=False``) goes on to the window."""
     follower = followers.Follower(entry.identity, entry.id, f"{entry.node_name} (journal entry {entry.id})")
     follower.kind = "reconcile"
-    follower.start(lambda f: find_and_save(store, entry, f, total_time=total_time))
+    follower.background = not bounded
+    start = time.time() if bounded else None
+    follower.start(lambda f: find_and_save(store, entry, f, total_time=total_time, bound_from=start))
     return follower
 
 
@@ -209,7 +275,7 @@ async def _all(entry_ids: list[int], after: followers.Follower | None) -> None:
                 continue  # a node of this process is already looking (or following)
             if entry.owner != owner_token() and not store.claim(entry.id, entry.owner, owner_token()):
                 continue
-            follower = start_finding(store, store.get(entry.id) or entry, DEFAULT_TOTAL_TIME_S)
+            follower = start_finding(store, store.get(entry.id) or entry, DEFAULT_TOTAL_TIME_S, bounded=False)
             active[entry.identity] = follower
         mine.append(follower)
     for follower in mine:
@@ -236,11 +302,17 @@ async def find_lost_submit(recorder: RunRecorder, follower: followers.Follower, 
                          "once found it is saved and shown in the fal inbox.") from lost
     try:
         return await find_and_save(recorder.store, recorder.entry, follower, total_time=total_time,
-                                   deadline=deadline)
+                                   deadline=deadline, bound_from=reconcile.submitted_around(recorder.entry))
     except StillUnknown as why:
         entry = recorder.store.get(recorder.entry.id) or recorder.entry
         refused = (entry.fal_records or {}).get("verdict") == "refused"
         if not refused:
             reconcile_in_background([entry.id], after=follower)
-        hint = f"\n{READ_ACCESS_HINT}" if refused else f"\nStill looking in fal's records in the background ({why})."
+        if refused:
+            hint = f"\n{refused_hint(str(why))}"
+        elif isinstance(why, StillLooking):
+            hint = f"\n{still_looking_text(entry, why.wait)}"
+        else:
+            hint = f"\nStill looking in fal's records in the background ({why}); once found it is saved and " \
+                   "shown in the fal inbox."
         raise type(lost)(f"{text}{hint}") from lost

@@ -73,12 +73,17 @@ def fal_records_view(entry: JournalEntry) -> dict[str, Any]:
     from ...journal.reconcile import DRIFT_FLAG, billing_drift
 
     records = entry.fal_records or {}
+    billing = records.get("billing") if isinstance(records.get("billing"), dict) else {}
     drift = billing_drift(entry.price_usd, entry.billed_usd)
     return {"recovered": records.get("verdict") == "adopted",
             "not_accepted": records.get("verdict") == "not_accepted",
             "fal_records": records.get("verdict"),
             "billed_usd": entry.billed_usd, "drift": drift,
-            "drift_flag": drift is not None and abs(drift) > DRIFT_FLAG}
+            "drift_flag": drift is not None and abs(drift) > DRIFT_FLAG,
+            # Where the billed figure came from: "units" (fal's billable units on the result), "billing_events",
+            # "none" (fal sent no units: the estimate stands); with the units and unit price behind it.
+            "billed_from": billing.get("source"), "billed_units": billing.get("units"),
+            "unit_price": billing.get("unit_price"), "billed_unit": billing.get("unit")}
 
 
 def _int_param(request: web.Request, name: str, default: int | None, low: int, high: int) -> int | None:

@@ -26,13 +26,18 @@ _registered = False
 
 async def get_prices(request: web.Request) -> web.Response:
     """The effective price table (bundled + fal's live/cached unit prices, each endpoint with its
-    source), plus the spend-limit state the badge shows. Stale documents are refreshed first, for at most
-    ~2 s; the browser evaluates exactly the table the Python side prices with."""
-    from ..money.fal_docs import ROUTE_TIMEOUT_S, price_table, refresh
+    source), plus the spend-limit state the badge shows and the inputs fal's schemas drop
+    (``schema_drops``). Stale documents are refreshed first, for at most ~2 s; the browser evaluates exactly
+    the table the Python side prices with."""
+    from ..money.fal_docs import ROUTE_TIMEOUT_S, price_table, refresh, schema_for
+    from ..rules.schema_drops import node_drops
 
     await refresh(timeout=ROUTE_TIMEOUT_S)
     table = price_table()
     table["limits"] = _limits_state()
+    # Connected inputs fal's current schemas have no field for (the run is refused while they are connected),
+    # from the same documents as the prices: the node shows them before a run (web/schema_drops.js).
+    table["schema_drops"] = node_drops(schema_for)
     return no_store(table)
 
 

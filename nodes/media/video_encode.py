@@ -16,7 +16,11 @@ logger = logging.getLogger(__name__)
 MAX_FPS = 240
 
 
-def encode_mp4(frames: torch.Tensor, fps: float | Fraction, path: str | Path, *, crf: int = 17) -> Path:
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
+
+
+def encode_mp4(frames: torch.Tensor, fps: float | Fraction, path: str | Path, *, crf: int = 17,
+               preset: str = "medium") -> Path:
     """Write float32 frames [N, H, W, C] (0..1, C = 1 to 4) as H.264 yuv420p; returns the path written.
 
     Frames are converted to uint8 one at a time, so a long clip never exists twice in memory. Odd
@@ -36,6 +40,8 @@ def encode_mp4(frames: torch.Tensor, fps: float | Fraction, path: str | Path, *,
         raise ValueError(f"fps must be above 0 and at most {MAX_FPS}, got {float(fps):g}")
     if not 0 <= crf <= 51:
         raise ValueError(f"crf must be 0..51, got {crf}")
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     even_w, even_h = width + width % 2, height + height % 2
@@ -45,7 +51,7 @@ def encode_mp4(frames: torch.Tensor, fps: float | Fraction, path: str | Path, *,
         stream.width, stream.height, stream.pix_fmt = even_w, even_h, "yuv420p"
         # A time base of 1/rate gives each frame an exact integer timestamp: no drift at 23.976 etc.
         stream.codec_context.time_base = 1 / rate
-        stream.options = {"crf": str(crf), "preset": "medium"}
+        stream.options = {"crf": str(crf), "preset": preset}
         for index in range(count):
             rgb = _frame_to_rgb24(frames[index], even_w, even_h)
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")

@@ -3,8 +3,8 @@
 In a real ComfyUI (the 0.3.75 test host) against the sandbox, with the sandbox's storage uplink throttled
 (``upload_bytes_per_second`` with ``upload_link_shared``: every upload under way shares one link of that rate,
 as a user's own uplink does). Cases (``--cases``, default all):
-  v2v        video-to-video from IMAGE frames: the 1080p 10 s bench clip (241 frames) loaded by core LoadVideo +
-             GetVideoComponents, into source_frames; asked at 1080p 10 s
+  v2v        video-to-video from IMAGE frames: the 1080p 10 s bench clip (241 frames) loaded by the pack's
+             LumaFalVideoToFrames, into source_frames; asked at 1080p 10 s
   keyframes  image-to-video with 64 1080p keyframes (the clip's first 64 frames), asked at 720p 10 s
   t2v        text-to-video, nothing to upload (the control: what Run -> submitted costs with no upload)
 at 20 Mbit/s, 50 Mbit/s and unthrottled (``--links``). The core nodes' outputs are cached by ComfyUI after a
@@ -54,7 +54,8 @@ CASES = {  # name: (pack node, requested resolution)
     "t2v": ("LumaFalRay32TextToVideo", "1080p"),
 }
 LINKS: dict[str, float | None] = {"20 Mbit/s": 20e6 / 8, "50 Mbit/s": 50e6 / 8, "unthrottled": None}
-TRADE_OFF_PRESETS = ("superfast", "veryfast", "fast")  # beside the pack's "medium"
+TRADE_OFF = (("veryfast", 15), ("superfast", 17))  # x264 (preset, CRF) beside the "medium" at CRF 17 of before
+PSNR_FRAMES = 48  # frames compared for the quality of each setting
 TARGET = 1.25  # run->submitted / floor of today's bytes at 20 Mbit/s, for v2v and keyframes
 UPLOAD_POINTS = ("/files/upload", "/storage/put/", "/multipart/")
 
@@ -64,17 +65,16 @@ def _graph(case: str, seed: int, clip_name: str) -> dict[str, Any]:
     node, resolution = CASES[case]
     common = {"prompt": f"run to submitted bench {seed}", "seed": seed, "resolution": resolution, "duration": "10s",
               "hdr": False, "exr_export": False, "max_queue_wait": 600, "max_total_time": 1800, "takes": 1}
-    graph: dict[str, Any] = {
-        "1": {"class_type": "LoadVideo", "inputs": {"file": clip_name}},
-        "2": {"class_type": "GetVideoComponents", "inputs": {"video": ["1", 0]}},
-    }
+    # The pack's own loader (a frame tensor and nothing more in memory): the frames a processed clip gives.
+    frames = {"class_type": "LumaFalVideoToFrames", "inputs": {
+        "path": str(OUT / "comfy" / "input" / clip_name), "start_frame": 0, "every_nth": 1, "height": 0,
+        "frame_cap": KEYFRAMES if case == "keyframes" else 0}}
+    graph: dict[str, Any] = {"2": frames}
     if case == "v2v":
         inputs = {**common, "edit_strength": "auto", "controls": "auto", "source_frames": ["2", 0], "source_fps": 24.0}
     elif case == "keyframes":
-        graph["3"] = {"class_type": "ImageFromBatch", "inputs": {"image": ["2", 0], "batch_index": 0,
-                                                                 "length": KEYFRAMES}}
         positions = ", ".join(str(i * 240 // (KEYFRAMES - 1)) for i in range(KEYFRAMES))
-        inputs = {**common, "aspect_ratio": "16:9", "loop": False, "keyframes": ["3", 0],
+        inputs = {**common, "aspect_ratio": "16:9", "loop": False, "keyframes": ["2", 0],
                   "keyframe_positions": positions}
     else:
         graph = {}
@@ -84,7 +84,7 @@ def _graph(case: str, seed: int, clip_name: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- alone
-def _worker(case: str, clip: Path, out: Path) -> dict[str, Any]:
+def _worker(case: str, clip: Path, out: Path, trade_off: bool) -> dict[str, Any]:
     """In a fresh process: the inputs of ``case`` made from the clip's frames by the pack's own media code,
     encode timed alone; writes the encoded files under ``out`` (and right-sized copies under out/right)."""
     import torch
@@ -94,23 +94,35 @@ def _worker(case: str, clip: Path, out: Path) -> dict[str, Any]:
     from nodes.media.video_encode import encode_mp4
     from nodes.media.video_plan import DecodeOptions
 
-    frames = decode_frames(clip, DecodeOptions())
+    frames = decode_frames(clip, DecodeOptions(frame_cap=KEYFRAMES if case == "keyframes" else 0))
     out.mkdir(parents=True, exist_ok=True)
     right = out / "right"
     right.mkdir(exist_ok=True)
     _, resolution = CASES[case]
     short = int(resolution.rstrip("p"))
     if case == "v2v":
+        try:  # the encoder settings the pack chooses for a broadband uplink (before: always medium at CRF 17)
+            from nodes.media.video_encode import settings_for_uplink
+
+            chosen = {"preset": settings_for_uplink(None).preset, "crf": settings_for_uplink(None).crf}
+        except ImportError:
+            chosen = {}
         started = time.perf_counter()
-        encode_mp4(frames, 24, out / "source.mp4")
+        encode_mp4(frames, 24, out / "source.mp4", **chosen)
         seconds = time.perf_counter() - started
-        presets = {}  # the encoder's speed/size trade-off on these frames, at the pack's CRF
-        for preset in TRADE_OFF_PRESETS:
+        if not trade_off:
+            shutil.copy(out / "source.mp4", right / "source.mp4")
+            return {"seconds": seconds}
+        used = f"{chosen.get('preset', 'medium')}@{chosen.get('crf', 17)} (the pack's)"
+        presets = {used: {"seconds": seconds, "bytes": (out / "source.mp4").stat().st_size,
+                                         "psnr": _psnr(frames, out / "source.mp4")}}
+        for preset, crf in TRADE_OFF:  # the encoder's speed/size trade-off on these frames
             began = time.perf_counter()
-            trial = encode_mp4(frames, 24, out / "presets" / f"{preset}.mp4", preset=preset)
-            presets[preset] = {"seconds": time.perf_counter() - began, "bytes": trial.stat().st_size}
+            trial = encode_mp4(frames, 24, out / "presets" / f"{preset}-{crf}.mp4", preset=preset, crf=crf)
+            presets[f"{preset}@{crf}"] = {"seconds": time.perf_counter() - began, "bytes": trial.stat().st_size,
+                                          "psnr": _psnr(frames, trial)}
             trial.unlink()
-        if short < frames.shape[1]:
+        if short < frames.shape[1]:  # (not for 1080p: the right-sized file is the one sent)
             small = torch.nn.functional.interpolate(frames.movedim(-1, 1), size=(short, short * 16 // 9),
                                                     mode="area").movedim(1, -1)
             encode_mp4(small, 24, right / "source.mp4")
@@ -129,10 +141,26 @@ def _worker(case: str, clip: Path, out: Path) -> dict[str, Any]:
     return {"seconds": seconds}
 
 
-def _encode_alone(case: str, clip: Path) -> tuple[dict[str, Any], list[Path], list[Path]]:
+def _psnr(frames: Any, path: Path) -> float:
+    """PSNR (dB) of the first PSNR_FRAMES frames of ``path`` decoded back, against the frames given."""
+    import av
+    import numpy as np
+
+    errors = []
+    with av.open(str(path)) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            if index >= PSNR_FRAMES:
+                break
+            given = frames[index].clamp(0, 1).mul(255).round().numpy()
+            errors.append(float(((frame.to_ndarray(format="rgb24").astype(np.float32) - given) ** 2).mean()))
+    return float(10 * np.log10(255 ** 2 / np.mean(errors)))
+
+
+def _encode_alone(case: str, clip: Path, trade_off: bool) -> tuple[dict[str, Any], list[Path], list[Path]]:
     folder = OUT / f"alone-{case}"
     shutil.rmtree(folder, ignore_errors=True)
-    done = subprocess.run([sys.executable, __file__, "--worker", case, str(clip), str(folder)], cwd=REPO,
+    done = subprocess.run([sys.executable, __file__, "--worker", case, str(clip), str(folder),
+                           "1" if trade_off else "0"], cwd=REPO,
                           capture_output=True, text=True, check=False)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
@@ -199,7 +227,7 @@ def _busy() -> str:
 
 
 def run_run_to_submitted(line: Any, runs: int = 0, cases: list[str] | None = None,
-                         links: list[str] | None = None) -> list[dict[str, Any]]:
+                         links: list[str] | None = None, trade_off: bool = True) -> list[dict[str, Any]]:
     from tools.procs import start_sandbox
     from tools.sandbox_control import SandboxControl
 
@@ -227,11 +255,14 @@ def run_run_to_submitted(line: Any, runs: int = 0, cases: list[str] | None = Non
         comfy = _host(sandbox)
         try:
             for case in wanted:
-                _one(comfy, control, case, seeds.pop(), clip_name)  # warm-up: imports, core nodes' outputs cached
-                alone, files, right_files = ({"seconds": 0.0}, [], []) if case == "t2v" else _encode_alone(case, clip)
+                # The last case's frames out of ComfyUI's cache before this case's are made (memory is shared).
+                httpx.post(f"{comfy.url}/free", json={"unload_models": True, "free_memory": True}, timeout=30)
+                # Alone first: its process holds its own copy of the frames, ComfyUI not yet (memory is shared).
+                alone, files, right_files = ({"seconds": 0.0}, [], []) if case == "t2v" else _encode_alone(case, clip, trade_off)
+                _one(comfy, control, case, seeds.pop(), clip_name)  # warm-up: imports, the frames loaded and cached
                 alone_encode = alone["seconds"]
                 if alone.get("presets"):
-                    trade_offs.append(_trade_off(line, alone["seconds"], files[0].stat().st_size, alone["presets"]))
+                    trade_offs.append(_trade_off(line, alone["presets"]))
                 right_bytes = sum(p.stat().st_size for p in right_files)
                 for link in chosen_links:
                     rate = LINKS[link]
@@ -259,19 +290,19 @@ def run_run_to_submitted(line: Any, runs: int = 0, cases: list[str] | None = Non
     return rows
 
 
-def _trade_off(line: Any, seconds: float, size: int, presets: dict[str, dict[str, float]]) -> str:
-    """The x264 presets on the v2v frames: encode time, bytes, and per link the time to have it all uploaded,
-    encoding then uploading (serial) and at best overlapped (the slower of the two)."""
-    every = {"medium (today)": {"seconds": seconds, "bytes": size}, **presets}
+def _trade_off(line: Any, presets: dict[str, dict[str, float]]) -> str:
+    """x264 settings on the v2v frames: encode time, bytes, quality, and per link the time to have it all
+    uploaded, encoding then uploading (serial) and at best overlapped (the slower of the two)."""
     rates = [(name, rate) for name, rate in LINKS.items() if rate]
-    out = ["| x264 preset (CRF 17) | encode | MiB | " + " | ".join(f"{n} serial / overlapped" for n, _ in rates) + " |",
-           "|---|---|---|" + "---|" * len(rates)]
-    for preset, record in every.items():
+    out = ["| x264 preset@CRF | encode | MiB | PSNR | " + " | ".join(f"{n} serial / overlapped" for n, _ in rates)
+           + " |", "|---|---|---|---|" + "---|" * len(rates)]
+    for setting, record in presets.items():
         cells = [f"{record['seconds'] + record['bytes'] / rate:.1f} / {max(record['seconds'], record['bytes'] / rate):.1f} s"
                  for _, rate in rates]
-        line(f"v2v encoder {preset}", f"{record['seconds']:.2f} s, {record['bytes'] / 2**20:.1f} MiB; " + ", ".join(
-            f"{n}: serial {c}" for (n, _), c in zip(rates, cells, strict=True)))
-        out.append(f"| {preset} | {record['seconds']:.2f} s | {record['bytes'] / 2**20:.1f} | " + " | ".join(cells) + " |")
+        line(f"v2v encoder {setting}", f"{record['seconds']:.2f} s, {record['bytes'] / 2**20:.1f} MiB, PSNR "
+             f"{record['psnr']:.2f} dB; " + ", ".join(f"{n}: serial / overlapped {c}" for (n, _), c in zip(rates, cells, strict=True)))
+        out.append(f"| {setting} | {record['seconds']:.2f} s | {record['bytes'] / 2**20:.1f} | {record['psnr']:.2f} dB | "
+                   + " | ".join(cells) + " |")
     return "\n".join(out)
 
 
@@ -305,5 +336,5 @@ def _table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-if __name__ == "__main__" and len(sys.argv) == 5 and sys.argv[1] == "--worker":
-    print(json.dumps(_worker(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]))), flush=True)
+if __name__ == "__main__" and len(sys.argv) == 6 and sys.argv[1] == "--worker":
+    print(json.dumps(_worker(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]), sys.argv[5] == "1")), flush=True)

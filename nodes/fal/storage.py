@@ -61,6 +61,22 @@ class CdnToken:
         return time.time() < self.expires_at - _TOKEN_MARGIN_S
 
 
+# The uplink as this process last saw it: bytes per second of its last upload big enough to tell (a small file is
+# mostly round trips). What the encoder of the next source chooses by (the speed/size trade-off of the link).
+_MEASURABLE_BYTES = 1 << 20
+_uplink: dict[str, float] = {}
+
+
+def observed_uplink() -> float | None:
+    """Bytes per second of this process's last upload of at least 1 MiB; None before there was one."""
+    return _uplink.get("bytes_per_second")
+
+
+def _observe(size: int, seconds: float) -> None:
+    if size >= _MEASURABLE_BYTES and seconds > 0:
+        _uplink["bytes_per_second"] = size / seconds
+
+
 # Tokens outlive a single run; keyed by REST host and a hash of the key (never the key itself).
 _token_cache: dict[tuple[str, str], CdnToken] = {}
 
@@ -127,7 +143,12 @@ class Storage:
 
     async def upload(self, data: bytes, content_type: str, file_name: str) -> str:
         """Upload ``data`` and return its public URL."""
-        content_type = content_type or "application/octet-stream"
+        started = time.monotonic()
+        url = await self._upload(data, content_type or "application/octet-stream", file_name)
+        _observe(len(data), time.monotonic() - started)
+        return url
+
+    async def _upload(self, data: bytes, content_type: str, file_name: str) -> str:
         try:
             token = await self.cdn_token()
         except (AuthError, NoCreditError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +18,29 @@ MAX_FPS = 240
 
 
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
+
+
+@dataclass(frozen=True)
+class H264Settings:
+    preset: str
+    crf: int
+
+
+# Two x264 settings of the same quality (PSNR against the frames given, measured on the bench's 1080p clip; see
+# docs/performance.md "From Run to submitted"): "medium" at CRF 17 makes the fewest bytes, "veryfast" at CRF 15
+# needs about 0.65x its CPU for about 1.25x its bytes. Serially (encode, then upload) veryfast is done first
+# whenever the uplink carries its extra bytes in less than the CPU time it saves: above about 4 Mbit/s.
+FEWEST_BYTES = H264Settings("medium", 17)
+FASTEST_AT_SAME_QUALITY = H264Settings("veryfast", 15)
+FAST_ENCODE_FROM_BYTES_PER_SECOND = 4e6 / 8
+
+
+def settings_for_uplink(bytes_per_second: float | None) -> H264Settings:
+    """The encoder settings that get a source up soonest on an uplink of ``bytes_per_second`` (None: not yet
+    measured, taken as a common broadband uplink, which is above the threshold)."""
+    if bytes_per_second is not None and bytes_per_second < FAST_ENCODE_FROM_BYTES_PER_SECOND:
+        return FEWEST_BYTES
+    return FASTEST_AT_SAME_QUALITY
 
 
 def encode_mp4(frames: torch.Tensor, fps: float | Fraction, path: str | Path, *, crf: int = 17,

@@ -194,28 +194,22 @@ class Storage:
         _token_cache[key] = token
         return token
 
+    async def _cdn_call(self, method: str, url: str, token: CdnToken, *, action: str, headers: dict[str, str],
+                        **kwargs: Any) -> httpx.Response:
+        # The CDN token replaces the key on the CDN; auth=None keeps the key off these requests.
+        return await self._send(method, url, kind="write", action=action, auth=None,
+                                headers={**headers, "Authorization": token.authorization}, **kwargs)
+
     async def upload_via_cdn(
         self, data: bytes, content_type: str, file_name: str, token: CdnToken | None = None
     ) -> str:
         token = token or await self.cdn_token()
         # fal's client posts single-shot uploads to v3.fal.media itself (token base_url is for multipart);
         # with LUMA_FAL_BASE_URL everything, the CDN included, lives on that one server.
-        cdn = self._hosts.cdn
-        response = await self._send(
-            "POST",
-            f"{cdn}/files/upload",
-            kind="write",
-            action=f"uploading {file_name}",
-            content=data,
+        response = await self._cdn_call(
+            "POST", f"{self._hosts.cdn}/files/upload", token, action=f"uploading {file_name}", content=data,
             timeout=TRANSFER_TIMEOUT,
-            # The CDN token replaces the key here; auth=None keeps the key off this request.
-            auth=None,
-            headers={
-                **self._lifecycle,
-                "Authorization": token.authorization,
-                "Content-Type": content_type,
-                "X-Fal-File-Name": file_name,
-            },
+            headers={**self._lifecycle, "Content-Type": content_type, "X-Fal-File-Name": file_name},
         )
         url = response.json().get("access_url")
         if not url:
@@ -259,14 +253,9 @@ class Storage:
         replaces it), so a reset mid-part resends that part only. The file exists at fal only once
         ``complete`` is accepted: a failure before leaves no file anyone is given."""
         token = token or await self.cdn_token()
-        auth = {"Authorization": token.authorization}
-        started = await self._send(
-            "POST",
-            f"{token.base_url}/files/upload/multipart",
-            kind="write",
-            action=f"starting the upload of {file_name}",
-            auth=None,
-            headers={**self._lifecycle, **auth, "Accept": "application/json", "Content-Type": content_type,
+        started = await self._cdn_call(
+            "POST", f"{token.base_url}/files/upload/multipart", token, action=f"starting the upload of {file_name}",
+            headers={**self._lifecycle, "Accept": "application/json", "Content-Type": content_type,
                      "X-Fal-File-Name": file_name},
         )
         body = started.json()
@@ -281,15 +270,10 @@ class Storage:
         async def part(number: int) -> dict[str, Any]:
             async with gate:
                 chunk = bytes(view[(number - 1) * self._part_size:number * self._part_size])
-                response = await self._send(
-                    "PUT",
-                    f"{base}/{number}",
-                    kind="write",
-                    action=f"uploading part {number} of {count} of {file_name}",
-                    content=chunk,
-                    timeout=TRANSFER_TIMEOUT,
-                    auth=None,
-                    headers={**auth, "Content-Type": content_type, "Accept-Encoding": "identity"},
+                response = await self._cdn_call(
+                    "PUT", f"{base}/{number}", token, action=f"uploading part {number} of {count} of {file_name}",
+                    content=chunk, timeout=TRANSFER_TIMEOUT,
+                    headers={"Content-Type": content_type, "Accept-Encoding": "identity"},
                 )
             etag = response.headers.get("ETag")
             if not etag:
@@ -303,14 +287,9 @@ class Storage:
             for task in tasks:  # one part failed: the others stop, none is left running
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        completed = await self._send(
-            "POST",
-            f"{base}/complete",
-            kind="write",
-            action=f"finishing the upload of {file_name}",
-            auth=None,
-            headers={**auth, "Accept": "application/json"},
-            json={"parts": list(parts)},
+        completed = await self._cdn_call(
+            "POST", f"{base}/complete", token, action=f"finishing the upload of {file_name}",
+            headers={"Accept": "application/json"}, json={"parts": list(parts)},
         )
         url = completed.json().get("access_url") if completed.content else None
         return str(url or access_url)

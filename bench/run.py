@@ -89,6 +89,7 @@ def main() -> int:
                              "(bench/submit.py): video-to-video from frames, 64 keyframes, text-to-video")
     parser.add_argument("--cases", help="for --run-to-submitted: comma-separated, from v2v, keyframes, t2v")
     parser.add_argument("--links", help="for --run-to-submitted: comma-separated, from 20, 50, unthrottled")
+    parser.add_argument("--comfy-host", default="0.3.75", help="for --run-to-submitted: the ComfyUI test host")
     parser.add_argument("--no-trade-off", action="store_true",
                         help="for --run-to-submitted: skip the x264 speed/size/quality table (three more encodes)")
     parser.add_argument("--fanout", action="store_true",
@@ -114,7 +115,8 @@ def main() -> int:
         from submit import run_run_to_submitted
 
         run_run_to_submitted(Report().line, args.runs, args.cases.split(",") if args.cases else None,
-                             args.links.split(",") if args.links else None, not args.no_trade_off)
+                             args.links.split(",") if args.links else None, not args.no_trade_off,
+                             args.comfy_host)
         return 0
     if args.fanout:
         from fanout import run_fanout

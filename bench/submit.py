@@ -211,13 +211,13 @@ def _one(comfy: Any, control: Any, case: str, seed: int, clip_name: str) -> dict
             "bytes": float(sent), "uploads": float(len(uploads)), "peak_mib": (peak.peak - before) / 2**20}
 
 
-def _host(sandbox: Any) -> Any:
+def _host(sandbox: Any, host: str) -> Any:
     from tools.harness import start_host
     from tools.procs import ComfyOptions
 
     folder = OUT / "comfy"
     options = ComfyOptions(name="bench-submit", output_dir=folder / "output", input_dir=folder / "input",
-                           user_dir=folder / "user", temp_dir=folder / "temp", log_dir=OUT / "logs")
+                           user_dir=folder / "user", temp_dir=folder / "temp", log_dir=OUT / "logs", host=host)
     return start_host(options, sandbox)
 
 
@@ -227,7 +227,8 @@ def _busy() -> str:
 
 
 def run_run_to_submitted(line: Any, runs: int = 0, cases: list[str] | None = None,
-                         links: list[str] | None = None, trade_off: bool = True) -> list[dict[str, Any]]:
+                         links: list[str] | None = None, trade_off: bool = True,
+                         host: str = "0.3.75") -> list[dict[str, Any]]:
     from tools.procs import start_sandbox
     from tools.sandbox_control import SandboxControl
 
@@ -248,11 +249,11 @@ def run_run_to_submitted(line: Any, runs: int = 0, cases: list[str] | None = Non
     seeds = random.Random(time.time()).sample(range(1, 2**31 - 1), 500)
     rows: list[dict[str, Any]] = []
     trade_offs: list[str] = []
-    line("machine at start", _busy())
+    line("machine at start", f"{_busy()}; ComfyUI {host}")
     try:
         control = SandboxControl(sandbox.url)
         control.configure(queue_seconds=0.1, run_seconds=0.1, upload_link_shared=True, upload_bytes_per_second=None)
-        comfy = _host(sandbox)
+        comfy = _host(sandbox, host)
         try:
             for case in wanted:
                 # The last case's frames out of ComfyUI's cache before this case's are made (memory is shared).

@@ -28,8 +28,8 @@ class H264Settings:
 
 # Two x264 settings of the same quality (PSNR against the frames given, measured on the bench's 1080p clip; see
 # docs/performance.md "From Run to submitted"): "medium" at CRF 17 makes the fewest bytes, "veryfast" at CRF 15
-# needs about 0.65x its CPU for about 1.25x its bytes. Serially (encode, then upload) veryfast is done first
-# whenever the uplink carries its extra bytes in less than the CPU time it saves: above about 4 Mbit/s.
+# needs 0.45-0.65x its encode time for about 1.2x its bytes. Serially (encode, then upload) veryfast is done first
+# whenever the uplink carries its extra bytes in less than the time it saves: above about 2-4 Mbit/s.
 FEWEST_BYTES = H264Settings("medium", 17)
 FASTEST_AT_SAME_QUALITY = H264Settings("veryfast", 15)
 FAST_ENCODE_FROM_BYTES_PER_SECOND = 4e6 / 8

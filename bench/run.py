@@ -10,7 +10,8 @@ that method's alone:
 Also: reference-image encode times and the pack's import time. `--fanout` runs only the fan-out
 scenario instead (bench/fanout.py: takes in one node vs ComfyUI's batch count, in a real ComfyUI);
 `--journal` only the journal bench (bench/journal.py: SQLite vs PostgreSQL at 10k and 100k requests);
-`--done-to-frames` only fal COMPLETED -> frames on throttled links, streaming on and off (bench/stream.py).
+`--done-to-frames` only fal COMPLETED -> frames on throttled links, streaming on and off (bench/stream.py);
+`--run-to-submitted` only Run -> submit reaching fal on a throttled storage uplink (bench/submit.py).
 Prints `name: value` lines and writes bench/out/results.md and bench/out/performance_table.md; it changes
 no tracked file. `--refresh-docs` (old name `--refresh-readme`) is the separate step that copies the last
 whole run's table into docs/performance.md (between its bench markers), measuring nothing. Clips are
@@ -83,6 +84,14 @@ def main() -> int:
     parser.add_argument("--done-to-frames", action="store_true",
                         help="only fal COMPLETED -> frames in a real ComfyUI on throttled links (bench/stream.py), "
                              "streaming on and off")
+    parser.add_argument("--run-to-submitted", action="store_true",
+                        help="only Run -> submit reaching fal in a real ComfyUI on a throttled storage uplink "
+                             "(bench/submit.py): video-to-video from frames, 64 keyframes, text-to-video")
+    parser.add_argument("--cases", help="for --run-to-submitted: comma-separated, from v2v, keyframes, t2v")
+    parser.add_argument("--links", help="for --run-to-submitted: comma-separated, from 20, 50, unthrottled")
+    parser.add_argument("--comfy-host", default="0.3.75", help="for --run-to-submitted: the ComfyUI test host")
+    parser.add_argument("--no-trade-off", action="store_true",
+                        help="for --run-to-submitted: skip the x264 speed/size/quality table (three more encodes)")
     parser.add_argument("--fanout", action="store_true",
                         help="only the fan-out scenario (bench/fanout.py): 8 takes in one node vs a batch of 8")
     parser.add_argument("--journal", action="store_true",
@@ -101,6 +110,13 @@ def main() -> int:
         from stream import run_done_to_frames
 
         run_done_to_frames(Report().line, args.runs, args.clips.split(",") if args.clips else None)
+        return 0
+    if args.run_to_submitted:
+        from submit import run_run_to_submitted
+
+        run_run_to_submitted(Report().line, args.runs, args.cases.split(",") if args.cases else None,
+                             args.links.split(",") if args.links else None, not args.no_trade_off,
+                             args.comfy_host)
         return 0
     if args.fanout:
         from fanout import run_fanout

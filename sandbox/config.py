@@ -29,6 +29,11 @@ class SandboxConfig:
     # The CDN's pace for file downloads in bytes per second (None = as fast as loopback goes): a home or
     # office link, e.g. 50 Mbit/s = 6_250_000. Each download (each connection) gets this rate.
     download_bytes_per_second: float | None = None
+    # The storage uplink's pace for upload bodies in bytes per second (None = as fast as loopback goes): each
+    # upload connection gets this rate, or, with upload_link_shared, all uploads under way share it (one
+    # user's uplink: parallel uploads are no faster than one). See uplink.py.
+    upload_bytes_per_second: float | None = None
+    upload_link_shared: bool = False
     # Where MP4 results keep their index: "moov_last" (what encoders write in one pass, the default) or
     # "moov_first" (a "faststart" file). Same frames either way; only the order of the bytes differs.
     mp4_layout: str = "moov_last"
@@ -61,6 +66,7 @@ class SandboxConfig:
 # Options that are a rate or unset: the smallest value taken, and what the refusal asks for.
 _OPTIONAL_RATES: dict[str, tuple[float, str]] = {
     "download_bytes_per_second": (0, "a number > 0"),
+    "upload_bytes_per_second": (0, "a number > 0"),
     "video_bitrate": (100_000, "a number of bits per second >= 100000"),
 }
 
@@ -93,6 +99,10 @@ def _checked(name: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < smallest:
             raise ValueError(f"{name} must be null or {wanted}")
         return float(value)
+    if name == "upload_link_shared":
+        if not isinstance(value, bool):
+            raise ValueError("upload_link_shared must be true or false")
+        return value
     if name == "mp4_layout":
         if value not in ("moov_last", "moov_first"):
             raise ValueError("mp4_layout must be 'moov_last' or 'moov_first'")

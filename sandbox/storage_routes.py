@@ -13,6 +13,7 @@ from .gateway import ENTRY, key_status
 from .replies import json_reply
 from .state import STATE, SandboxState
 from .store import StoredFile, safe_file_name
+from .uplink import read_upload
 from .urls import cdn_base, own_base
 
 TOKEN_LIFETIME = timedelta(hours=1)
@@ -81,7 +82,7 @@ async def initiate_multipart(request: web.Request) -> web.Response:
 
 async def signed_put(request: web.Request) -> web.Response:
     # Signed URLs ignore any Authorization header, as GCS does for fal's URLs.
-    data = await request.read()
+    data = await read_upload(request)
     content_type = request.headers.get("Content-Type")
     stored = request.app[STATE].store.fill_reserved(request.match_info["upload_id"], data, content_type)
     _log_upload(request, "rest", len(data), content_type, stored.file_name if stored else None)
@@ -104,7 +105,7 @@ async def rest_complete(request: web.Request) -> web.Response:
 async def _part(request: web.Request, upload_id: str, part: str, flow: str) -> web.Response:
     if not part.isdigit() or int(part) < 1:
         return json_reply(400, {"detail": "Part numbers start at 1"})
-    data = await request.read()
+    data = await read_upload(request)
     etag = request.app[STATE].store.add_part(upload_id, int(part), data)
     _log_upload(request, flow, len(data), request.headers.get("Content-Type"), None)
     if etag is None:
@@ -116,7 +117,7 @@ async def cdn_upload(request: web.Request) -> web.Response:
     state = request.app[STATE]
     if not _cdn_authorized(request, state):
         return _cdn_refusal()
-    data = await request.read()
+    data = await read_upload(request)
     content_type = request.headers.get("Content-Type", "application/octet-stream")
     name = request.headers.get("X-Fal-File-Name")
     _log_upload(request, "cdn", len(data), content_type, name)

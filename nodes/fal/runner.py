@@ -257,22 +257,26 @@ class FalRunner:
 
     async def upload_many(
         self,
-        items: Sequence[UploadItem],
+        items: Sequence[UploadItem | Awaitable[UploadItem | None]],
         *,
         on_event: EventCallback | None = None,
         should_stop: ShouldStop | None = None,
         concurrency: int = 4,
         deadline: Deadline | None = None,
-    ) -> list[str]:
-        """Upload all ``items`` (at most ``concurrency`` at once); URLs come back in the same order."""
+    ) -> list[str | None]:
+        """Upload all ``items`` (at most ``concurrency`` at once); URLs come back in the same order.
+
+        An item may still be in the making (an awaitable, e.g. an input being encoded): it goes up as soon as it
+        is ready, while the others upload or are still made, so the link never waits for the last encode. One
+        that comes to None has nothing to upload here (its URL is known elsewhere); its place gets None. Any
+        failure, Cancel or the deadline stops every item, made or not: all or nothing."""
         config = self.config
         credentials = config.require_credentials()
         emit = Emitter(on_event)
         total = len(items)
-        total_bytes = sum(len(i.data) for i in items)
         if not items:
             return []
-        counts = {"done": 0, "bytes": 0}
+        counts = {"done": 0, "bytes": 0, "known": 0, "known_bytes": 0}
         gate = asyncio.Semaphore(max(1, concurrency))
 
         def report() -> None:
@@ -282,14 +286,22 @@ class FalRunner:
                     uploads_done=counts["done"],
                     uploads_total=total,
                     bytes_done=counts["bytes"],
-                    bytes_total=total_bytes,
+                    # The whole size is known once every item is made.
+                    bytes_total=counts["known_bytes"] if counts["known"] == total else None,
                 )
             )
 
         async with create_client(config) as client:
             storage = Storage(client, config.hosts, credentials, retry=self.retry, should_stop=should_stop)
 
-            async def one(item: UploadItem) -> str:
+            async def one(entry: UploadItem | Awaitable[UploadItem | None]) -> str | None:
+                item = entry if isinstance(entry, UploadItem) else await entry
+                counts["known"] += 1
+                if item is None:
+                    counts["done"] += 1
+                    report()
+                    return None
+                counts["known_bytes"] += len(item.data)
                 async with gate:
                     url = await storage.upload(item.data, item.content_type, item.file_name)
                 counts["done"] += 1
@@ -411,8 +423,8 @@ async def run(
 
 
 async def upload_many(
-    items: Sequence[UploadItem], *, key_file: str | None = None, **kwargs: Any
-) -> list[str]:
+    items: Sequence[UploadItem | Awaitable[UploadItem | None]], *, key_file: str | None = None, **kwargs: Any
+) -> list[str | None]:
     return await FalRunner(key_file=key_file).upload_many(items, **kwargs)
 
 

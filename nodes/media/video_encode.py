@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +17,34 @@ logger = logging.getLogger(__name__)
 MAX_FPS = 240
 
 
-def encode_mp4(frames: torch.Tensor, fps: float | Fraction, path: str | Path, *, crf: int = 17) -> Path:
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
+
+
+@dataclass(frozen=True)
+class H264Settings:
+    preset: str
+    crf: int
+
+
+# Two x264 settings of the same quality (PSNR against the frames given, measured on the bench's 1080p clip; see
+# docs/performance.md "From Run to submitted"): "medium" at CRF 17 makes the fewest bytes, "veryfast" at CRF 15
+# needs 0.45-0.65x its encode time for about 1.2x its bytes. Serially (encode, then upload) veryfast is done first
+# whenever the uplink carries its extra bytes in less than the time it saves: above about 2-4 Mbit/s.
+FEWEST_BYTES = H264Settings("medium", 17)
+FASTEST_AT_SAME_QUALITY = H264Settings("veryfast", 15)
+FAST_ENCODE_FROM_BYTES_PER_SECOND = 4e6 / 8
+
+
+def settings_for_uplink(bytes_per_second: float | None) -> H264Settings:
+    """The encoder settings that get a source up soonest on an uplink of ``bytes_per_second`` (None: not yet
+    measured, taken as a common broadband uplink, which is above the threshold)."""
+    if bytes_per_second is not None and bytes_per_second < FAST_ENCODE_FROM_BYTES_PER_SECOND:
+        return FEWEST_BYTES
+    return FASTEST_AT_SAME_QUALITY
+
+
+def encode_mp4(frames: torch.Tensor, fps: float | Fraction, path: str | Path, *, crf: int = 17,
+               preset: str = "medium") -> Path:
     """Write float32 frames [N, H, W, C] (0..1, C = 1 to 4) as H.264 yuv420p; returns the path written.
 
     Frames are converted to uint8 one at a time, so a long clip never exists twice in memory. Odd
@@ -36,6 +64,8 @@ def encode_mp4(frames: torch.Tensor, fps: float | Fraction, path: str | Path, *,
         raise ValueError(f"fps must be above 0 and at most {MAX_FPS}, got {float(fps):g}")
     if not 0 <= crf <= 51:
         raise ValueError(f"crf must be 0..51, got {crf}")
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     even_w, even_h = width + width % 2, height + height % 2
@@ -45,7 +75,7 @@ def encode_mp4(frames: torch.Tensor, fps: float | Fraction, path: str | Path, *,
         stream.width, stream.height, stream.pix_fmt = even_w, even_h, "yuv420p"
         # A time base of 1/rate gives each frame an exact integer timestamp: no drift at 23.976 etc.
         stream.codec_context.time_base = 1 / rate
-        stream.options = {"crf": str(crf), "preset": "medium"}
+        stream.options = {"crf": str(crf), "preset": preset}
         for index in range(count):
             rgb = _frame_to_rgb24(frames[index], even_w, even_h)
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")

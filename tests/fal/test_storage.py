@@ -98,3 +98,24 @@ def test_upload_many_stops_when_asked(fal_env: Any, runner: FalRunner) -> None:
         asyncio.run(runner.upload_many(items, should_stop=lambda: True))
     assert not caught.value.was_running
     assert "not billed" in str(caught.value) or "nothing is billed" in str(caught.value)
+
+
+def test_an_item_goes_up_while_the_next_is_still_being_made(fal_env: Any, runner: FalRunner) -> None:
+    """Items may still be in the making (an encode): the first goes up before the second exists, and an
+    item that comes to None (its URL is known elsewhere) is not uploaded."""
+    first = UploadItem(os.urandom(1000), "image/png", "first.png")
+    second = UploadItem(os.urandom(1000), "image/png", "second.png")
+
+    async def made_after_the_first_went_up() -> UploadItem:
+        for _ in range(600):
+            if [c for c in await asyncio.to_thread(calls, fal_env, "upload") if c["path"] == "/files/upload"]:
+                return second
+            await asyncio.sleep(0.05)
+        raise AssertionError("the first item was not uploaded while the second was being made")
+
+    async def known_elsewhere() -> None:
+        return None
+
+    urls = asyncio.run(runner.upload_many([first, made_after_the_first_went_up(), known_elsewhere()]))
+    assert [_fetch(u).content for u in urls[:2]] == [first.data, second.data] and urls[2] is None
+    assert len([c for c in calls(fal_env, "upload") if c["path"] == "/files/upload"]) == 2

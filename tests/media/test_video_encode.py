@@ -11,7 +11,13 @@ import pytest
 import torch
 
 from nodes.media.video_decode import decode_frames
-from nodes.media.video_encode import encode_mp4, exact_rate
+from nodes.media.video_encode import (
+    FASTEST_AT_SAME_QUALITY,
+    FEWEST_BYTES,
+    encode_mp4,
+    exact_rate,
+    settings_for_uplink,
+)
 from nodes.media.video_info import probe_video
 
 
@@ -91,3 +97,23 @@ def test_non_contiguous_frames_encode(tmp_path: Path) -> None:
     decoded = decode_frames(encode_mp4(frames, 24, tmp_path / "strided.mp4"))
     assert decoded.shape[0] == 4
     assert np.abs(decoded.numpy() - frames.numpy()).mean() < 0.02
+
+
+def test_the_encoder_for_the_link_keeps_the_quality(tmp_path: Path) -> None:
+    """A slow uplink gets the fewest bytes, a fast or unmeasured one the faster encode; both come back as close
+    to the frames given (same CRF scale tuned to the same PSNR), every frame, in order."""
+    assert settings_for_uplink(250_000) == FEWEST_BYTES  # 2 Mbit/s
+    assert settings_for_uplink(None) == settings_for_uplink(2_500_000) == FASTEST_AT_SAME_QUALITY  # 20 Mbit/s
+    frames = _moving_frames(24, 64, 96)
+    errors = {}
+    for settings in (FEWEST_BYTES, FASTEST_AT_SAME_QUALITY):
+        path = encode_mp4(frames, 24, tmp_path / f"{settings.preset}.mp4", preset=settings.preset, crf=settings.crf)
+        decoded = decode_frames(path)
+        assert decoded.shape == frames.shape
+        errors[settings.preset] = float((decoded - frames).abs().mean())
+    assert errors[FASTEST_AT_SAME_QUALITY.preset] <= errors[FEWEST_BYTES.preset] * 1.1, errors
+
+
+def test_an_unknown_preset_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="preset"):
+        encode_mp4(_moving_frames(2, 16, 16), 24, tmp_path / "x.mp4", preset="warp")

@@ -80,3 +80,56 @@ def test_rest_initiate_multipart_js_style(sandbox: Any) -> None:
     done = httpx.post(upload.copy_with(path=f"{upload.path}/complete"), json={"parts": parts})
     assert done.status_code == 200
     _read_back(init["file_url"], b"x" * 2048 + b"y" * 7, "video/mp4")
+
+
+def _token(sandbox: Any) -> str:
+    return httpx.post(f"{sandbox.url}/storage/auth/token", json={}, headers=KEY).json()["token"]
+
+
+def test_throttled_uplink_keeps_every_byte_and_takes_its_time(sandbox: Any) -> None:
+    """A paced upload arrives whole (single-shot and each multipart part), and the sandbox never answers
+    before the body could have crossed the link: size / rate is a lower bound of the sleep it does."""
+    import time
+
+    rate = 400_000.0
+    sandbox.configure(upload_bytes_per_second=rate)
+    auth = {"Authorization": f"Bearer {_token(sandbox)}"}
+    data = bytes(range(256)) * 800  # 200 kB: half a second at the rate
+    started = time.monotonic()
+    uploaded = httpx.post(f"{sandbox.url}/files/upload", content=data, headers={**auth, "Content-Type": "video/mp4"},
+                          timeout=30).json()
+    assert time.monotonic() - started >= len(data) / rate
+    _read_back(uploaded["access_url"], data, "video/mp4")
+    begun = httpx.post(f"{sandbox.url}/files/upload/multipart", headers={**auth, "Content-Type": "video/mp4"}).json()
+    halves = [data[:120_000], data[120_000:]]
+    parts = [{"partNumber": n, "etag": httpx.put(f"{begun['access_url']}/multipart/{begun['uploadId']}/{n}",
+                                                 content=halves[n - 1], headers=auth, timeout=30).headers["etag"]}
+             for n in (1, 2)]
+    assert httpx.post(f"{begun['access_url']}/multipart/{begun['uploadId']}/complete", headers=auth,
+                      json={"parts": parts}).status_code == 200
+    _read_back(begun["access_url"], data, "video/mp4")
+
+
+def test_shared_uplink_gives_parallel_uploads_one_link(sandbox: Any) -> None:
+    """With upload_link_shared, two uploads at once take as long as their bytes together at the rate."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    rate = 400_000.0
+    sandbox.configure(upload_bytes_per_second=rate, upload_link_shared=True)
+    auth = {"Authorization": f"Bearer {_token(sandbox)}"}
+    bodies = [b"a" * 150_000, b"b" * 150_000]
+    started = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda body: httpx.post(f"{sandbox.url}/files/upload", content=body, headers=auth,
+                                                        timeout=30), bodies))
+    assert time.monotonic() - started >= sum(map(len, bodies)) / rate
+    for body, answer in zip(bodies, answers, strict=True):
+        _read_back(answer.json()["access_url"], body, "application/octet-stream")
+
+
+def test_uplink_options_are_checked(sandbox: Any) -> None:
+    refused = httpx.post(f"{sandbox.url}/_sandbox/config", json={"upload_bytes_per_second": -1})
+    assert refused.status_code == 400 and "upload_bytes_per_second" in refused.text
+    refused = httpx.post(f"{sandbox.url}/_sandbox/config", json={"upload_link_shared": "yes"})
+    assert refused.status_code == 400 and "upload_link_shared" in refused.text

@@ -241,43 +241,45 @@ _UPLOADING: dict[tuple[str, str], asyncio.Future[str]] = {}
 
 async def _upload_all(runner: Any, storage_base: str, uploads: Sequence[tuple[str, str, Callable[[], UploadItem]]],
                       cache: Any, follower: Follower, deadline: Any = None) -> dict[str, str]:
+    """Every input made (encoded) and uploaded, each going up as soon as it is made while the rest are still
+    encoded; identical bytes go up once, within this run (two equal references), across the takes of a fan-out
+    (``_UPLOADING``) and across runs (the cache). All or nothing: nothing is submitted unless every URL is known."""
     if not uploads:
         return {}
-    # Encoding (JPEG/PNG, or H.264 for frame sources) is CPU work: keep it off the event loop.
-    items = await asyncio.gather(*(asyncio.to_thread(produce) for _, _, produce in uploads))
-    urls: dict[str, str] = {}
-    # Identical bytes go up once: within this run (two equal references) and across runs (the cache).
-    waiting: dict[str, list[str]] = {}
-    unique: dict[str, UploadItem] = {}
-    for (placeholder, _label, _), item in zip(uploads, items, strict=True):
-        cached = cache.get(storage_base, item.sha256)
-        if cached:
-            urls[placeholder] = cached
-        else:
-            waiting.setdefault(item.sha256, []).append(placeholder)
-            unique.setdefault(item.sha256, item)
-    # A file another take of the same fan-out (same loop) is uploading right now: wait for its URL instead.
-    loop = asyncio.get_running_loop()
-    theirs = {sha: f for sha in unique if (f := _UPLOADING.get((storage_base, sha))) is not None and f.get_loop() is loop}
-    mine = {sha: item for sha, item in unique.items() if sha not in theirs}
-    owned = {sha: loop.create_future() for sha in mine}
-    for sha, future in owned.items():
-        _UPLOADING.setdefault((storage_base, sha), future)
-    found: dict[str, str] = {}
-    try:
-        if mine:
-            from ...fal.runner import UploadItem as FalUpload
+    from ...fal.runner import UploadItem as FalUpload
 
-            sent = await runner.upload_many(
-                [FalUpload(item.data, item.content_type, item.file_name) for item in mine.values()],
-                on_event=follower.emit, should_stop=follower.should_stop, deadline=deadline,
-            )
-            for sha, url in zip(mine, sent, strict=True):
-                cache.put(storage_base, sha, url)
-                owned[sha].set_result(url)
-                found[sha] = url
-        for sha, future in theirs.items():
-            found[sha] = await asyncio.shield(future)
+    loop = asyncio.get_running_loop()
+    hashes: dict[str, str] = {}  # placeholder -> content hash of its bytes
+    cached: dict[str, str] = {}  # content hash -> URL already on fal (the cache)
+    owned: dict[str, asyncio.Future[str]] = {}  # content hash -> the URL this run uploads
+    theirs: dict[str, asyncio.Future[str]] = {}  # content hash -> the URL another take is uploading
+
+    async def ready(placeholder: str, produce: Callable[[], UploadItem]) -> FalUpload | None:
+        item = await _finished_thread(produce)  # encoding is CPU work: off the event loop
+        sha = hashes[placeholder] = item.sha256
+        url = cache.get(storage_base, sha)
+        if url:
+            cached[sha] = url
+            return None
+        uploading = _UPLOADING.get((storage_base, sha))
+        if uploading is not None and uploading.get_loop() is loop and sha not in owned:
+            theirs[sha] = uploading
+        if sha in owned or sha in theirs:
+            return None  # the same bytes are going up already: their URL comes from that upload
+        owned[sha] = _UPLOADING[(storage_base, sha)] = loop.create_future()
+        return FalUpload(item.data, item.content_type, item.file_name)
+
+    making = [asyncio.ensure_future(ready(placeholder, produce)) for placeholder, _label, produce in uploads]
+    try:
+        sent = await runner.upload_many(making, on_event=follower.emit, should_stop=follower.should_stop,
+                                        deadline=deadline)
+        for (placeholder, _label, _produce), url in zip(uploads, sent, strict=True):
+            if url is not None:
+                cache.put(storage_base, hashes[placeholder], url)
+                owned[hashes[placeholder]].set_result(url)
+        urls = {placeholder: cached.get(sha) or (owned[sha].result() if sha in owned else
+                                                  await asyncio.shield(theirs[sha]))
+                for placeholder, sha in hashes.items()}
     except BaseException as exc:
         for future in owned.values():
             if not future.done():
@@ -285,11 +287,22 @@ async def _upload_all(runner: Any, storage_base: str, uploads: Sequence[tuple[st
                 future.exception()  # retrieved: a take nobody waits for must not log "never retrieved"
         raise
     finally:
+        for task in making:  # made but never awaited when the upload stopped before it began
+            task.cancel()
+        await asyncio.gather(*making, return_exceptions=True)
         for sha, future in owned.items():
             if _UPLOADING.get((storage_base, sha)) is future:
                 del _UPLOADING[(storage_base, sha)]
-    for sha, url in found.items():
-        for placeholder in waiting[sha]:
-            urls[placeholder] = url
-    log.info("luma-fal: %d input file(s): %d uploaded, the rest reused", len(uploads), len(unique))
+    log.info("luma-fal: %d input file(s): %d uploaded, the rest reused", len(uploads), len(owned))
     return urls
+
+
+async def _finished_thread(produce: Callable[[], UploadItem]) -> UploadItem:
+    """``produce()`` in a worker thread. Cancelled, it still waits for the thread to end (a running encode cannot
+    be interrupted): nothing the run started keeps working after it has stopped."""
+    work = asyncio.ensure_future(asyncio.to_thread(produce))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await asyncio.gather(work, return_exceptions=True)
+        raise

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .fal_bridge import UploadItem
+from ...fal.storage import observed_uplink
 from ..rules.input_identity import content_identity
 
 _UPLOADABLE_CODECS = {"h264", "hevc"}
@@ -76,10 +77,12 @@ def frames_upload(frames: Any, fps: float) -> tuple[float, str, Callable[[], Upl
     identity = f"frames:{content_identity(frames)}@{fps}"
 
     def produce() -> UploadItem:
-        from ...media.video_encode import encode_mp4
+        from ...media.video_encode import encode_mp4, settings_for_uplink
 
+        # The encoder's speed/size trade-off for the link the last uploads saw; the quality is the same either way.
+        settings = settings_for_uplink(observed_uplink())
         with tempfile.TemporaryDirectory(prefix="luma-fal-") as tmp:
-            out = encode_mp4(frames, fps, Path(tmp) / "source.mp4")
+            out = encode_mp4(frames, fps, Path(tmp) / "source.mp4", crf=settings.crf, preset=settings.preset)
             return _file_item(out)
 
     return seconds, identity, produce

@@ -57,14 +57,16 @@ def clean_copy(dest: Path) -> Path:
     return dest
 
 
-def test_managers_scanner_finds_exactly_the_pack_nodes() -> None:
+def test_managers_scanner_finds_exactly_the_pack_nodes(tmp_path: Path) -> None:
     assert (SCANNER_DIR / "scanner.py").is_file(), (
         f"ComfyUI-Manager's scanner is not at {SCANNER_DIR} (shared/vendor beside the repository)")
-    repo = clean_copy(TEST_OUTPUT / "manager-scan" / PACK_DIR_NAME)
+    # The copy goes to a temporary folder (only the scanner's report is kept in the test output).
+    repo = clean_copy(tmp_path / PACK_DIR_NAME)
     scan = subprocess.run([sys.executable, "-c", _SCAN, str(SCANNER_DIR), str(repo)], capture_output=True,
                           text=True, timeout=300)
     assert scan.returncode == 0, scan.stderr
     report = scan_result(scan.stdout)
+    (TEST_OUTPUT / "manager-scan").mkdir(parents=True, exist_ok=True)
     (TEST_OUTPUT / "manager-scan" / "scanner-output.json").write_text(json.dumps(report, indent=1))
     found = report["nodes"]
     assert sorted(set(PACK_NODE_IDS) - set(found)) == [], "nodes Manager's scanner does not see"

@@ -307,6 +307,26 @@ class ComfyClient:
         """Interrupt whatever prompt is running (ComfyUI's flag is global, not per prompt)."""
         self.post_json("/interrupt", {}).raise_for_status()
 
+    def empty_queue(self, timeout: float = 120.0) -> list[str]:
+        """Drop the pending prompts and interrupt the running one until the queue is empty; returns the ids of
+        the prompts that were left (none after a test that waited for its runs)."""
+        try:
+            queue = self.get_json("/queue")
+        except httpx.HTTPError:
+            return []  # the server is gone: a test stopped or killed it
+        left = [str(item[1]) for item in queue.get("queue_running", []) + queue.get("queue_pending", [])]
+        if not left:
+            return []
+        self.post_json("/queue", {"clear": True}).raise_for_status()
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            self.interrupt()
+            queue = self.get_json("/queue")
+            if not queue.get("queue_running") and not queue.get("queue_pending"):
+                return left
+            time.sleep(0.5)
+        raise RuntimeError(f"ComfyUI's queue still holds {left} {timeout:g} s after Cancel")
+
     def view(self, file: dict[str, Any] | str, *, subfolder: str = "", type: str = "output") -> bytes:
         """Bytes of an output/input/temp file, by name or by a file reference from ``RunResult.files()``."""
         if isinstance(file, dict):

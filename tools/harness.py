@@ -85,6 +85,9 @@ class ComfyHost:
     def interrupt(self) -> None:
         self.client.interrupt()
 
+    def empty_queue(self) -> list[str]:
+        return self.client.empty_queue()
+
     def view(self, file: dict[str, Any] | str, **kw: Any) -> bytes:
         return self.client.view(file, **kw)
 

@@ -116,12 +116,15 @@ def comfy_new_frontend(comfy_factory: Callable[..., ComfyHost]) -> ComfyHost:
 
 
 @pytest.fixture
-def comfy_sandbox(comfy: ComfyHost, request: pytest.FixtureRequest) -> Any:
+def comfy_sandbox(comfy: ComfyHost, request: pytest.FixtureRequest) -> Iterator[Any]:
     """The sandbox ComfyUI uses, reset for this test. Returns tests/conftest.py's ``sandbox`` object when
-    that fixture exists (it resets on its own), else a SandboxControl (reset here)."""
+    that fixture exists (it resets on its own), else a SandboxControl (reset here). Afterwards ComfyUI's
+    queue is left empty: a test that failed mid-run must not hold the queue for the tests after it."""
     try:
-        return request.getfixturevalue("sandbox")
+        yield request.getfixturevalue("sandbox")
     except pytest.FixtureLookupError:
         control: SandboxControl = comfy.sandbox.control
         control.reset()
-        return control
+        yield control
+    finally:
+        comfy.empty_queue()

@@ -150,4 +150,12 @@ class ProgressBar:
                 self._bar = comfy.utils.ProgressBar(self.STEPS, node_id=self._node_id)
             except TypeError:  # hosts whose ProgressBar takes no node_id
                 self._bar = comfy.utils.ProgressBar(self.STEPS)
-        self._bar.update_absolute(int(max(0.0, min(1.0, fraction)) * self.STEPS), self.STEPS)
+        import comfy.model_management as mm
+
+        try:
+            self._bar.update_absolute(int(max(0.0, min(1.0, fraction)) * self.STEPS), self.STEPS)
+        except mm.InterruptProcessingException:
+            # ComfyUI's progress hook raises on Cancel and clears the flag as it does. A bar update often runs
+            # inside a status callback, whose error nobody acts on, so the flag is set again: the wait that
+            # cancels at fal (and every later check) still sees the Cancel.
+            mm.interrupt_current_processing(True)

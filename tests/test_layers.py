@@ -5,11 +5,14 @@ nothing the pack loads imports the sandbox; everything under nodes/ imports its 
 because inside ComfyUI the top-level name ``nodes`` is ComfyUI's own module. Inside nodes/comfy the
 sub-packages are layers too, in the order of ``COMFY_ORDER``. The import graph is read from every file
 under nodes/ (function-level and TYPE_CHECKING imports included: a lazy import is still a dependency).
+A module's dependencies are at its top: the pack's own modules always, and a third-party or ComfyUI module
+too unless it is one of ``LAZY_ALLOWED`` with a comment saying why it waits.
 """
 
 from __future__ import annotations
 
 import ast
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,6 +21,10 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 COMFY_MODULES = {"comfy", "comfy_api", "comfy_execution", "server", "folder_paths", "execution", "nodes"}
 HTTP_MODULES = {"httpx", "httpx_sse", "aiohttp", "requests", "urllib3"}
+
+# The only modules a function may import, each with a comment on that line or the line above saying why:
+# heavy to load (torch, av, numpy, PIL), optional (psycopg), or ComfyUI's own where the host needs it later.
+LAZY_ALLOWED = {"torch", "av", "numpy", "PIL", "psycopg"} | COMFY_MODULES
 
 # layer -> (top-level modules it must not import, sibling layers it must not import)
 RULES = {
@@ -213,7 +220,7 @@ def test_cycle_finder_finds_a_cycle() -> None:
 
 def test_graph_sees_function_level_and_package_imports() -> None:
     graph = _graph()
-    # money/check.py imports rules.prompt_costs at the top; extension.py imports node_types inside a method
+    # money/check.py imports rules.prompt_costs; extension.py imports the node_types package
     assert "nodes.comfy.rules.prompt_costs" in graph["nodes.comfy.money.check"]
     assert "nodes.comfy.node_types" in graph["nodes.comfy.extension"]
     assert "nodes.comfy.host" in graph["nodes.comfy.run.job"]  # `from .. import host` names the package
@@ -239,3 +246,118 @@ def test_layers_are_not_empty() -> None:
     # Guards the rules above against passing because a folder moved.
     for layer in RULES:
         assert len(_layer_files(layer)) >= 3, layer
+
+
+def _has_reason(lines: list[str], line: int) -> bool:
+    """A comment on the import's own (first) line, or alone on the line above it or above the run of
+    import lines it is part of."""
+    if "#" in lines[line - 1]:
+        return True
+    above = line - 2
+    while above >= 0 and lines[above].lstrip().startswith(("import ", "from ")):
+        above -= 1
+    return above >= 0 and lines[above].lstrip().startswith("#")
+
+
+def _is_type_checking(node: ast.stmt) -> bool:
+    return isinstance(node, ast.If) and (
+        (isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING")
+        or (isinstance(node.test, ast.Attribute) and node.test.attr == "TYPE_CHECKING"))
+
+
+def misplaced_imports(source: str, name: str, *, entry_point: bool = False) -> list[str]:
+    """"name:line why" for every import not at the top of a module: the pack's own (relative) imports inside a
+    function, a class, an if or a try (``if TYPE_CHECKING:`` aside), or after the first def or class; any other
+    import inside a function or class, unless it is one of ``LAZY_ALLOWED`` and has a reason comment.
+
+    ``entry_point``: the checkout's own ``__init__.py``, which pytest imports as a lone module while collecting
+    (there a relative import at the top fails), so its functions may import the pack, each with a reason."""
+    lines = source.splitlines()
+    problems: list[tuple[int, str]] = []
+    below_code = False
+    for statement in ast.parse(source, filename=name).body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            below_code = True
+        elif isinstance(statement, ast.ImportFrom) and statement.level and below_code:
+            problems.append((statement.lineno, "the pack's own import is below the first def/class"))
+        if isinstance(statement, (ast.Import, ast.ImportFrom)) or _is_type_checking(statement):
+            continue
+        in_function = isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        for node in ast.walk(statement):
+            if isinstance(node, ast.ImportFrom) and node.level and in_function and entry_point:
+                if not _has_reason(lines, node.lineno):
+                    problems.append((node.lineno, "the entry point imports the pack without a comment saying why"))
+            elif isinstance(node, ast.ImportFrom) and node.level:
+                where = "inside a function or class" if in_function else "inside a module-level block"
+                problems.append((node.lineno, f"the pack's own import is {where}: move it to the top"))
+            elif in_function and isinstance(node, (ast.Import, ast.ImportFrom)):
+                modules = [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                for module in modules:
+                    if module.split(".")[0] not in LAZY_ALLOWED:
+                        problems.append((node.lineno, f"{module} is imported inside a function: move it to the top"))
+                    elif not _has_reason(lines, node.lineno):
+                        problems.append((node.lineno, f"{module} is imported inside a function without a comment "
+                                                      "saying why it waits"))
+    return [f"{name}:{line} {why}" for line, why in sorted(problems)]
+
+
+def test_imports_are_at_the_top() -> None:
+    problems = []
+    for path in sorted((REPO / "nodes").rglob("*.py")) + [REPO / "__init__.py"]:
+        problems += misplaced_imports(path.read_text(), str(path.relative_to(REPO)),
+                                      entry_point=path == REPO / "__init__.py")
+    assert not problems, f"{len(problems)} imports not at the top of their module:\n" + "\n".join(problems)
+
+
+def test_misplaced_import_finder_finds_them() -> None:
+    # The check above must be able to fail: each kind of misplaced import is reported, and only those.
+    source = """
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .top import fine
+
+if TYPE_CHECKING:
+    from .typing_only import Fine
+
+try:
+    from .optional import hidden
+except ImportError:
+    hidden = None
+
+
+def run():
+    from .lazy import late
+    import json
+    import torch
+    # numpy is heavy and only this path needs it
+    import numpy
+    import av  # PyAV loads ffmpeg
+    return late
+
+
+from .after import below
+
+
+class Node:
+    def execute(self):
+        from ..up import upward
+"""
+    found = misplaced_imports(source, "sample.py")
+    assert [entry.split(" ")[0] for entry in found] == [
+        "sample.py:12", "sample.py:18", "sample.py:19", "sample.py:20", "sample.py:27", "sample.py:32"], found
+    assert "sample.py:18 the pack's own import is inside a function or class: move it to the top" in found
+    assert "sample.py:19 json is imported inside a function: move it to the top" in found
+    assert "sample.py:20 torch is imported inside a function without a comment saying why it waits" in found
+    assert misplaced_imports("from .a import b\n\n\ndef f():\n    return b\n", "clean.py") == []
+    # The checkout's entry point may import the pack on call, with a reason; nothing else may.
+    entry = "def load():\n    from .nodes import pack\n    return pack\n"
+    reasoned = "def load():\n    # pytest imports this file alone\n    from .nodes import pack\n    return pack\n"
+    assert misplaced_imports(entry, "__init__.py", entry_point=True) == [
+        "__init__.py:2 the entry point imports the pack without a comment saying why"]
+    assert misplaced_imports(reasoned, "__init__.py", entry_point=True) == []
+    assert misplaced_imports(reasoned, "nodes/x.py") == [
+        "nodes/x.py:3 the pack's own import is inside a function or class: move it to the top"]
+    assert {"torch", "av", "numpy", "PIL", "psycopg", "comfy", "folder_paths", "server"} <= LAZY_ALLOWED
+    assert sys.stdlib_module_names.isdisjoint(LAZY_ALLOWED - COMFY_MODULES)

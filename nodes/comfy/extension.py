@@ -7,6 +7,11 @@ import logging
 from comfy_api.latest import ComfyExtension, io
 
 from ..version import PACK_VERSION
+from .money.check import register_node_titles
+from .node_types import pack_nodes
+from .run.recovery import start_recovery_once
+from .server.prompt_check import register_prompt_check
+from .server.routes import register_routes
 
 log = logging.getLogger(__name__)
 
@@ -17,16 +22,12 @@ def register_routes_once() -> None:
     """Add the pack's routes and its prompt type check to ComfyUI's server, once each (0.3.75 never
     calls ``on_load``; newer hosts call it as well as the entry point)."""
     global _routes_registered
-    from .server.prompt_check import register_prompt_check
-
     try:
         register_prompt_check()  # guards itself against a second registration
     except Exception:  # the nodes must still load when the hook cannot be added
         log.exception("comfyui-luma-fal: could not register its prompt type check")
     if _routes_registered:
         return
-    from .server.routes import register_routes
-
     try:
         register_routes()
         _routes_registered = True
@@ -36,8 +37,6 @@ def register_routes_once() -> None:
 
 def start_background_work_once() -> None:
     """Follow requests left in flight by a stopped ComfyUI, in a thread of its own (never awaited)."""
-    from .run.recovery import start_recovery_once
-
     try:
         start_recovery_once()
     except Exception:  # the nodes must still load
@@ -50,9 +49,6 @@ class LumaFalExtension(ComfyExtension):
         start_background_work_once()
 
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
-        from .money.check import register_node_titles
-        from .node_types import pack_nodes
-
         nodes = pack_nodes()
         register_node_titles(nodes)  # the spend check names a prompt's other paid nodes by these
         # The version in ComfyUI's log, where a bug report starts.

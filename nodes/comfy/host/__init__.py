@@ -8,12 +8,14 @@ rest of what the pack keeps on this host: ``readable_paths`` (which files a type
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
 import time
 from collections.abc import Collection
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -22,47 +24,50 @@ PACK_FOLDER = "luma-fal"  # sub-folder of ComfyUI's output folder for everything
 STATUS_EVENT = "luma_fal.status"
 
 
+def _model_management() -> ModuleType:
+    # Imported on use: this package also loads outside a ComfyUI process (the unit tests), where core's
+    # modules do not exist.
+    import comfy.model_management
+
+    return comfy.model_management
+
+
+def _folder_paths() -> ModuleType:
+    # Imported on use: this package also loads outside a ComfyUI process (the unit tests), where core's
+    # modules do not exist.
+    import folder_paths
+
+    return folder_paths
+
+
 def interrupted() -> bool:
     """True once the user pressed Cancel (ComfyUI's global interrupt flag)."""
-    import comfy.model_management as mm
-
-    return bool(mm.processing_interrupted())
+    return bool(_model_management().processing_interrupted())
 
 
 def interrupt_exception(message: str) -> BaseException:
     """The exception ComfyUI treats as an interruption rather than a failure."""
-    import comfy.model_management as mm
-
-    exc = mm.InterruptProcessingException()
+    exc = _model_management().InterruptProcessingException()
     exc.args = (message,)
     return exc
 
 
 def is_interrupt(exc: BaseException) -> bool:
     """Whether ``exc`` is ComfyUI's interruption (Cancel) or a task being cancelled, not a failure."""
-    import asyncio
-
-    import comfy.model_management as mm
-
-    return isinstance(exc, (mm.InterruptProcessingException, asyncio.CancelledError))
+    return isinstance(exc, (_model_management().InterruptProcessingException, asyncio.CancelledError))
 
 
 def output_directory() -> Path:
-    import folder_paths
-
-    return Path(folder_paths.get_output_directory())
+    return Path(_folder_paths().get_output_directory())
 
 
 def user_directory() -> Path:
-    import folder_paths
-
-    return Path(folder_paths.get_user_directory())
+    return Path(_folder_paths().get_user_directory())
 
 
 def file_folders() -> list[Path]:
     """ComfyUI's input, output and temp folders: where its users' files live."""
-    import folder_paths
-
+    folder_paths = _folder_paths()
     return [Path(folder_paths.get_input_directory()), Path(folder_paths.get_output_directory()),
             Path(folder_paths.get_temp_directory())]
 
@@ -70,8 +75,7 @@ def file_folders() -> list[Path]:
 def annotated_path(name: str) -> str:
     """A file name as core's loaders read it: ``x.mp4 [output]`` in the output folder (likewise
     ``[input]``, ``[temp]``), a relative name in the input folder, an absolute path as it is."""
-    import folder_paths
-
+    folder_paths = _folder_paths()
     if os.path.isabs(name) and folder_paths.annotated_filepath(name)[1] is None:
         # 0.33.0's core refuses any absolute path outside the input folder; 0.3.75 takes it as it is.
         # Taken as it is on every host: the caller decides which folders may be read.
@@ -109,22 +113,24 @@ def ui_file_entry(path: Path) -> dict[str, str]:
     return {"filename": rel.name, "subfolder": str(rel.parent) if str(rel.parent) != "." else "", "type": "output"}
 
 
-def _server() -> Any | None:
+def prompt_server() -> Any | None:
+    """ComfyUI's running server (``PromptServer.instance``), or None outside one."""
     try:
+        # Feature-detected: outside a ComfyUI server (a script, the unit tests) there is no server module.
         from server import PromptServer
-    except ImportError:  # outside a ComfyUI server (e.g. a script): nothing to show
+    except ImportError:
         return None
     return getattr(PromptServer, "instance", None)
 
 
 def current_prompt_id() -> str | None:
-    server = _server()
+    server = prompt_server()
     return getattr(server, "last_prompt_id", None) if server else None
 
 
 def send_status(data: dict[str, Any]) -> None:
     """A ``luma_fal.status`` websocket message to the browser that queued the prompt."""
-    server = _server()
+    server = prompt_server()
     if server is None:
         return
     try:
@@ -144,14 +150,14 @@ class ProgressBar:
 
     def set_fraction(self, fraction: float) -> None:
         if self._bar is None:
+            # Imported on use, as _model_management: core's modules exist only inside a ComfyUI process.
             import comfy.utils
 
             try:
                 self._bar = comfy.utils.ProgressBar(self.STEPS, node_id=self._node_id)
             except TypeError:  # hosts whose ProgressBar takes no node_id
                 self._bar = comfy.utils.ProgressBar(self.STEPS)
-        import comfy.model_management as mm
-
+        mm = _model_management()
         try:
             self._bar.update_absolute(int(max(0.0, min(1.0, fraction)) * self.STEPS), self.STEPS)
         except mm.InterruptProcessingException:

@@ -18,7 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ...fal.errors import (DownloadFailed, FalError, RequestCancelled, ResultExpired, RunTimeout,
+                          SubmitOutcomeUnknown)
 from ...journal import states
+from ...journal.config import journal_url, open_journal, retention_days
 from ...journal.store import JournalEntry, JournalStore
 from ...version import PACK_VERSION
 from .. import host
@@ -38,8 +41,6 @@ def journal() -> JournalStore:
     global _store
     with _store_lock:
         if _store is None:
-            from ...journal.config import journal_url, open_journal, retention_days
-
             folder = host.user_directory() / "comfyui-luma-fal"
             _store = open_journal(journal_url(folder), prune_days=retention_days())
         return _store
@@ -68,8 +69,8 @@ def owner_token() -> str:
 
 def owner_alive(token: str) -> bool:
     """Whether the process that wrote ``token`` still runs: on this machine, by its pid; on another, by its
-    heartbeat in the shared journal (none for longer than the lease: gone). A worker that never beat (an
-    older pack) counts as alive."""
+    heartbeat in the shared journal (none for longer than the lease: gone). A worker with no heartbeat on
+    record (a pack version that writes none) counts as alive."""
     match = re.fullmatch(r"(.*)/(\d+)/(\d*)", token or "")
     if not match:
         return False
@@ -209,15 +210,6 @@ class RunRecorder:
 
     def failed(self, exc: BaseException) -> None:
         """The state an error leaves the request in. Anything fal may still hold stays followable."""
-        from ...fal.errors import (
-            DownloadFailed,
-            FalError,
-            RequestCancelled,
-            ResultExpired,
-            RunTimeout,
-            SubmitOutcomeUnknown,
-        )
-
         text = str(exc) or type(exc).__name__
         if not self.entry.request_id and getattr(exc, "request_id", None):
             self.set(note="fal named the request in its answer", request_id=exc.request_id)  # type: ignore[attr-defined]

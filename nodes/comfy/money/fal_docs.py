@@ -19,17 +19,15 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ...fal.config import FalConfig
+from ...fal.platform import Balance, PlatformUnavailable, fetch_balance, fetch_openapi, fetch_pricing
 from ...luma import constants as C
 from ...luma import prices
 from ...luma.fal_schema import EndpointSchema, SchemaUnreadable, bundled_schema, parse_openapi
 from ..host import user_directory
-
-if TYPE_CHECKING:
-    # Node definitions import this module when ComfyUI starts; the transport (httpx) loads on first fetch.
-    from ...fal.platform import Balance
+from ..host.keystore import key_file_path
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +50,6 @@ def cache_path() -> Path:
 
 
 def _config() -> FalConfig:
-    from ..host.keystore import key_file_path
-
     return FalConfig.from_env(key_file=key_file_path())
 
 
@@ -111,8 +107,6 @@ def _stale(state: dict[str, Any], key: str) -> bool:
 
 
 async def _fetch_one(config: FalConfig, state: dict[str, Any], key: str, timeout: float) -> None:
-    from ...fal.platform import PlatformUnavailable, fetch_openapi, fetch_pricing
-
     try:
         if key == "pricing":
             doc = await fetch_pricing(config, C.ALL_ENDPOINTS, timeout=timeout)
@@ -221,8 +215,6 @@ async def balance(*, timeout: float = RUN_TIMEOUT_S, max_age: float = BALANCE_MA
     global _balance
     if _balance is not None and time.monotonic() - _balance[0] < max_age:
         return _balance[1]
-    from ...fal.platform import fetch_balance
-
     found = await fetch_balance(_config(), timeout=timeout)
     _balance = (time.monotonic(), found)
     return found

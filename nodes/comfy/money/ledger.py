@@ -18,8 +18,11 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+import psutil
+
 from ...journal import states
 from ...journal.store import JournalEntry, JournalStore
+from ..host.journaling import journal
 
 BILLED = (states.DONE, states.COMPLETED)
 IN_FLIGHT = (states.SUBMITTING, states.QUEUED, states.RUNNING)
@@ -28,10 +31,8 @@ MAX_ENTRIES = 20_000
 
 
 def session_started() -> float:
-    """When this ComfyUI process started (psutil ships with ComfyUI), else when this module was loaded."""
+    """When this ComfyUI process started, else (the process cannot be read) when this module was loaded."""
     try:
-        import psutil
-
         return float(psutil.Process().create_time())
     except Exception:
         return _LOADED
@@ -88,8 +89,5 @@ def read_all(store: JournalStore) -> list[JournalEntry]:
 
 def spent_today(*, running_prompt: str | None = None) -> float:
     """USD of today's requests that are or may be billed (fal's billed figure where known, else the
-    estimate): one SUM in the journal
-    (shared by a fleet of workers on PostgreSQL), not a read of every entry."""
-    from ..host.journaling import journal
-
+    estimate): one SUM in the journal (shared by a fleet of workers on PostgreSQL), not a read of every entry."""
     return journal().spent_since(local_midnight(time.time()), leave_out_prompt=running_prompt)

@@ -13,7 +13,12 @@ from typing import Any
 
 from comfy_api.latest import io
 
+from ...fal.errors import FalServerError, InputRejected, RequestFailed, ResultExpired
 from ...luma import constants as C
+from ..host.journaling import journal
+from ..run.by_id import (FetchRefused, ResultKindMismatch, Saved, expired_text, output_kind_of, parse_request_id,
+                         start_fetch)
+from ..run.fal_bridge import NodeReporter, wait_for_outcome
 from ..run.job import Generated, NothingSent
 from ..outputs.values import VideoNode, image_node_output, output_is_linked, tracks_inputs, video_node_output
 from .ray32 import frame_options_of
@@ -88,8 +93,6 @@ class LumaFalRequestById(VideoNode, io.ComfyNode):
     @classmethod
     @tracks_inputs
     async def execute(cls, endpoint: str, request_id: str, **kwargs: Any) -> io.NodeOutput:
-        from ..run.by_id import FetchRefused, Saved, output_kind_of, parse_request_id, start_fetch
-
         node_id = getattr(cls.hidden, "unique_id", None)
         try:
             kind = output_kind_of(endpoint)
@@ -113,11 +116,6 @@ class LumaFalRequestById(VideoNode, io.ComfyNode):
 
 async def _wait(follower: Any, node_id: str | None, request_id: str) -> Any:
     """The follower's outcome, with live status and Cancel on this node; fal's failures said plainly."""
-    from ...fal.errors import FalServerError, InputRejected, RequestFailed, ResultExpired
-    from ..run.by_id import ResultKindMismatch, expired_text
-    from ..run.fal_bridge import NodeReporter, wait_for_outcome
-    from ..host.journaling import journal
-
     try:
         return await wait_for_outcome(follower, NodeReporter(node_id))
     except ResultExpired:

@@ -8,6 +8,9 @@ from typing import Any
 
 from comfy_api.latest import io
 
+from ...media.video_info import probe_video
+from ..host.readable_paths import PathRefused, readable_file
+from ..run.video_sources import file_path_of, save_as_mp4
 from ..outputs.values import FrameOptions, decode_video_frames
 from .schema import CATEGORY_UTIL, HIDDEN, make_schema
 
@@ -44,8 +47,6 @@ class LumaFalVideoToFrames(io.ComfyNode):
     @classmethod
     async def execute(cls, start_frame: int, frame_cap: int, every_nth: int, height: int,
                       video: Any = None, path: str = "", **_: Any) -> io.NodeOutput:
-        from ...media.video_info import probe_video
-
         options = FrameOptions(start=start_frame, cap=frame_cap, every_nth=every_nth, height=height)
         node_id = getattr(cls.hidden, "unique_id", None)
         with tempfile.TemporaryDirectory(prefix="luma-fal-frames-") as tmp:
@@ -59,16 +60,12 @@ def _source_path(video: Any, path: str, tmp: Path) -> Path:
     if video is not None and path:
         raise ValueError("Video to Frames: connect a video or give a path, not both.")
     if path:
-        from ..host.readable_paths import PathRefused, readable_file
-
         try:
             return readable_file("path", path)
         except PathRefused as exc:
             raise ValueError(f"Video to Frames: {exc}") from None
     if video is None:
         raise ValueError("Video to Frames: connect a video or give a path.")
-    from ..run.video_sources import file_path_of, save_as_mp4
-
     # An in-memory or generated VIDEO is written once so the decoder can stream it from disk.
     return file_path_of(video) or save_as_mp4(video, tmp / "video.mp4")
 

@@ -9,6 +9,7 @@ from typing import Any
 from comfy_api.latest import io
 
 from ...luma import constants as C
+from ..rules.takes import MAX_TAKES
 from ..run.limits import DEFAULT_QUEUE_WAIT_S, DEFAULT_TOTAL_TIME_S
 
 CATEGORY = "Luma (fal)"
@@ -129,17 +130,15 @@ def image_outputs(takes: bool = False) -> list[io.Output]:
 
 
 def report_output() -> io.Output:
-    """Added after every older output (never reordered): one text for the whole node run."""
+    """One text for the whole node run, after every other output so saved workflows keep their links."""
     return io.String.Output(display_name="report", tooltip=(
         "Every take of this run: its request id, or which take and prompt failed and why. A take that fails "
         "does not discard the others."))
 
 
 def takes_inputs() -> list[io.Input]:
-    """The fan-out, after every older input so saved workflows keep their widget values; the defaults
-    (1 take, no variants) are exactly the node's behaviour before these inputs existed."""
-    from ..rules.takes import MAX_TAKES
-
+    """The fan-out, after every other input so saved workflows keep their widget values; the defaults
+    (1 take, no variants) run one request of the prompt above."""
     advanced = _advanced()
     return [
         io.Int.Input("takes", default=1, min=1, max=MAX_TAKES, optional=True, **advanced,

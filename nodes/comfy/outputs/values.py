@@ -14,8 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from comfy_api.latest import io, ui
+import torch
+from comfy_api.latest import InputImpl, io, ui
 
+from ...media.images import decode_image
+from ...media.memory import parse_size
+from ...media.video_decode import DecodeStopped, decode_frames
+from ...media.video_info import probe_video
+from ...media.video_plan import DecodeOptions, MemoryBudgetError
 from .. import host
 from ..rules.input_identity import cheap_signature
 from ..run.job import Generated, Takes
@@ -116,9 +122,7 @@ class FrameOptions:
                       lambda m: f"{self.input_prefix}{names[m.group(1)]}=", message)
 
 
-def _placeholder_frames() -> Any:
-    import torch
-
+def _placeholder_frames() -> torch.Tensor:
     # Nothing reads it: the frames output is not connected, so the video is not decoded at all.
     return torch.zeros((1, 8, 8, 3), dtype=torch.float32)
 
@@ -129,8 +133,6 @@ FRAMES_MEMORY_ENV = "LUMA_FAL_FRAMES_MEMORY_LIMIT"
 def frames_memory_cap() -> int | None:
     """The most memory decoded frames may take, if the user set one (``LUMA_FAL_FRAMES_MEMORY_LIMIT``, e.g.
     ``8GiB``): room kept for models and other nodes. A malformed value fails the run, naming the variable."""
-    from ...media.memory import parse_size
-
     raw = os.environ.get(FRAMES_MEMORY_ENV, "").strip()
     if not raw:
         return None
@@ -140,9 +142,7 @@ def frames_memory_cap() -> int | None:
         raise ValueError(f"{FRAMES_MEMORY_ENV}: {exc}") from None
 
 
-def decode_options_of(options: FrameOptions) -> Any:
-    from ...media.video_plan import DecodeOptions
-
+def decode_options_of(options: FrameOptions) -> DecodeOptions:
     return DecodeOptions(start_frame=options.start, frame_cap=options.cap, every_nth=options.every_nth,
                          height=options.height, memory_cap_bytes=frames_memory_cap(),
                          memory_cap_name=FRAMES_MEMORY_ENV)
@@ -153,9 +153,6 @@ async def decode_video_frames(path: Any, options: FrameOptions, node_id: str | N
                               prepared: Callable[[tuple[int, ...]], Any] | None = None) -> Any:
     """Frames of a saved video, decoded off the event loop, with progress (on the node's bar unless
     ``on_progress`` is given) and Cancel; ``prepared`` may hand over the output tensor, already in memory."""
-    from ...media.video_decode import DecodeStopped, decode_frames
-    from ...media.video_plan import MemoryBudgetError
-
     if on_progress is None:
         bar = host.ProgressBar(node_id)
 
@@ -175,10 +172,6 @@ async def decode_video_frames(path: Any, options: FrameOptions, node_id: str | N
 
 
 async def video_node_output(result: Generated, hidden: Any, options: FrameOptions, *, with_exr: bool) -> io.NodeOutput:
-    from comfy_api.latest import InputImpl
-
-    from ...media.video_info import probe_video
-
     path = result.files["video"][0]
     info = await asyncio.to_thread(probe_video, path)
     node_id = getattr(hidden, "unique_id", None)
@@ -198,10 +191,6 @@ async def video_node_output(result: Generated, hidden: Any, options: FrameOption
 
 
 async def image_node_output(result: Generated) -> io.NodeOutput:
-    import torch
-
-    from ...media.images import decode_image
-
     paths = result.files["images"]
     images = [await asyncio.to_thread(lambda p=p: decode_image(p.read_bytes())) for p in paths]
     # An IMAGE batch needs one size; Uni-1 returns one image, so differing sizes only keep the first size.
@@ -216,13 +205,8 @@ async def image_node_output(result: Generated) -> io.NodeOutput:
 async def video_takes_output(takes: Takes, hidden: Any, options: FrameOptions, *, with_exr: bool,
                              landed: Any = None) -> io.NodeOutput:
     """A generating video node's outputs: each a list with one value per take that succeeded, then the report.
-    One take gives lists of one value, which downstream nodes receive exactly as before. ``landed`` (a
-    take_frames.FramesAsTakesLand) holds the frames a fan-out decoded as its takes landed, and any frame
-    memory prepared while fal worked; a single take is decoded here, as it always was."""
-    from comfy_api.latest import InputImpl
-
-    from ...media.video_info import probe_video
-
+    One take gives lists of one value. ``landed`` (a take_frames.FramesAsTakesLand) holds the frames a fan-out
+    decoded as its takes landed, and any frame memory prepared while fal worked; a single take is decoded here."""
     paths = [r.files["video"][0] for r in takes.results]
     node_id = getattr(hidden, "unique_id", None)
     signature = _SIGNATURE.get()

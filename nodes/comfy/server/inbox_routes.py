@@ -17,8 +17,16 @@ from typing import Any
 
 from aiohttp import web
 
+from ...fal.errors import FalError, MissingKeyError
 from ...journal import states
+from ...journal.reconcile import DRIFT_FLAG, billing_drift
 from ...journal.store import JournalEntry
+from .. import host
+from ..host.journaling import journal, owner_alive, owner_token, worker_name
+from ..money.ledger import read_all, session_started, summarize
+from ..run import followers
+from ..run.by_id import FetchRefused, Saved, parse_request_id, start_fetch
+from ..run.fal_bridge import new_runner
 from .http import BodyRefused, error_reply, no_store, read_json
 
 log = logging.getLogger(__name__)
@@ -47,8 +55,6 @@ def _files(entry: JournalEntry, output_dir: Path) -> list[dict[str, Any]]:
 
 
 def entry_view(entry: JournalEntry, output_dir: Path, following: bool) -> dict[str, Any]:
-    from ..host.journaling import worker_name
-
     prompt = entry.payload.get("prompt") if isinstance(entry.payload, dict) else None
     return {
         "id": entry.id, "created_at": entry.created_at, "updated_at": entry.updated_at,
@@ -70,8 +76,6 @@ def entry_view(entry: JournalEntry, output_dir: Path, following: bool) -> dict[s
 
 def fal_records_view(entry: JournalEntry) -> dict[str, Any]:
     """What fal's own records added: recovered from a lost submit answer, not accepted, billed, drift."""
-    from ...journal.reconcile import DRIFT_FLAG, billing_drift
-
     records = entry.fal_records or {}
     billing = records.get("billing") if isinstance(records.get("billing"), dict) else {}
     drift = billing_drift(entry.price_usd, entry.billed_usd)
@@ -100,10 +104,6 @@ def _int_param(request: web.Request, name: str, default: int | None, low: int, h
 
 
 async def list_requests(request: web.Request) -> web.Response:
-    from ..run import followers
-    from .. import host
-    from ..host.journaling import journal
-
     try:
         limit = _int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         before = _int_param(request, "before", None, 1, 2**62)
@@ -121,18 +121,12 @@ async def list_requests(request: web.Request) -> web.Response:
 
 
 async def get_ledger(request: web.Request) -> web.Response:
-    from ..host.journaling import journal
-    from ..money.ledger import read_all, session_started, summarize
-
     entries = await asyncio.to_thread(read_all, journal())
     return no_store(summarize(entries, now=time.time(), session_start=session_started()))
 
 
 async def _action_target(request: web.Request) -> JournalEntry | web.Response:
     """Checks shared by the POST actions: a JSON body (small), a fal request id the journal knows."""
-    from ..run.by_id import FetchRefused, parse_request_id
-    from ..host.journaling import journal
-
     try:
         body = await read_json(request, MAX_ACTION_BODY_BYTES, empty=b"{}",
                                not_json="send a JSON body ({}) with Content-Type: application/json")
@@ -166,9 +160,6 @@ def _log_outcome(request_id: str, follower: Any) -> None:
 
 async def post_refetch(request: web.Request) -> web.Response:
     """Download the result again from fal into the output folder (in the background; the list shows it)."""
-    from ...fal.errors import MissingKeyError
-    from ..run.by_id import FetchRefused, Saved, start_fetch
-
     target = await _action_target(request)
     if isinstance(target, web.Response):
         return target
@@ -185,11 +176,6 @@ async def post_refetch(request: web.Request) -> web.Response:
 
 async def post_cancel(request: web.Request) -> web.Response:
     """Cancel a request in flight at fal: through its follower in this process, else with fal's cancel call."""
-    from ...fal.errors import FalError
-    from ..run import followers
-    from ..run.fal_bridge import new_runner
-    from ..host.journaling import journal, owner_alive, owner_token
-
     target = await _action_target(request)
     if isinstance(target, web.Response):
         return target

@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from .. import host
+from ..node_types import pack_nodes
 from ..rules.prompt_types import NodeSpec, WidgetSpec, refuse_wrong_types
 
 log = logging.getLogger(__name__)
@@ -23,8 +25,6 @@ def pack_node_specs() -> dict[str, NodeSpec]:
     """{node id: its display name and widgets}, read once from the pack's node schemas."""
     global _specs
     if _specs is None:
-        from ..node_types import pack_nodes
-
         specs: dict[str, NodeSpec] = {}
         for node_cls in pack_nodes():
             schema = node_cls.define_schema()
@@ -53,11 +53,7 @@ setattr(check_prompt_types, _MARK, True)
 
 def register_prompt_check() -> bool:
     """Add the handler to ComfyUI's server unless it is there already. False outside a server."""
-    try:
-        from server import PromptServer
-    except ImportError:
-        return False
-    instance = getattr(PromptServer, "instance", None)
+    instance = host.prompt_server()
     if instance is None or not hasattr(instance, "add_on_prompt_handler"):
         return False
     handlers = getattr(instance, "on_prompt_handlers", None) or []

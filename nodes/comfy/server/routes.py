@@ -13,8 +13,14 @@ from typing import Any
 
 from aiohttp import web
 
+from .. import host
 from ..host import keystore
+from ..money import fal_docs
+from ..money.ledger import spent_today
+from ..money.settings import current_limits, save_settings, stored_settings
+from ..rules.schema_drops import node_drops
 from .http import BodyRefused, no_store, read_json
+from .inbox_routes import add_routes as add_inbox_routes
 
 log = logging.getLogger(__name__)
 
@@ -29,23 +35,18 @@ async def get_prices(request: web.Request) -> web.Response:
     source), plus the spend-limit state the badge shows and the inputs fal's schemas drop
     (``schema_drops``). Stale documents are refreshed first, for at most ~2 s; the browser evaluates exactly
     the table the Python side prices with."""
-    from ..money.fal_docs import ROUTE_TIMEOUT_S, price_table, refresh, schema_for
-    from ..rules.schema_drops import node_drops
-
-    await refresh(timeout=ROUTE_TIMEOUT_S)
-    table = price_table()
+    await fal_docs.refresh(timeout=fal_docs.ROUTE_TIMEOUT_S)
+    table = fal_docs.price_table()
     table["limits"] = _limits_state()
     # Connected inputs fal's current schemas have no field for (the run is refused while they are connected),
     # from the same documents as the prices: the node shows them before a run (web/schema_drops.js).
-    table["schema_drops"] = node_drops(schema_for)
+    table["schema_drops"] = node_drops(fal_docs.schema_for)
     return no_store(table)
 
 
 def _spent_today() -> float | None:
     """Today's spend for the badge and the panel; None when the journal cannot be read (the prices and
     the other limits still show; a run's own limit check reads the journal again and says why)."""
-    from ..money.ledger import spent_today
-
     try:
         return spent_today()
     except (sqlite3.Error, OSError) as exc:
@@ -54,8 +55,6 @@ def _spent_today() -> float | None:
 
 
 def _limits_state() -> dict[str, Any]:
-    from ..money.settings import current_limits, stored_settings
-
     try:
         limits = current_limits()
     except ValueError as exc:  # a malformed environment variable: say so rather than hide the limits
@@ -66,14 +65,10 @@ def _limits_state() -> dict[str, Any]:
 
 
 async def get_money(request: web.Request) -> web.Response:
-    from ..money.fal_docs import status
-
-    return no_store({**_limits_state(), "documents": status()})
+    return no_store({**_limits_state(), "documents": fal_docs.status()})
 
 
 async def post_money(request: web.Request) -> web.Response:
-    from ..money.settings import save_settings
-
     try:
         body = await read_json(request, MAX_SETTINGS_BODY_BYTES, not_json="send the settings as JSON")
     except BodyRefused as refused:
@@ -90,26 +85,20 @@ async def post_money(request: web.Request) -> web.Response:
 
 
 async def get_balance(request: web.Request) -> web.Response:
-    from ..money.fal_docs import balance
-
-    found = await balance(max_age=0.0 if request.query.get("fresh") else 60.0)
+    found = await fal_docs.balance(max_age=0.0 if request.query.get("fresh") else 60.0)
     return no_store({"available": found.usd is not None, "usd": found.usd, "currency": found.currency,
                       "refused": found.refused, "message": found.message})
 
 
 async def post_refresh(request: web.Request) -> web.Response:
     """Fetch fal's schemas and prices now (the settings panel's button; tests)."""
-    from ..money.fal_docs import FORCED_TIMEOUT_S, refresh
-
-    return no_store(await refresh(force=True, timeout=FORCED_TIMEOUT_S))
+    return no_store(await fal_docs.refresh(force=True, timeout=fal_docs.FORCED_TIMEOUT_S))
 
 
 async def delete_docs(request: web.Request) -> web.Response:
     """Forget fal's fetched documents (the bundled snapshot applies until the next fetch)."""
-    from ..money.fal_docs import forget_documents, status
-
-    forget_documents()
-    return no_store(status())
+    fal_docs.forget_documents()
+    return no_store(fal_docs.status())
 
 
 def _key_status() -> dict[str, Any]:
@@ -164,8 +153,6 @@ def add_routes(routes: web.RouteTableDef) -> None:
     routes.get("/luma_fal/key")(get_key)
     routes.post("/luma_fal/key")(post_key)
     routes.delete("/luma_fal/key")(delete_key)
-    from .inbox_routes import add_routes as add_inbox_routes
-
     add_inbox_routes(routes)
 
 
@@ -174,11 +161,7 @@ def register_routes() -> bool:
     global _registered
     if _registered:
         return True
-    try:
-        from server import PromptServer
-    except ImportError:
-        return False
-    instance = getattr(PromptServer, "instance", None)
+    instance = host.prompt_server()
     if instance is None:
         return False
     add_routes(instance.routes)

@@ -296,8 +296,8 @@ def misplaced_imports(source: str, name: str, *, entry_point: bool = False) -> l
                     if module.split(".")[0] not in LAZY_ALLOWED:
                         problems.append((node.lineno, f"{module} is imported inside a function: move it to the top"))
                     elif not _has_reason(lines, node.lineno):
-                        problems.append((node.lineno, f"{module} is imported inside a function without a comment "
-                                                      "saying why it waits"))
+                        why = f"{module} is imported inside a function without a comment saying why it waits"
+                        problems.append((node.lineno, why))
     return [f"{name}:{line} {why}" for line, why in sorted(problems)]
 
 

@@ -13,13 +13,19 @@ import re
 import socket
 import threading
 import time
-from functools import lru_cache
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ...fal.errors import (DownloadFailed, FalError, RequestCancelled, ResultExpired, RunTimeout,
-                          SubmitOutcomeUnknown)
+from ...fal.errors import (
+    DownloadFailed,
+    FalError,
+    RequestCancelled,
+    ResultExpired,
+    RunTimeout,
+    SubmitOutcomeUnknown,
+)
 from ...journal import states
 from ...journal.config import journal_url, open_journal, retention_days
 from ...journal.store import JournalEntry, JournalStore

@@ -16,11 +16,18 @@ from comfy_api.latest import io
 from ...fal.errors import FalServerError, InputRejected, RequestFailed, ResultExpired
 from ...luma import constants as C
 from ..host.journaling import journal
-from ..run.by_id import (FetchRefused, ResultKindMismatch, Saved, expired_text, output_kind_of, parse_request_id,
-                         start_fetch)
+from ..outputs.values import VideoNode, image_node_output, output_is_linked, tracks_inputs, video_node_output
+from ..run.by_id import (
+    FetchRefused,
+    ResultKindMismatch,
+    Saved,
+    expired_text,
+    output_kind_of,
+    parse_request_id,
+    start_fetch,
+)
 from ..run.fal_bridge import NodeReporter, wait_for_outcome
 from ..run.job import Generated, NothingSent
-from ..outputs.values import VideoNode, image_node_output, output_is_linked, tracks_inputs, video_node_output
 from .ray32 import frame_options_of
 from .schema import CATEGORY_UTIL, HIDDEN, frame_inputs, make_schema
 

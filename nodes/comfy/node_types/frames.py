@@ -10,8 +10,8 @@ from comfy_api.latest import io
 
 from ...media.video_info import probe_video
 from ..host.readable_paths import PathRefused, readable_file
-from ..run.video_sources import file_path_of, save_as_mp4
 from ..outputs.values import FrameOptions, decode_video_frames
+from ..run.video_sources import file_path_of, save_as_mp4
 from .schema import CATEGORY_UTIL, HIDDEN, make_schema
 
 

@@ -50,7 +50,9 @@ class LumaFalExtension(ComfyExtension):
 
     async def get_node_list(self) -> list[type[io.ComfyNode]]:
         nodes = pack_nodes()
-        register_node_titles(nodes)  # the spend check names a prompt's other paid nodes by these
+        schemas = [node.define_schema() for node in nodes]
+        # The spend check names a prompt's other paid nodes by these; money never imports the nodes.
+        register_node_titles({schema.node_id: schema.display_name or schema.node_id for schema in schemas})
         # The version in ComfyUI's log, where a bug report starts.
         log.info("comfyui-luma-fal %s: %d nodes", PACK_VERSION, len(nodes))
         return nodes

@@ -248,7 +248,7 @@ def test_unknown_price_refused_when_set_to_refuse(comfy: Any, comfy_sandbox: Any
 
 def test_refusal_names_the_prompts_other_paid_nodes_by_their_display_names(comfy: Any, comfy_sandbox: Any,
                                                                           money: Money) -> None:
-    # The spend check reads the titles from the node classes the extension registered at start-up.
+    # The spend check names other nodes by the titles the extension registered at start-up.
     money.limits(unknown_price="refuse")
     prompt = t2v(comfy, resolution="720p", hdr=True)
     _, node = node_of_type(prompt, T2V)

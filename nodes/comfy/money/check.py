@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from ...luma.prices import Price
@@ -27,25 +27,14 @@ _finished: dict[str, set[str]] = {}   # prompt id -> node ids whose run is over
 _KEEP_PROMPTS = 32
 
 
-_node_classes: tuple[Any, ...] = ()  # given by extension.py at start-up: money never imports the nodes
-_titles_cache: dict[str, str] | None = None
+_titles: dict[str, str] = {}  # node id -> display name, given by extension.py at start-up
 
 
-def register_node_titles(node_classes: Iterable[Any]) -> None:
-    """The pack's node classes, whose display names title a prompt's other paid runs in a refusal."""
-    global _node_classes, _titles_cache
+def register_node_titles(titles: Mapping[str, str]) -> None:
+    """The pack's nodes' display names by node id, which title a prompt's other paid runs in a refusal."""
+    global _titles
     with _lock:
-        _node_classes, _titles_cache = tuple(node_classes), None
-
-
-def _titles() -> dict[str, str]:
-    """{node id: display name}, read from the schemas once (not on every spend check)."""
-    global _titles_cache
-    with _lock:
-        if _titles_cache is None:
-            schemas = [cls.define_schema() for cls in _node_classes]
-            _titles_cache = {schema.node_id: schema.display_name or schema.node_id for schema in schemas}
-        return _titles_cache
+        _titles = dict(titles)
 
 
 def finish(prompt_id: str | None, node_id: str | None) -> None:
@@ -67,7 +56,7 @@ async def check_spend(*, node_name: str, node_id: str | None, price: Price,
         skip = set(_finished.get(prompt_id or "", set()))
     if node_id is not None:
         skip.add(str(node_id))
-    others = prompt_runs(prompt, _titles(), skip)
+    others = prompt_runs(prompt, _titles, skip)
     this_run = RunEstimate(node_name, price.usd, price.text)
     balance_usd, note = None, None
     if limits.balance_floor_usd is not None:

@@ -45,6 +45,12 @@ class Deadline:
     def none(cls) -> Deadline:
         return cls(None)
 
+    def without_queue_wait(self) -> Deadline:
+        """The same clock without the queue bound (for a request submitted long before it is followed)."""
+        copy = Deadline(None)
+        copy.at, copy.limit = self.at, self.limit
+        return copy
+
     def __repr__(self) -> str:
         return f"Deadline(limit={self.limit}, remaining={self.remaining()})"
 

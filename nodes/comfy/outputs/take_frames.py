@@ -131,7 +131,7 @@ class FramesAsTakesLand:
                     self.frames[str(path)] = await decode_video_frames(path, self.options, None, on_progress,
                                                                        self.take_prepared)
         except Exception as exc:  # the take shows done (its reporter's release) unless it failed here
-            if host.is_interrupt(exc):  # Cancel stops the node, as it always did
+            if host.is_interrupt(exc):  # Cancel stops the node, not only this take's frames
                 reporter.show("cancelled", "cancelled while decoding frames")
                 raise
             self.error = self.error or exc

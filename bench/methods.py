@@ -1,8 +1,9 @@
 """One measurement in a fresh process: `python bench/methods.py METHOD CLIP` prints one JSON line.
 
 Started only through ``run_worker`` (bench/run.py once per method and clip, bench/stream.py for its decode
-alone), so every method starts from the same clean interpreter and its peak memory is its own. Peak = VmHWM after decoding minus VmRSS before it (the
-kernel's high-water mark is reset through /proc/self/clear_refs after the imports).
+alone), so every method starts from the same clean interpreter and its peak memory is its own. Peak = VmHWM
+after decoding minus VmRSS before it (the kernel's high-water mark is reset through /proc/self/clear_refs
+after the imports).
 """
 
 from __future__ import annotations

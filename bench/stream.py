@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from memory import PeakRss, rss_bytes  # noqa: E402
 from methods import run_worker  # noqa: E402
+
 from tools.harness import ComfyHost, start_host  # noqa: E402
 from tools.procs import ComfyOptions, start_sandbox  # noqa: E402
 from tools.sandbox_control import SandboxControl  # noqa: E402

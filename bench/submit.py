@@ -45,6 +45,7 @@ sys.path.insert(0, str(HERE))
 
 from clips import ALL_CLIPS, ensure_clip  # noqa: E402
 from memory import PeakRss, rss_bytes  # noqa: E402
+
 from tools.harness import start_host  # noqa: E402
 from tools.procs import ComfyOptions, start_sandbox  # noqa: E402
 from tools.sandbox_control import SandboxControl  # noqa: E402

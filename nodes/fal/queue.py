@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from httpx_sse import SSEError, aconnect_sse
 
 from .config import Hosts
 from .connectivity import diagnoser
@@ -222,8 +223,6 @@ class QueueClient:
         Raises ``StatusStreamFailed`` when the stream cannot be opened or breaks; definitive errors
         (bad key, unknown request) show up on the next polled status read instead.
         """
-        from httpx_sse import SSEError, aconnect_sse
-
         action = "following the request's status"
         require_key_origin(handle.status_url, self._hosts, what="status URL", request_id=handle.request_id)
         url = httpx.URL(handle.status_url)

@@ -66,6 +66,7 @@ def decode_frames(
     ``whole``: a video that ends before the frames its header announces raises VideoUnreadable instead
     of returning the frames it had (a cut-short file never passes for a whole one).
     """
+    # Lazy: torch takes seconds to import: only when a tensor is made.
     import numpy as np
     import torch
 
@@ -171,6 +172,7 @@ def _fill(
     should_stop: Callable[[], bool] | None,
     in_memory: bool = False,
 ) -> torch.Tensor:
+    # Lazy: heavy modules (av, numpy): loaded on first use, not when ComfyUI loads the pack.
     import av
     import numpy as np
 
@@ -300,6 +302,7 @@ def _drain(frames: queue.Queue) -> None:
 
 def _grow(out: torch.Tensor, options: DecodeOptions) -> torch.Tensor:
     """More frames than the estimate: move into a larger tensor (only for containers without a count)."""
+    # Lazy: torch takes seconds to import: only when a tensor is made.
     import torch
 
     count = out.shape[0]

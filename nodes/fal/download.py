@@ -27,7 +27,7 @@ import httpx
 from .errors import DeadlineReached, DownloadFailed, ResultExpired
 from .http import TRANSFER_TIMEOUT
 from .retry import RetryPolicy, TryAgain, retryable_failure, retrying, should_retry, wait_before_retry
-from .stopping import ShouldStop, check_stop, run_stoppable, sleep
+from .stopping import ShouldStop, check_stop, run_stoppable
 
 if TYPE_CHECKING:
     from .deadline import Deadline

@@ -24,8 +24,15 @@ from .config import FalConfig
 from .errors import FalError
 from .http import create_client
 from .platform import platform_said
-from .retry import RetryPolicy, TryAgain, counts_as_server_error, retryable_failure, retrying, should_retry
-from .retry import wait_before_retry
+from .retry import (
+    RetryPolicy,
+    TryAgain,
+    counts_as_server_error,
+    retryable_failure,
+    retrying,
+    should_retry,
+    wait_before_retry,
+)
 
 REQUESTS_PATH = "/v1/models/requests/by-endpoint"
 BILLING_EVENTS_PATH = "/v1/models/billing-events"

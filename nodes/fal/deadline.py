@@ -1,31 +1,55 @@
-"""The one time limit of a run, shared by every phase after it starts.
+"""The time limits of a run: ``TimeLimits`` as the node's inputs set them, ``Deadline`` once the clock runs.
 
-A ``Deadline`` is made once (from the node's max_total_time) and handed to the upload, the wait, the
-result read, every retry and every download, so the limit holds end to end: no retry starts or sleeps
-past it, and each attempt's network timeouts are clipped to the time left.
+``TimeLimits`` is built once from a node's max_queue_wait and max_total_time and carried down whole. Its
+``start()`` is the ``Deadline`` handed to the upload, the wait, the result read, every retry and every
+download, so the total limit holds end to end (no retry starts or sleeps past it, and each attempt's network
+timeouts are clipped to the time left), and the wait reads the queue bound from the same object.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import httpx
 
 from .errors import DeadlineReached
 
 
+@dataclass(frozen=True)
+class TimeLimits:
+    """How long a run may take. ``queue_wait``: seconds a request may wait in fal's queue without starting (a
+    request that never starts usually means no credit); ``total``: seconds for everything, uploads to the last
+    byte. None: no bound."""
+
+    queue_wait: float | None = None
+    total: float | None = None
+
+    def start(self) -> Deadline:
+        """The clock of these limits, from now."""
+        return Deadline(self.total, queue_wait=self.queue_wait)
+
+
 class Deadline:
-    """A point in ``time.monotonic()`` time, or none (no limit). ``limit`` is the original length in seconds."""
+    """A point in ``time.monotonic()`` time, or none (no limit). ``limit`` is the original length in seconds;
+    ``queue_wait`` the queue bound of the same ``TimeLimits`` (None: none)."""
 
-    __slots__ = ("at", "limit")
+    __slots__ = ("at", "limit", "queue_wait")
 
-    def __init__(self, seconds: float | None) -> None:
+    def __init__(self, seconds: float | None, *, queue_wait: float | None = None) -> None:
         self.limit = seconds if seconds and seconds > 0 else None
         self.at = time.monotonic() + self.limit if self.limit is not None else None
+        self.queue_wait = queue_wait if queue_wait and queue_wait > 0 else None
 
     @classmethod
     def none(cls) -> Deadline:
         return cls(None)
+
+    def without_queue_wait(self) -> Deadline:
+        """The same clock without the queue bound (for a request submitted long before it is followed)."""
+        copy = Deadline(None)
+        copy.at, copy.limit = self.at, self.limit
+        return copy
 
     def __repr__(self) -> str:
         return f"Deadline(limit={self.limit}, remaining={self.remaining()})"

@@ -15,6 +15,7 @@ import logging
 import time
 from contextlib import aclosing
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from .deadline import Deadline
@@ -48,6 +49,14 @@ class Completed:
     billable_units: float | None = None  # fal's x-fal-billable-units on the result read (None: not sent)
 
 
+class StopReason(Enum):
+    """Why the wait for a request ended before it completed."""
+
+    CANCEL = "stop"  # the user's stop (ComfyUI's Cancel)
+    QUEUE_WAIT = "queue"  # it waited in fal's queue past max_queue_wait without starting
+    TOTAL_TIME = "total"  # max_total_time passed
+
+
 @dataclass(frozen=True)
 class FollowSettings:
     poll_interval: float = 0.5
@@ -76,17 +85,16 @@ async def follow_to_result(
     handle: RequestHandle,
     emit: Emitter,
     should_stop: ShouldStop | None,
-    queue_timeout: float | None,
     deadline: Deadline,
     settings: FollowSettings,
 ) -> Completed:
-    """Wait for COMPLETED (cancelling at fal on stop or a limit), then read the result."""
+    """Wait for COMPLETED (cancelling at fal on stop or a limit of ``deadline``), then read the result."""
     await _refuse_unsafe_handle(queue, handle, settings)
     with naming_request(handle.request_id, handle.response_url):
         progress = Progress(handle)
-        reason = await _follow_until_done(queue, progress, emit, should_stop, queue_timeout, deadline, settings)
+        reason = await _follow_until_done(queue, progress, emit, should_stop, deadline, settings)
         if reason is not None:
-            raise await _abandon(queue, progress, reason, queue_timeout, deadline, settings)
+            raise await _abandon(queue, progress, reason, deadline, settings)
         try:
             read = await run_stoppable(queue.read_result(handle, deadline=deadline), should_stop, deadline)
         except StopRequested:
@@ -123,7 +131,7 @@ async def _refuse_unsafe_handle(queue: QueueClient, handle: RequestHandle, setti
         queue.check_handle(handle)
     except UnsafeUrl as exc:
         safe = queue.handle_for(handle.endpoint_id, handle.request_id)
-        answer = await cancel_request(queue, safe, settings.cancel_timeout)
+        answer = await queue.cancel(safe, timeout=settings.cancel_timeout)
         exc.message = (
             f"{exc.message} The request was cancelled through the configured server ({answer}); "
             f"check {REQUESTS_URL} that it did not run."
@@ -137,11 +145,11 @@ async def _follow_until_done(
     progress: Progress,
     emit: Emitter,
     should_stop: ShouldStop | None,
-    queue_timeout: float | None,
     deadline: Deadline,
     settings: FollowSettings,
-) -> str | None:
-    """Wait for COMPLETED. Returns None when done, or why we stopped waiting: stop/queue/total."""
+) -> StopReason | None:
+    """Wait for COMPLETED. Returns None when done, or why the wait ended before."""
+    queue_timeout = deadline.queue_wait
     follower = asyncio.ensure_future(_follow(queue, progress, deadline, settings))
     try:
         while True:
@@ -154,14 +162,14 @@ async def _follow_until_done(
                 try:
                     follower.result()
                 except DeadlineReached:
-                    return "total"
+                    return StopReason.TOTAL_TIME
                 return None
             if should_stop is not None and should_stop():
-                return "stop"
+                return StopReason.CANCEL
             if deadline.expired():
-                return "total"
+                return StopReason.TOTAL_TIME
             if queue_timeout and not progress.was_running and now - progress.submitted_at > queue_timeout:
-                return "queue"
+                return StopReason.QUEUE_WAIT
     finally:
         if not follower.done():
             follower.cancel()
@@ -202,28 +210,16 @@ async def _follow(queue: QueueClient, progress: Progress, deadline: Deadline, se
         interval = min(interval * 1.5, settings.max_poll_interval)
 
 
-async def cancel_request(queue: QueueClient, handle: RequestHandle, timeout: float) -> str:
-    """PUT cancel; returns fal's answer or a short note of why it could not be sent."""
-    try:
-        return await asyncio.wait_for(queue.cancel(handle), timeout=timeout)
-    except asyncio.TimeoutError:
-        return "no answer to the cancel call"
-    except FalError as exc:
-        log.warning("cancel of %s failed: %s", handle.request_id, type(exc).__name__)
-        return f"cancel call failed: {type(exc).__name__}"
-
-
 async def _abandon(
     queue: QueueClient,
     progress: Progress,
-    reason: str,
-    queue_timeout: float | None,
+    reason: StopReason,
     deadline: Deadline,
     settings: FollowSettings,
 ) -> FalError:
     handle = progress.handle
     rid = handle.request_id
-    answer = await cancel_request(queue, handle, settings.cancel_timeout)
+    answer = await queue.cancel(handle, timeout=settings.cancel_timeout)
     cancel_failed = answer not in ("CANCELLATION_REQUESTED", "ALREADY_COMPLETED", "OK")
     if answer == "ALREADY_COMPLETED":
         progress.started_at = progress.started_at or time.monotonic()
@@ -237,11 +233,11 @@ async def _abandon(
         fate = f"it was still queued, but the cancel did not go through ({answer}): check {REQUESTS_URL}."
     else:
         fate = "it was still waiting in fal's queue, so fal removed it and it is not billed."
-    if reason == "stop":
+    if reason is StopReason.CANCEL:
         return RequestCancelled(f"Stopped request {rid}: {fate}", was_running=running, request_id=rid)
-    if reason == "queue":
+    if reason is StopReason.QUEUE_WAIT:
         return QueueTimeout(
-            f"Request {rid} waited in fal's queue for more than {queue_timeout:g} s without starting "
+            f"Request {rid} waited in fal's queue for more than {deadline.queue_wait:g} s without starting "
             f"and was cancelled; {fate} A request that never starts often means the fal account has "
             f"no credit left (check {BILLING_URL}) or fal is very busy.",
             request_id=rid,

@@ -8,6 +8,7 @@ first (``require_key_origin``): one pointing anywhere the key may not go is refu
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -22,7 +23,7 @@ from httpx_sse import SSEError, aconnect_sse
 
 from .config import Hosts
 from .connectivity import diagnoser
-from .errors import FalError, RequestFailed
+from .errors import FalError, RequestFailed, UnsafeUrl
 from .http import TRANSFER_TIMEOUT, require_key_origin
 from .retry import CallKind, RetryPolicy, send
 from .stopping import ShouldStop
@@ -328,11 +329,25 @@ class QueueClient:
             )
         return ResultRead(body, billable_units(response.headers))
 
-    async def cancel(self, handle: RequestHandle) -> str:
-        """Ask fal to cancel. Returns fal's answer: CANCELLATION_REQUESTED, ALREADY_COMPLETED or NOT_FOUND.
+    async def cancel(self, handle: RequestHandle, *, timeout: float | None = None) -> str:
+        """Ask fal to cancel: the one cancel of the pack (a stop, a limit, an unsafe handle, the inbox).
 
-        Deliberately ignores ``should_stop``: it is usually called because the user pressed stop.
+        Returns fal's answer (CANCELLATION_REQUESTED, ALREADY_COMPLETED or NOT_FOUND), or, when no answer came
+        within ``timeout`` seconds or the call failed, a short note saying so: its caller is already on its way
+        out. Only a cancel URL the key may not go to raises (``UnsafeUrl``). Deliberately ignores ``should_stop``:
+        it is usually called because the user pressed stop.
         """
+        try:
+            return await asyncio.wait_for(self._send_cancel(handle), timeout=timeout)
+        except asyncio.TimeoutError:
+            return "no answer to the cancel call"
+        except UnsafeUrl:
+            raise
+        except FalError as exc:
+            log.warning("cancel of %s failed: %s", handle.request_id, type(exc).__name__)
+            return f"cancel call failed: {type(exc).__name__}"
+
+    async def _send_cancel(self, handle: RequestHandle) -> str:
         action = "cancelling the request"
         try:
             response = await self._send(

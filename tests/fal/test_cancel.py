@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from nodes.fal.deadline import TimeLimits
 from nodes.fal.errors import QueueTimeout, RequestCancelled, RunTimeout
 from nodes.fal.events import FalEvent
 from nodes.fal.runner import FalRunner
@@ -60,7 +61,7 @@ def test_stop_while_running_says_fal_may_finish_it(fal_env: Any, runner: FalRunn
 
 
 def test_stop_while_waiting_for_a_slot_sends_nothing(fal_env: Any, runner: FalRunner) -> None:
-    from nodes.fal import runner as runner_module
+    from nodes.fal import slots as runner_module
 
     async def scenario() -> None:
         runner_module.set_max_concurrent(1)
@@ -96,7 +97,7 @@ def test_queue_timeout_cancels_a_request_that_never_starts(fal_env: Any, runner:
     fal_env.inject({"kind": "stuck_in_queue", "times": 1})
 
     with pytest.raises(QueueTimeout) as caught:
-        asyncio.run(runner.run(T2V, {"prompt": "x"}, queue_timeout=0.5))
+        asyncio.run(runner.run(T2V, {"prompt": "x"}, deadline=TimeLimits(queue_wait=0.5).start()))
 
     assert "credit" in str(caught.value) and "cancelled" in str(caught.value)
     cancels = calls(fal_env, "cancel", "PUT")
@@ -105,7 +106,7 @@ def test_queue_timeout_cancels_a_request_that_never_starts(fal_env: Any, runner:
 
 def test_queue_timeout_does_not_touch_a_running_request(fal_env: Any, runner: FalRunner) -> None:
     fal_env.configure(queue_seconds=0.0, run_seconds=1.0)
-    done = asyncio.run(runner.run(T2V, {"prompt": "x"}, queue_timeout=0.3))
+    done = asyncio.run(runner.run(T2V, {"prompt": "x"}, deadline=TimeLimits(queue_wait=0.3).start()))
     assert done.result["video"]
     assert calls(fal_env, "cancel") == []
 
@@ -114,7 +115,7 @@ def test_total_timeout_cancels_and_raises(fal_env: Any, runner: FalRunner) -> No
     fal_env.configure(queue_seconds=0.0, run_seconds=30.0)
 
     with pytest.raises(RunTimeout) as caught:
-        asyncio.run(runner.run(T2V, {"prompt": "x"}, total_timeout=0.6))
+        asyncio.run(runner.run(T2V, {"prompt": "x"}, deadline=TimeLimits(total=0.6).start()))
 
     assert "limit" in str(caught.value)
     assert len(calls(fal_env, "cancel", "PUT")) == 1

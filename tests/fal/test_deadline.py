@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from nodes.fal.deadline import Deadline
+from nodes.fal.deadline import Deadline, TimeLimits
 from nodes.fal.errors import DeadlineReached, RequestCancelled, RunTimeout
 from nodes.fal.events import FalEvent
 from nodes.fal.retry import RetryPolicy, send
@@ -41,7 +41,7 @@ def test_a_slow_result_read_ends_at_the_limit(fal_env: Any, runner: FalRunner) -
     fal_env.inject({"point": "result", "kind": "slow", "seconds": 60})
 
     with pytest.raises(RunTimeout) as caught:
-        asyncio.run(runner.run(T2V, {"prompt": "x"}, total_timeout=2.0))
+        asyncio.run(runner.run(T2V, {"prompt": "x"}, deadline=TimeLimits(total=2.0).start()))
 
     text = _limit_message(caught.value, fal_env)
     assert "reading its result" in text
@@ -63,7 +63,7 @@ def test_a_retry_of_the_result_never_waits_past_the_limit(fal_env: Any, fault: d
     runner = make_runner(retry=SLOW_RETRY)
 
     with pytest.raises(RunTimeout) as caught:
-        asyncio.run(runner.run(T2V, {"prompt": "x"}, total_timeout=3.0))
+        asyncio.run(runner.run(T2V, {"prompt": "x"}, deadline=TimeLimits(total=3.0).start()))
 
     _limit_message(caught.value, fal_env)
     assert len(calls(fal_env, "result")) == 1  # the retry was not started: it could only begin after the limit
@@ -122,12 +122,12 @@ def test_one_deadline_spans_the_run_and_the_download(fal_env: Any, runner: FalRu
 
 
 def test_a_slow_upload_ends_at_the_limit_and_nothing_is_submitted(fal_env: Any, runner: FalRunner) -> None:
-    from nodes.fal.runner import UploadItem
+    from nodes.fal.transfers import Upload
 
     fal_env.inject({"point": "upload", "kind": "slow", "seconds": 60, "times": 10})
 
     with pytest.raises(RunTimeout) as caught:
-        asyncio.run(runner.upload_many([UploadItem(b"\x89PNG fake", "image/png", "ref.png")], deadline=Deadline(2.0)))
+        asyncio.run(runner.upload_many([Upload(b"\x89PNG fake", "image/png", "ref.png")], deadline=Deadline(2.0)))
 
     assert "nothing is billed" in str(caught.value) and "max_total_time" in str(caught.value)
     assert calls(fal_env, "submit") == []

@@ -38,11 +38,11 @@ def test_missing_key_is_refused_before_anything_is_sent(fal_env: Any) -> None:
 
 
 def test_missing_key_also_stops_uploads(fal_env: Any) -> None:
-    from nodes.fal.runner import UploadItem
+    from nodes.fal.transfers import Upload
 
     runner = make_runner(config=FalConfig.from_env(env={"LUMA_FAL_BASE_URL": fal_env.url}))
     with pytest.raises(MissingKeyError):
-        asyncio.run(runner.upload_many([UploadItem(b"abc", "image/png", "a.png")]))
+        asyncio.run(runner.upload_many([Upload(b"abc", "image/png", "a.png")]))
     assert fal_env.log() == []
 
 

@@ -14,7 +14,8 @@ import pytest
 from nodes.fal.config import FalConfig
 from nodes.fal.errors import RequestCancelled
 from nodes.fal.http import create_client
-from nodes.fal.runner import FalRunner, UploadItem
+from nodes.fal.runner import FalRunner
+from nodes.fal.transfers import Upload
 from nodes.fal.storage import MULTIPART_PART_SIZE, MULTIPART_THRESHOLD, Storage
 from tests.fal.support import FAST_RETRY, calls
 
@@ -45,7 +46,7 @@ def _completes(sandbox: Any) -> list[dict[str, Any]]:
 
 def test_a_file_above_fal_s_limit_goes_up_in_10_mib_parts(fal_env: Any, runner: FalRunner) -> None:
     data = os.urandom(MULTIPART_THRESHOLD + 1)  # fal's clients: strictly above 100 MiB
-    [url] = asyncio.run(runner.upload_many([UploadItem(data, "video/mp4", "big.mp4")]))
+    [url] = asyncio.run(runner.upload_many([Upload(data, "video/mp4", "big.mp4")]))
     assert _fetch(url) == data
     puts = _part_puts(fal_env)
     assert sorted(int(c["path"].rsplit("/", 1)[1]) for c in puts) == list(range(1, 12))
@@ -111,6 +112,6 @@ def test_stop_mid_multipart_completes_nothing_and_leaves_no_thread(fal_env: Any,
 
 async def _stopped(runner: FalRunner, data: bytes, should_stop: Any) -> list[str]:
     try:
-        return await runner.upload_many([UploadItem(data, "video/mp4", "source.mp4")], should_stop=should_stop)
+        return await runner.upload_many([Upload(data, "video/mp4", "source.mp4")], should_stop=should_stop)
     finally:
         assert len(asyncio.all_tasks()) == 1  # only this one: no part left running

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from nodes.fal import runner as runner_module
+from nodes.fal import slots as runner_module
 from nodes.fal.config import FalConfig
 from nodes.fal.events import FalEvent
 from tests.fal.support import calls, fd_count, make_runner

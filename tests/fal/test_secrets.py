@@ -11,7 +11,7 @@ import pytest
 
 from nodes.fal.config import FalConfig
 from nodes.fal.errors import FalError
-from nodes.fal.runner import UploadItem
+from nodes.fal.transfers import Upload
 from tests.fal.support import TEST_KEY, make_runner
 
 T2V = "luma/agent/ray/v3.2/text-to-video"
@@ -25,7 +25,7 @@ def test_key_never_logged_or_shown(fal_env: Any, caplog: pytest.LogCaptureFixtur
     messages: list[str] = []
 
     async def scenario() -> None:
-        url = (await runner.upload_many([UploadItem(b"\x89PNG fake", "image/png", "ref.png")]))[0]
+        url = (await runner.upload_many([Upload(b"\x89PNG fake", "image/png", "ref.png")]))[0]
         messages.append(url)
         done = await runner.run(T2V, {"prompt": "fox"}, on_event=lambda e: messages.append(e.text()))
         messages.append(repr(done))

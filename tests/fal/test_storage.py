@@ -13,7 +13,8 @@ from nodes.fal.config import FalConfig
 from nodes.fal.errors import RequestCancelled
 from nodes.fal.events import FalEvent
 from nodes.fal.http import create_client
-from nodes.fal.runner import FalRunner, UploadItem
+from nodes.fal.runner import FalRunner
+from nodes.fal.transfers import Upload
 from nodes.fal.storage import Storage
 from tests.fal.support import FAST_RETRY, calls
 
@@ -81,7 +82,7 @@ def test_rest_fallback_when_the_cdn_fails(fal_env: Any) -> None:
 
 
 def test_upload_many_keeps_order_and_reports_progress(fal_env: Any, runner: FalRunner) -> None:
-    items = [UploadItem(os.urandom(1000 + i), "image/png", f"img{i}.png") for i in range(7)]
+    items = [Upload(os.urandom(1000 + i), "image/png", f"img{i}.png") for i in range(7)]
     events: list[FalEvent] = []
 
     urls = asyncio.run(runner.upload_many(items, on_event=events.append, concurrency=3))
@@ -93,7 +94,7 @@ def test_upload_many_keeps_order_and_reports_progress(fal_env: Any, runner: FalR
 
 
 def test_upload_many_stops_when_asked(fal_env: Any, runner: FalRunner) -> None:
-    items = [UploadItem(os.urandom(1000), "image/png", f"img{i}.png") for i in range(3)]
+    items = [Upload(os.urandom(1000), "image/png", f"img{i}.png") for i in range(3)]
     with pytest.raises(RequestCancelled) as caught:
         asyncio.run(runner.upload_many(items, should_stop=lambda: True))
     assert not caught.value.was_running
@@ -103,10 +104,10 @@ def test_upload_many_stops_when_asked(fal_env: Any, runner: FalRunner) -> None:
 def test_an_item_goes_up_while_the_next_is_still_being_made(fal_env: Any, runner: FalRunner) -> None:
     """Items may still be in the making (an encode): the first goes up before the second exists, and an
     item that comes to None (its URL is known elsewhere) is not uploaded."""
-    first = UploadItem(os.urandom(1000), "image/png", "first.png")
-    second = UploadItem(os.urandom(1000), "image/png", "second.png")
+    first = Upload(os.urandom(1000), "image/png", "first.png")
+    second = Upload(os.urandom(1000), "image/png", "second.png")
 
-    async def made_after_the_first_went_up() -> UploadItem:
+    async def made_after_the_first_went_up() -> Upload:
         for _ in range(600):
             if [c for c in await asyncio.to_thread(calls, fal_env, "upload") if c["path"] == "/files/upload"]:
                 return second

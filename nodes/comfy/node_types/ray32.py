@@ -6,12 +6,12 @@ from typing import Any
 
 from comfy_api.latest import io
 
+from ...fal.deadline import TimeLimits
 from ...luma import constants as C
 from ..run.job import FalJob
-from ..run.limits import Limits
+from ..run.limits import node_time_limits
 from ..outputs.values import FrameOptions, VideoNode, one_call_fans_out, tracks_inputs, video_takes_output
 from ..outputs.take_frames import frames_as_takes_land
-from ..run.stream_frames import frames_stream_to
 from .schema import CATEGORY_VIDEO, prompt_input, request_node_schema, video_outputs
 
 
@@ -73,16 +73,15 @@ async def _run_video(job: FalJob, fields: dict[str, Any], hidden: Any, kwargs: d
     options = frame_options_of(kwargs)
     landed = frames_as_takes_land(hidden, options)
     try:
-        with frames_stream_to(landed):  # one take's frames are decoded as its video downloads
-            result = await job.run(fields, _limits(kwargs), kwargs, hooks=landed)
+        result = await job.run(fields, _limits(kwargs), kwargs, hooks=landed)
         return await video_takes_output(result, hidden, options, with_exr=with_exr, landed=landed)
     finally:
         if landed is not None:
             landed.close()  # frame memory prepared for takes that failed or were never decoded
 
 
-def _limits(kwargs: dict[str, Any]) -> Limits:
-    return Limits.from_inputs(kwargs.get("max_queue_wait"), kwargs.get("max_total_time"))
+def _limits(kwargs: dict[str, Any]) -> TimeLimits:
+    return node_time_limits(kwargs.get("max_queue_wait"), kwargs.get("max_total_time"))
 
 
 class LumaFalRay32TextToVideo(VideoNode, io.ComfyNode):

@@ -8,7 +8,7 @@ from comfy_api.latest import io
 
 from ...luma import constants as C
 from ..run.job import FalJob
-from ..run.limits import Limits
+from ..run.limits import node_time_limits
 from ..outputs.values import image_takes_output, one_call_fans_out
 from .schema import CATEGORY_IMAGE, image_outputs, prompt_input, request_node_schema
 
@@ -57,7 +57,7 @@ class LumaFalUni1TextToImage(io.ComfyNode):
                                       output_format=output_format, enable_web_search=web_search)
         if references is not None:
             fields["reference_image_urls"] = job.image_batch("references", references)
-        result = await job.run(fields, Limits.from_inputs(kwargs.get("max_queue_wait"), kwargs.get("max_total_time")),
+        result = await job.run(fields, node_time_limits(kwargs.get("max_queue_wait"), kwargs.get("max_total_time")),
                              kwargs)
         return await image_takes_output(result)
 
@@ -93,7 +93,7 @@ class LumaFalUni1ImageEdit(io.ComfyNode):
         fields["image_url"] = job.single_image("image", image)
         if references is not None:
             fields["reference_image_urls"] = job.image_batch("references", references)
-        result = await job.run(fields, Limits.from_inputs(kwargs.get("max_queue_wait"), kwargs.get("max_total_time")),
+        result = await job.run(fields, node_time_limits(kwargs.get("max_queue_wait"), kwargs.get("max_total_time")),
                              kwargs)
         return await image_takes_output(result)
 

@@ -10,11 +10,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
+from ...fal.deadline import Deadline
+from ...media.growing_file import DownloadBroken, GrowingFile, ReadStopped, ReadTimedOut
+from ...media.memory import format_bytes
+from ...media.prepared import PreparedFrames
+from ...media.video_decode import DecodeStopped, decode_frames
+from ...media.video_plan import (BYTES_PER_PIXEL, DecodePlan, MemoryBudgetError, fitting_options, plan_decode,
+                                 selected_count, target_size)
 from .. import host
-from ..run.job import Generated
+from ..run.saving import Generated
 from .values import FRAMES_SLOT, FrameOptions, decode_options_of, decode_video_frames, output_is_linked
 
 log = logging.getLogger(__name__)
@@ -48,8 +56,6 @@ class FramesAsTakesLand:
     async def before_takes(self, count: int, request: Any) -> None:
         """Refuse (MemoryError: nothing is sent) takes whose frames could not fit, else claim their memory.
         Only when the request's fields fix the video's size; otherwise the guard waits for the first video."""
-        from ...media.prepared import PreparedFrames
-
         self.count = count
         expected = getattr(request, "expected_video", lambda: None)()
         if expected is None:
@@ -60,8 +66,6 @@ class FramesAsTakesLand:
             self.prepared = PreparedFrames(shape, count)
 
     def _check_memory(self, first: Path, count: int) -> None:
-        from ...media.video_plan import plan_decode
-
         decode_options = decode_options_of(self.options)
         plan = plan_decode(first, decode_options)
         prepared = self.prepared
@@ -86,8 +90,8 @@ class FramesAsTakesLand:
             self.prepared.close()
             self.prepared = None
 
-    def stream_started(self, request_id: str, dest: Path, live: Any, deadline: Any) -> bool:
-        """One take's video began downloading (stream_frames.py): decode it as it lands. A fan-out's takes keep
+    def stream_started(self, request_id: str, dest: Path, live: GrowingFile, deadline: Deadline) -> bool:
+        """One take's video began downloading (run/stream_frames.py): decode it as it lands. A fan-out's takes keep
         decoding after each download (their memory guard wants the first video whole, and the other takes'
         downloads and decodes overlap already)."""
         if self._closed or self.count != 1 or str(dest) in self.streams:
@@ -127,7 +131,7 @@ class FramesAsTakesLand:
                     self.frames[str(path)] = await decode_video_frames(path, self.options, None, on_progress,
                                                                        self.take_prepared)
         except Exception as exc:  # the take shows done (its reporter's release) unless it failed here
-            if host.is_interrupt(exc):  # Cancel stops the node, as it always did
+            if host.is_interrupt(exc):  # Cancel stops the node, not only this take's frames
                 reporter.show("cancelled", "cancelled while decoding frames")
                 raise
             self.error = self.error or exc
@@ -151,8 +155,6 @@ class StreamedFrames:
 
     def __init__(self, request_id: str, dest: Path, live: Any, deadline: Any, options: FrameOptions,
                  prepared: Any) -> None:
-        import threading
-
         self.request_id, self.dest, self.live = request_id, dest, live
         self._stopped = threading.Event()
         self._task = asyncio.ensure_future(self._decode(deadline, options, prepared))
@@ -165,10 +167,6 @@ class StreamedFrames:
         return self._stopped.is_set() or host.interrupted()
 
     async def _decode(self, deadline: Any, options: FrameOptions, prepared: Any) -> Any:
-        from ...media.growing_file import DownloadBroken, ReadStopped, ReadTimedOut
-        from ...media.video_decode import DecodeStopped, decode_frames
-        from ...media.video_plan import MemoryBudgetError
-
         decode_options = decode_options_of(options)
         expired = getattr(deadline, "expired", None)
         reader = self.live.reader(self._should_stop, expired)
@@ -207,8 +205,6 @@ class StreamedFrames:
 
 def expected_frames_shape(expected: tuple[int, int, int], options: FrameOptions) -> tuple[int, ...] | None:
     """The frames tensor's shape for a video of (frames, width, height), after the node's frame options."""
-    from ...media.video_plan import selected_count, target_size
-
     frames, width, height = expected
     count = selected_count(frames, options.start, options.every_nth, options.cap)
     out_w, out_h = target_size(width, height, 0, options.height)
@@ -219,9 +215,6 @@ def refuse_frames_that_cannot_fit(expected: tuple[int, int, int], count: int, op
     """Before anything is sent: a MemoryError saying what would fit, when the frames of ``count`` videos of
     (frames, width, height) exceed the memory budget (paying for takes whose frames cannot be decoded helps
     no one)."""
-    from ...media.memory import format_bytes
-    from ...media.video_plan import BYTES_PER_PIXEL, DecodePlan, fitting_options
-
     shape = expected_frames_shape(expected, options)
     if shape is None:
         return
@@ -243,8 +236,6 @@ def refuse_frames_that_cannot_fit(expected: tuple[int, int, int], count: int, op
 
 def check_takes_memory(each: int, count: int, decode_options: Any) -> None:
     """Refuse, before any decode starts, a fan-out whose frames (``each`` bytes a take) would not fit together."""
-    from ...media.memory import format_bytes
-
     budget, source = decode_options.budget()
     if budget is not None and each * count > budget:
         raise MemoryError(
@@ -253,8 +244,6 @@ def check_takes_memory(each: int, count: int, decode_options: Any) -> None:
 
 
 def _all_takes_need(count: int, each: int, detail: str = "") -> str:
-    from ...media.memory import format_bytes
-
     return (f"The frames of all {count} takes would need about {format_bytes(each * count)} as float32 "
             f"({format_bytes(each)} each{detail})")
 

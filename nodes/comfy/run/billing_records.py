@@ -20,9 +20,13 @@ import threading
 import time
 from typing import Any
 
+from ...fal.config import FalConfig
+from ...fal.records import RecordsClient, RecordsRefused, RecordsUnavailable
 from ...journal.reconcile import billing_drift
 from ...journal.store import JournalEntry
 from ...luma.prices import unit_price_of
+from ..host.journaling import journal
+from ..host.keystore import key_file_path
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +59,6 @@ def bill_later(entry: JournalEntry) -> None:
 
 
 async def _bill(entry: JournalEntry) -> None:
-    from ...fal.config import FalConfig
-    from ...fal.records import RecordsClient, RecordsRefused, RecordsUnavailable
-    from ..host.keystore import key_file_path
-    from ..host.journaling import journal
-
     try:
         client = RecordsClient(FalConfig.from_env(key_file=key_file_path()), attempts=2)
         start = (entry.submitted_at or entry.created_at) - 600

@@ -24,22 +24,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ...fal.deadline import TimeLimits
+from ...fal.errors import ResultExpired
 from ...journal import states
 from ...journal.store import JournalEntry, JournalStore, NewEntry
 from ...luma import constants as C
 from . import fleet, followers
 from .. import host
-from .fal_bridge import call_all, check_key, new_runner, record_completed, substitute
-from .saving import FalOutcome, save_result
 from ..host.journaling import RunRecorder, journal, owner_alive, owner_token
 from .decide import start_following
+from .fal_bridge import call_all, check_key, new_runner, record_completed
+from .fetching import FollowerRun
 from .reconciling import DASHBOARD, local_time
+from .saving import Generated, save_result
 
 # fal's request ids are UUIDs (what its queue returns on submit and its dashboard shows).
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 BY_ID_PREFIX = "by-id:"
 # Following a request someone else started: give up (and cancel at fal) only after a day.
-FOLLOW_LIMIT_S = 86_400.0
+FOLLOW_LIMITS = TimeLimits(queue_wait=None, total=86_400.0)
 RETENTION_TEXT = ("fal keeps a request's result for 6 minutes to 1 hour after it finishes (its media files "
                   "up to 30 days when payload storage is on)")
 
@@ -155,9 +158,9 @@ def start_fetch(endpoint_id: str, request_id: str, *, node_name: str, node_id: s
         if entry is None:
             entry = _new_by_id_entry(store, endpoint_id, request_id, node_name, node_id)
         if entry.state in states.FOLLOWABLE and entry.owner != owner_token() and owner_alive(entry.owner):
-            follower = fleet.watch(store, entry, None, FOLLOW_LIMIT_S)  # another live worker follows it
+            follower = fleet.watch(store, entry, FOLLOW_LIMITS)  # another live worker follows it
         elif entry.state in states.FOLLOWABLE and not entry.identity.startswith(BY_ID_PREFIX):
-            follower = start_following(store, entry, None, FOLLOW_LIMIT_S)
+            follower = start_following(store, entry, FOLLOW_LIMITS)
         else:
             follower = _start_refetch(store, entry, kind)
         active[entry.identity] = follower
@@ -171,23 +174,18 @@ def _start_refetch(store: JournalStore, entry: JournalEntry, kind: str) -> follo
     return follower
 
 
-async def _refetch(recorder: FetchRecorder, follower: followers.Follower, kind: str) -> FalOutcome:
+async def _refetch(recorder: FetchRecorder, follower: followers.Follower, kind: str) -> Generated:
     """Status and result from fal, then the same save path as a generating node. When fal no longer has
     the result JSON but the journal kept it, the media URLs in it may still work (fal keeps media longer)."""
-    from ...fal.deadline import Deadline
-    from ...fal.errors import ResultExpired
-
-    runner = new_runner()
-    deadline = Deadline(FOLLOW_LIMIT_S)  # one limit for following and saving, as a generating node has
+    run = FollowerRun(new_runner(), follower, FOLLOW_LIMITS.start())  # one clock for following and saving
     entry = recorder.entry
     stored = entry.result
-    sent = substitute(entry.payload, {ph: info["url"] for ph, info in entry.inputs.items() if info.get("url")})
     recorder.following()
     try:
         try:
-            completed = await runner.follow(
+            completed = await run.runner.follow(
                 entry.endpoint_id, str(entry.request_id), on_event=call_all(recorder.on_event, follower.emit),
-                should_stop=follower.should_stop, queue_timeout=None, deadline=deadline,
+                should_stop=follower.should_stop, deadline=run.deadline,
             )
         except ResultExpired:
             if result_kind(stored) != kind:
@@ -207,8 +205,7 @@ async def _refetch(recorder: FetchRecorder, follower: followers.Follower, kind: 
             record_completed(recorder, completed)
         # A result saved before ("Download again") goes to new files, never over the recorded ones; an
         # interrupted fetch by id resumes into the names it reserved.
-        return await save_result(runner, recorder, result, sent, follower, deadline, None,
-                           fresh_names=recorder._ended_as == states.DONE)
+        return await save_result(run, recorder, result, fresh_names=recorder._ended_as == states.DONE)
     except ResultKindMismatch:
         raise
     except BaseException as exc:

@@ -10,40 +10,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from ...fal.deadline import TimeLimits
 from ...journal import reconcile, states
 from ...journal.store import Budget, JournalEntry, JournalStore, NewEntry
 from . import fleet, followers
 from .. import host
-from .fal_bridge import NodeReporter, UploadItem, follow_and_save, run_kind, submit_and_save, wait_for_outcome
-from .saving import FalOutcome
 from ..host.journaling import RunRecorder, journal, owner_alive, owner_token, worker_name
+from ..money.ledger import local_midnight
+from ..money.settings import current_limits
+from .fal_bridge import NodeReporter, follow_and_save, new_runner, run_kind, submit_and_save, wait_for_outcome
+from .fetching import FollowerRun, StreamConsumer
 from .reconciling import NotAcceptedAtFal, StillLooking, StillUnknown, find_lost_submit, start_finding
 from .reconciling import DASHBOARD, local_time, reconcile_in_background, still_looking_text, still_unknown_message
 from .reconciling import unknown_submit_message
+from .saving import Generated
+from .spec import RunSpec
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    identity: str
-    endpoint_id: str
-    payload: dict[str, Any]  # with upload placeholders
-    uploads: Sequence[tuple[str, str, str, Callable[[], UploadItem]]]  # placeholder, label, content hash, produce
-    output_kind: str
-    stem: str
-    seed: int
-    node_id: str | None
-    node_name: str
-    price_usd: float | None
-    price_source: str
-    queue_wait: float
-    total_time: float
 
 
 class NotSentAgain(RuntimeError):
@@ -74,7 +60,7 @@ def _saved_files(entry: JournalEntry) -> dict[str, list[Path]] | None:
 def _new_entry(spec: RunSpec) -> NewEntry:
     return NewEntry(
         identity=spec.identity, endpoint_id=spec.endpoint_id, payload=spec.payload,
-        inputs={ph: {"label": label, "content": content} for ph, label, content, _ in spec.uploads},
+        inputs={u.placeholder: {"label": u.label, "content": u.identity} for u in spec.uploads},
         output_kind=spec.output_kind, stem=spec.stem, node_name=spec.node_name, owner=owner_token(),
         seed=spec.seed, price_usd=spec.price_usd, price_source=spec.price_source, node_id=spec.node_id,
         prompt_id=host.current_prompt_id(),
@@ -83,9 +69,6 @@ def _new_entry(spec: RunSpec) -> NewEntry:
 
 def _budget(spec: RunSpec) -> Budget | None:
     """The daily budget the new entry must fit in with everything the (shared) journal holds for today."""
-    from ..money.ledger import local_midnight
-    from ..money.settings import current_limits
-
     limit = current_limits().daily_budget_usd
     if limit is None or spec.price_usd is None:
         return None
@@ -128,12 +111,20 @@ def _decide(spec: RunSpec) -> followers.Follower | Reused:
         entry = created.entry
         follower = followers.Follower(spec.identity, entry.id, f"{spec.node_name} (journal entry {entry.id})")
         recorder = RunRecorder(store, entry)
-        follower.start(lambda f: submit_and_save(
-            endpoint_id=spec.endpoint_id, payload=spec.payload,
-            uploads=[(ph, label, produce) for ph, label, _, produce in spec.uploads], recorder=recorder,
-            follower=f, queue_wait=spec.queue_wait, total_time=spec.total_time, on_lost_submit=find_lost_submit))
+        follower.start(lambda f: _pay(spec, recorder, FollowerRun(new_runner(), f, spec.limits.start(), spec.hooks)))
         active[spec.identity] = follower
         return follower
+
+
+async def _pay(spec: RunSpec, recorder: RunRecorder, run: FollowerRun) -> Generated:
+    """Submit and save a new paid request; when fal's answer to the submit never arrived, look for the request
+    in fal's own records (within the node's limits) instead of sending it again."""
+    try:
+        return await submit_and_save(spec, recorder, run)
+    except Exception as exc:
+        if recorder.state != states.UNKNOWN_SUBMIT:
+            raise
+        return await find_lost_submit(recorder, run, exc)
 
 
 def _other_worker(token: str) -> bool:
@@ -147,7 +138,7 @@ def _verdict_on(store: JournalStore, spec: RunSpec, entry: JournalEntry) -> foll
     if entry.state == states.DONE:
         files = _saved_files(entry)
         if files is not None and entry.result and not fleet.shared_files(entry) and _other_worker(entry.owner):
-            return fleet.watch(store, entry, spec.queue_wait, spec.total_time)  # its files: not in our output folder
+            return fleet.watch(store, entry, spec.limits)  # its files: not in our output folder
         if files is not None:
             log.info("luma-fal: %s: same inputs and seed as request %s; reusing its saved result (not billed "
                      "again)", spec.node_name, entry.request_id)
@@ -158,13 +149,13 @@ def _verdict_on(store: JournalStore, spec: RunSpec, entry: JournalEntry) -> foll
     live_elsewhere = not mine and owner_alive(entry.owner)
     if entry.state in states.IN_FLIGHT and live_elsewhere:
         # Another live worker sends or follows it: follow along without paying or writing its entry.
-        return fleet.watch(store, entry, spec.queue_wait, spec.total_time)
+        return fleet.watch(store, entry, spec.limits)
     if entry.state in states.FOLLOWABLE and entry.request_id:
         if not mine and not store.claim(entry.id, entry.owner, owner_token()):
-            return fleet.watch(store, store.get(entry.id) or entry, spec.queue_wait, spec.total_time)  # taken
+            return fleet.watch(store, store.get(entry.id) or entry, spec.limits)  # taken
         log.info("luma-fal: %s: same inputs and seed as request %s (%s); following it instead of paying again",
                  spec.node_name, entry.request_id, entry.state)
-        return start_following(store, store.get(entry.id) or entry, spec.queue_wait, spec.total_time)
+        return start_following(store, store.get(entry.id) or entry, spec.limits, spec.hooks)
     if entry.state == states.PREPARING:
         store.update(entry.id, state=states.NOT_SUBMITTED, note="stopped before it was submitted; nothing was sent")
         return None
@@ -176,20 +167,19 @@ def _verdict_on(store: JournalStore, spec: RunSpec, entry: JournalEntry) -> foll
         # its limits); only fal's records showing no such request make a new submit safe.
         log.info("luma-fal: %s: same inputs and seed as a submit whose answer was lost; looking for the "
                  "request at fal", spec.node_name)
-        return start_finding(store, entry, spec.total_time)
+        return start_finding(store, entry, spec.limits)
     if entry.state == states.EXPIRED:
         raise NotSentAgain(expired_message(spec.node_name, entry))
     return None  # failed, cancelled, not submitted: a new paid request
 
 
-def start_following(store: JournalStore, entry: JournalEntry, queue_wait: float | None,
-                    total_time: float) -> followers.Follower:
+def start_following(store: JournalStore, entry: JournalEntry, limits: TimeLimits,
+                    frames_to: StreamConsumer | None = None) -> followers.Follower:
     """A follower (started on the running loop) that follows ``entry`` at fal and saves its result.
     The caller registers it (under the registry lock)."""
     follower = followers.Follower(entry.identity, entry.id, f"request {entry.request_id} ({entry.node_name})")
     recorder = RunRecorder(store, entry)
-    follower.start(lambda f: follow_and_save(recorder=recorder, follower=f, queue_wait=queue_wait,
-                                             total_time=total_time))
+    follower.start(lambda f: follow_and_save(recorder, FollowerRun(new_runner(), f, limits.start(), frames_to)))
     return follower
 
 
@@ -206,16 +196,17 @@ def will_pay(identity: str) -> bool:
     return not (entry.state in states.FOLLOWABLE and entry.request_id)
 
 
-async def run_once(spec: RunSpec, reporter: Any = None) -> tuple[FalOutcome, bool]:
-    """The outcome of ``spec``, paying only when nothing identical is saved, in flight or unknown.
-    Returns (outcome, reused) where reused means saved files were handed back (nothing waited for).
-    ``reporter`` shows the wait (a take's share of a fan-out's status); default: the node's own line."""
+async def run_once(spec: RunSpec, reporter: NodeReporter | None = None) -> Generated:
+    """What ``spec`` made, paying only when nothing identical is saved, in flight or unknown (``from_memory``:
+    saved files handed back, nothing waited for). ``reporter`` shows the wait (a take's share of a fan-out's
+    status, a take_status.TakeReporter with NodeReporter's interface); default: the node's own line."""
     verdict = _decide(spec)
     if isinstance(verdict, Reused):
         if reporter is not None:
             reporter.request_id = verdict.entry.request_id
             reporter.finish("done", f"reused request {verdict.entry.request_id}")
-        return FalOutcome(str(verdict.entry.request_id), verdict.entry.result or {}, verdict.files), True
+        return Generated(spec.endpoint_id, str(verdict.entry.request_id), verdict.entry.result or {}, verdict.files,
+                         from_memory=True)
     reporter = reporter or NodeReporter(spec.node_id, run_kind(spec.endpoint_id, spec.payload))
     try:
         if verdict.kind == "reconcile" and verdict.background:
@@ -223,10 +214,10 @@ async def run_once(spec: RunSpec, reporter: Any = None) -> tuple[FalOutcome, boo
             # search would (reconcile.lost_wait), then says so again.
             wait = verdict.lost_wait or reconcile.LostWait(reconcile.DEFAULT_LOST_WAIT_S, None, 0)
             try:
-                return await asyncio.wait_for(wait_for_outcome(verdict, reporter), wait.seconds), False
+                return await asyncio.wait_for(wait_for_outcome(verdict, reporter), wait.seconds)
             except asyncio.TimeoutError:
                 raise StillLooking(wait) from None
-        return await wait_for_outcome(verdict, reporter), False
+        return await wait_for_outcome(verdict, reporter)
     except NotAcceptedAtFal:
         if verdict.kind != "reconcile":
             raise  # this run's own submit never arrived: it says so; the next run submits

@@ -13,32 +13,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ...fal.config import FalConfig
+from ...fal.errors import FalError, RequestCancelled, StopRequested
+from ...fal.follow import Completed
+from ...fal.runner import FalRunner
+from ...fal.transfers import Upload
+from ...fal.upload_cache import UploadCache
+from ...journal.reconcile import substitute
+from ...journal.states import COMPLETED
 from .. import host
+from ..host.journaling import RunRecorder
+from ..host.keystore import key_file_path
 from .billing_records import units_billing
+from .fetching import FollowerRun
+from .followers import Follower
 from .journal_notice import NotingEmit
-from .saving import FalOutcome, save_result
-
-if TYPE_CHECKING:
-    from .followers import Follower
-    from ..host.journaling import RunRecorder
-
-    # (recorder, follower, deadline, total_time, the lost submit's error) -> the outcome found at fal
-    LostSubmitHandler = Callable[[RunRecorder, Follower, Any, float, Exception], Awaitable[FalOutcome]]
+from .saving import Generated, save_result
+from .spec import PendingUpload, RunSpec
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class UploadItem:
-    data: bytes = field(repr=False)
-    content_type: str
-    file_name: str
-    sha256: str
 
 
 # Seconds the last run of each kind (endpoint, resolution, duration) spent running on fal: the
@@ -87,34 +84,16 @@ class NodeReporter:
                           "request_id": self.request_id, "logs": []})
 
 
-def key_file_path() -> Path:
-    from ..host.keystore import key_file_path as path
-
-    return path()
-
-
 def upload_cache_path() -> Path:
     return host.user_directory() / "comfyui-luma-fal" / "upload-cache.json"
 
 
-def substitute(value: Any, urls: dict[str, str]) -> Any:
-    """The payload with every upload placeholder replaced by its fal URL."""
-    from ...journal.reconcile import substitute as replace
-
-    return replace(value, urls)
-
-
 def check_key() -> None:
     """Raise ``MissingKeyError`` (saying how to set a key) before anything is journaled, encoded or sent."""
-    from ...fal.config import FalConfig
-
     FalConfig.from_env(key_file=key_file_path()).require_credentials()
 
 
-def new_runner() -> Any:
-    from ...fal.config import FalConfig
-    from ...fal.runner import FalRunner
-
+def new_runner() -> FalRunner:
     config = FalConfig.from_env(key_file=key_file_path())
     config.require_credentials()
     return FalRunner(config)
@@ -128,99 +107,65 @@ def call_all(*callbacks: Callable[[Any], None]) -> Callable[[Any], None]:
     return call
 
 
-def record_completed(recorder: RunRecorder, completed: Any) -> None:
+def record_completed(recorder: RunRecorder, completed: Completed) -> None:
     """fal finished the request: its result, timings and what fal says it bills (its billable units)."""
     entry = recorder.entry
     recorder.completed(completed.result, completed.metrics,
                        units_billing(entry.endpoint_id, entry.price_usd, completed.billable_units))
 
 
-async def submit_and_save(
-    *,
-    endpoint_id: str,
-    payload: dict[str, Any],
-    uploads: Sequence[tuple[str, str, Callable[[], UploadItem]]],
-    recorder: RunRecorder,
-    follower: Follower,
-    queue_wait: float,
-    total_time: float,
-    on_lost_submit: LostSubmitHandler | None = None,
-) -> FalOutcome:
+async def submit_and_save(spec: RunSpec, recorder: RunRecorder, run: FollowerRun) -> Generated:
     """Upload, submit, follow and save one request, recording each step in the journal first.
 
-    ``on_lost_submit`` (``reconciling.find_lost_submit``, passed in by the caller so this module needs
-    no import of it) takes over when fal's answer to the submit never arrived.
-
-    ``total_time`` (the node's max_total_time) is one deadline for all of it, uploads to last byte.
-    Once fal has accepted the request, any failure leaves naming its request id (``naming_request``),
-    so a paid result can always be found again.
+    ``run.deadline`` (the node's max_total_time) bounds all of it, uploads to last byte. Once fal has accepted
+    the request, any failure leaves naming its request id (``naming_request``), so a paid result can always be
+    found again; a submit whose answer never arrived leaves the entry UNKNOWN_SUBMIT for the caller to look for.
     """
-    from ...fal.config import FalConfig
-    from ...fal.deadline import Deadline
-    from ...fal.upload_cache import UploadCache
-
-    runner = new_runner()
-    deadline = Deadline(total_time)
     try:
         storage = FalConfig.from_env(key_file=key_file_path()).hosts.rest
-        urls = await _upload_all(runner, storage, uploads, UploadCache(upload_cache_path()), follower, deadline)
+        urls = await _upload_all(run, storage, spec.uploads, UploadCache(upload_cache_path()))
         if urls:
             recorder.uploaded(urls)
-        sent = substitute(payload, urls)
-        emit = NotingEmit(follower.emit)
+        emit = NotingEmit(run.follower.emit)
         recorder.on_held = emit.held
-        completed = await runner.run(
-            endpoint_id, sent, on_event=call_all(recorder.on_event, emit), should_stop=follower.should_stop,
-            queue_timeout=queue_wait, deadline=deadline, on_submitted=recorder.submitted,
+        completed = await run.runner.run(
+            spec.endpoint_id, substitute(spec.payload, urls), on_event=call_all(recorder.on_event, emit),
+            should_stop=run.follower.should_stop, deadline=run.deadline, on_submitted=recorder.submitted,
         )
         record_completed(recorder, completed)
-        return await save_result(runner, recorder, completed.result, sent, follower, deadline,
-                           completed.handle.response_url)
+        return await save_result(run, recorder, completed.result, response_url=completed.handle.response_url)
     except BaseException as exc:
         recorder.failed(exc)
-        from ...journal.states import UNKNOWN_SUBMIT
-
-        if isinstance(exc, Exception) and recorder.state == UNKNOWN_SUBMIT and on_lost_submit is not None:
-            return await on_lost_submit(recorder, follower, deadline, total_time, exc)
         raise
 
 
-async def follow_and_save(*, recorder: RunRecorder, follower: Follower, queue_wait: float | None,
-                          total_time: float) -> FalOutcome:
+async def follow_and_save(recorder: RunRecorder, run: FollowerRun) -> Generated:
     """Follow a journaled request fal already has (after a restart, or a re-queue) and save its result."""
-    from ...fal.deadline import Deadline
-    from ...journal.states import COMPLETED
-
-    runner = new_runner()
-    deadline = Deadline(total_time)
     entry = recorder.entry
     assert entry.request_id, "only requests fal accepted can be followed"
-    sent = substitute(entry.payload, {ph: info["url"] for ph, info in entry.inputs.items() if info.get("url")})
-    emit = NotingEmit(follower.emit)
+    emit = NotingEmit(run.follower.emit)
     recorder.on_held = emit.held
     recorder.following()
     try:
         result = entry.result
         if entry.state != COMPLETED or result is None:
-            completed = await runner.follow(
+            completed = await run.runner.follow(
                 entry.endpoint_id, entry.request_id, on_event=call_all(recorder.on_event, emit),
-                should_stop=follower.should_stop, queue_timeout=queue_wait, deadline=deadline,
+                should_stop=run.follower.should_stop, deadline=run.deadline,
             )
             record_completed(recorder, completed)
             result = completed.result
-        return await save_result(runner, recorder, result, sent, follower, deadline, None)
+        return await save_result(run, recorder, result)
     except BaseException as exc:
         recorder.failed(exc)
         raise
 
 
-async def wait_for_outcome(follower: Follower, reporter: NodeReporter) -> FalOutcome:
+async def wait_for_outcome(follower: Follower, reporter: NodeReporter) -> Generated:
     """A node's wait for a (possibly shared) follower: its status line, its Cancel, its final message."""
-    from ...fal.errors import FalError, RequestCancelled, StopRequested
-
     started = time.monotonic()
     try:
-        outcome: FalOutcome = await follower.wait(reporter, host.interrupted)
+        outcome: Generated = await follower.wait(reporter, host.interrupted)
     except (RequestCancelled, StopRequested) as exc:
         reporter.finish("cancelled", str(exc))
         raise host.interrupt_exception(str(exc)) from None
@@ -239,24 +184,22 @@ async def wait_for_outcome(follower: Follower, reporter: NodeReporter) -> FalOut
 _UPLOADING: dict[tuple[str, str], asyncio.Future[str]] = {}
 
 
-async def _upload_all(runner: Any, storage_base: str, uploads: Sequence[tuple[str, str, Callable[[], UploadItem]]],
-                      cache: Any, follower: Follower, deadline: Any = None) -> dict[str, str]:
+async def _upload_all(run: FollowerRun, storage_base: str, uploads: Sequence[PendingUpload],
+                      cache: UploadCache) -> dict[str, str]:
     """Every input made (encoded) and uploaded, each going up as soon as it is made while the rest are still
     encoded; identical bytes go up once, within this run (two equal references), across the takes of a fan-out
     (``_UPLOADING``) and across runs (the cache). All or nothing: nothing is submitted unless every URL is known."""
     if not uploads:
         return {}
-    from ...fal.runner import UploadItem as FalUpload
-
     loop = asyncio.get_running_loop()
     hashes: dict[str, str] = {}  # placeholder -> content hash of its bytes
     cached: dict[str, str] = {}  # content hash -> URL already on fal (the cache)
     owned: dict[str, asyncio.Future[str]] = {}  # content hash -> the URL this run uploads
     theirs: dict[str, asyncio.Future[str]] = {}  # content hash -> the URL another take is uploading
 
-    async def ready(placeholder: str, produce: Callable[[], UploadItem]) -> FalUpload | None:
-        item = await _finished_thread(produce)  # encoding is CPU work: off the event loop
-        sha = hashes[placeholder] = item.sha256
+    async def ready(upload: PendingUpload) -> Upload | None:
+        item = await _finished_thread(upload.produce)  # encoding is CPU work: off the event loop
+        sha = hashes[upload.placeholder] = item.sha256
         url = cache.get(storage_base, sha)
         if url:
             cached[sha] = url
@@ -267,16 +210,16 @@ async def _upload_all(runner: Any, storage_base: str, uploads: Sequence[tuple[st
         if sha in owned or sha in theirs:
             return None  # the same bytes are going up already: their URL comes from that upload
         owned[sha] = _UPLOADING[(storage_base, sha)] = loop.create_future()
-        return FalUpload(item.data, item.content_type, item.file_name)
+        return item
 
-    making = [asyncio.ensure_future(ready(placeholder, produce)) for placeholder, _label, produce in uploads]
+    making = [asyncio.ensure_future(ready(upload)) for upload in uploads]
     try:
-        sent = await runner.upload_many(making, on_event=follower.emit, should_stop=follower.should_stop,
-                                        deadline=deadline)
-        for (placeholder, _label, _produce), url in zip(uploads, sent, strict=True):
+        sent = await run.runner.upload_many(making, on_event=run.follower.emit, should_stop=run.follower.should_stop,
+                                            deadline=run.deadline)
+        for upload, url in zip(uploads, sent, strict=True):
             if url is not None:
-                cache.put(storage_base, hashes[placeholder], url)
-                owned[hashes[placeholder]].set_result(url)
+                cache.put(storage_base, hashes[upload.placeholder], url)
+                owned[hashes[upload.placeholder]].set_result(url)
         urls = {placeholder: cached.get(sha) or (owned[sha].result() if sha in owned else
                                                   await asyncio.shield(theirs[sha]))
                 for placeholder, sha in hashes.items()}
@@ -297,7 +240,7 @@ async def _upload_all(runner: Any, storage_base: str, uploads: Sequence[tuple[st
     return urls
 
 
-async def _finished_thread(produce: Callable[[], UploadItem]) -> UploadItem:
+async def _finished_thread(produce: Callable[[], Upload]) -> Upload:
     """``produce()`` in a worker thread. Cancelled, it still waits for the thread to end (a running encode cannot
     be interrupted): nothing the run started keeps working after it has stopped."""
     work = asyncio.ensure_future(asyncio.to_thread(produce))

@@ -18,12 +18,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ...fal.deadline import TimeLimits
 from ...fal.events import FalEvent
 from ...journal import states
 from ...journal.store import JournalEntry, JournalStore
 from . import followers
 from .. import host
 from ..host.journaling import RunRecorder, owner_alive
+from .fal_bridge import call_all, new_runner
+from .fetching import FollowerRun
+from .saving import Generated, save_result
 
 log = logging.getLogger(__name__)
 
@@ -65,40 +69,33 @@ def _inside_output(entry: JournalEntry) -> bool:
     return all(Path(p).resolve().is_relative_to(folder) for paths in entry.files.values() for p in paths)
 
 
-def watch(store: JournalStore, entry: JournalEntry, queue_wait: float | None, total_time: float) -> followers.Follower:
+def watch(store: JournalStore, entry: JournalEntry, limits: TimeLimits) -> followers.Follower:
     """A follower (started on the running loop) of a request another live worker owns. The caller registers it."""
     follower = followers.Follower(entry.identity, entry.id, f"{entry.node_name} (worker {entry.owner}'s request)")
-    follower.start(lambda f: _watch(store, entry, f, queue_wait, total_time))
+    follower.start(lambda f: _watch(store, entry, f, limits))
     return follower
 
 
-async def _watch(store: JournalStore, entry: JournalEntry, follower: followers.Follower, queue_wait: float | None,
-                 total_time: float) -> Any:
-    from .fal_bridge import call_all, new_runner, substitute
-    from .saving import FalOutcome, save_result
-
+async def _watch(store: JournalStore, entry: JournalEntry, follower: followers.Follower,
+                 limits: TimeLimits) -> Generated:
     entry = await _until_submitted(store, entry, follower)
     if entry.state == states.DONE and (files := shared_files(entry)) is not None:
-        return FalOutcome(str(entry.request_id), entry.result or {}, files)
+        return Generated(entry.endpoint_id, str(entry.request_id), entry.result or {}, files)
     log.info("luma-fal: %s: same inputs and seed as request %s of worker %s; following it (not billed again)",
              entry.node_name, entry.request_id, entry.owner)
-    runner = new_runner()
+    run = FollowerRun(new_runner(), follower, limits.start())
     recorder = WatchRecorder(store, entry)
-    from ...fal.deadline import Deadline
-
-    deadline = Deadline(total_time)
     result = entry.result
     if result is None:
-        completed = await runner.follow(entry.endpoint_id, str(entry.request_id), on_event=call_all(follower.emit),
-                                        should_stop=follower.should_stop, queue_timeout=queue_wait,
-                                        deadline=deadline)
+        completed = await run.runner.follow(entry.endpoint_id, str(entry.request_id), on_event=call_all(follower.emit),
+                                            should_stop=follower.should_stop, deadline=run.deadline)
         result = completed.result
     owner_done = await _owner_saved(store, entry.id, follower)
     if owner_done is not None:
-        return FalOutcome(str(entry.request_id), owner_done.result or result, shared_files(owner_done) or {})
+        return Generated(entry.endpoint_id, str(entry.request_id), owner_done.result or result,
+                         shared_files(owner_done) or {})
     recorder.set(states.COMPLETED, result=result)
-    sent = substitute(entry.payload, {ph: info["url"] for ph, info in entry.inputs.items() if info.get("url")})
-    return await save_result(runner, recorder, result, sent, follower, deadline, None, fresh_names=True)
+    return await save_result(run, recorder, result, fresh_names=True)
 
 
 async def _until_submitted(store: JournalStore, entry: JournalEntry, follower: followers.Follower) -> JournalEntry:

@@ -1,30 +1,44 @@
 """One paid request as a node sees it: collect the inputs, refuse bad ones, then run it on fal.
 
 A node describes its request with fal's field names; where a file goes, it asks this job for a
-placeholder (``single_image``, ``image_batch``, ``keyframes``, ``video_source``). ``run`` then, in
-this order: validates the whole request with the catalogue, checks it against fal's current schema
-(live, cached or bundled; refreshed with a 2 s bound), checks the key and, when the run will pay,
-the spend limits for the whole prompt (nothing is encoded, uploaded or sent before all that), then
-encodes and uploads the files the payload still uses and hands the request to the fal runner. Every
-request is journaled before it is sent (see decide.py): re-running a node with the same inputs and seed
-reuses the saved result, or follows the request fal already has, in this process or after a restart,
-and never pays twice.
+placeholder (``single_image``, ``image_batch``, ``keyframes``, ``video_source``). ``run`` checks
+everything before anything is encoded, uploaded or sent, then runs one ``RunSpec`` per take through
+``decide.run_once``. The whole story, call by call: docs/design.md ("One paid run").
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
-from .fal_bridge import UploadItem
-from .limits import Limits
+from ...fal.deadline import TimeLimits
+from ...fal.transfers import Upload
+from ...journal.identity import request_identity
+from ...luma.catalog import build_request, check_source_video
+from ...luma.errors import RequestInvalid
+from ...luma.fal_schema import check_payload
+from ...luma.keyframes import KeyframePositionsInvalid, parse_positions
+from ...luma.prices import Price, money as usd_text, price_of_request
+from ...media.images import encode_reference
+from ...media.tensor_checks import ImageTensorInvalid, check_image_batch
+from .. import host
+from ..money import check as money
+from ..money.check import check_spend
+from ..money.fal_docs import refresh, schema_for
 from ..rules.input_identity import content_identity
 from ..rules.schema_drops import split_drops
+from ..rules.takes import Take, check_plan, failure_of, plan_takes, report_text
+from .decide import run_once, will_pay
+from .fal_bridge import check_key
+from .saving import Generated
+from .spec import PendingUpload, RunSpec, TakeHooks
+from .take_status import TakesReporter
+from .video_sources import frames_upload, video_upload
 
 log = logging.getLogger(__name__)
 
@@ -38,25 +52,6 @@ class NothingSent(ValueError):
         super().__init__(f"{node_name}: nothing was sent to fal (not billed).\n{message}")
 
 
-@dataclass
-class _PendingUpload:
-    placeholder: str
-    label: str
-    identity: str
-    produce: Callable[[], UploadItem] = field(repr=False)  # encodes; runs in a worker thread
-
-
-@dataclass(frozen=True)
-class Generated:
-    """A finished request: what fal returned and where its files were saved."""
-
-    endpoint_id: str
-    request_id: str
-    result: dict[str, Any]
-    files: dict[str, list[Path]]
-    from_memory: bool = False
-
-
 # fal's field names where a node's input has another name (fields not listed keep their name).
 _WIDGET_NAMES = {
     "enable_web_search": "web_search", "keyframe_indexes": "keyframe_positions",
@@ -65,12 +60,12 @@ _WIDGET_NAMES = {
 }
 
 
-def _once(produce: Callable[[], UploadItem]) -> Callable[[], UploadItem]:
+def _once(produce: Callable[[], Upload]) -> Callable[[], Upload]:
     """``produce`` run at most once: the takes of a fan-out share one encode of each input file."""
     lock = threading.Lock()
-    made: list[UploadItem] = []
+    made: list[Upload] = []
 
-    def first() -> UploadItem:
+    def first() -> Upload:
         with lock:
             if not made:
                 made.append(produce())
@@ -89,7 +84,7 @@ class FalJob:
         self.prompt: dict[str, Any] | None = getattr(node_cls.hidden, "prompt", None)
         self.stem = stem
         self.seed = seed
-        self._uploads: list[_PendingUpload] = []
+        self._uploads: list[PendingUpload] = []
         self._source_seconds: float | None = None
         self._widget_names: dict[str, str] = {**_WIDGET_NAMES, **(names or {})}
 
@@ -107,8 +102,6 @@ class FalJob:
         return [self._add_image(f"{input_name}[{i}]", images[i]) for i in range(images.shape[0])]
 
     def keyframes(self, images: Any, positions_text: str, duration: str) -> tuple[list[str], list[int]]:
-        from ...luma.keyframes import KeyframePositionsInvalid, parse_positions
-
         self._check_image("keyframes", images)
         try:
             indexes = parse_positions(positions_text or "", images.shape[0], duration)
@@ -120,12 +113,8 @@ class FalJob:
         if video is not None and frames is not None:
             raise NothingSent(self.node_name, "video: connect either a VIDEO or source_frames, not both.")
         if video is not None:
-            from .video_sources import video_upload
-
             seconds, identity, produce = video_upload(video)
         elif frames is not None:
-            from .video_sources import frames_upload
-
             self._check_image("source_frames", frames)
             seconds, identity, produce = frames_upload(frames, fps)
         else:
@@ -135,35 +124,28 @@ class FalJob:
 
     def _check_image(self, input_name: str, images: Any) -> None:
         """Refuse a degenerate IMAGE (empty, zero-sized, NaN, odd channels) naming the input."""
-        from ...media.tensor_checks import ImageTensorInvalid, check_image_batch
-
         try:
             check_image_batch(images)
         except ImageTensorInvalid as exc:
             raise NothingSent(self.node_name, f"{input_name}: {exc}") from None
 
     def _add_image(self, label: str, image: Any) -> str:
-        def produce() -> UploadItem:
-            from ...media.images import encode_reference
-
+        def produce() -> Upload:
             encoded = encode_reference(image)
-            return UploadItem(encoded.data, encoded.content_type, f"{label.replace('[', '-').rstrip(']')}.{encoded.extension}",
+            return Upload(encoded.data, encoded.content_type, f"{label.replace('[', '-').rstrip(']')}.{encoded.extension}",
                               encoded.sha256)
 
         return self._add(label, content_identity(image), produce)
 
-    def _add(self, label: str, identity: str, produce: Callable[[], UploadItem]) -> str:
+    def _add(self, label: str, identity: str, produce: Callable[[], Upload]) -> str:
         placeholder = _PLACEHOLDER.format(index=len(self._uploads))
-        self._uploads.append(_PendingUpload(placeholder, label, identity, _once(produce)))
+        self._uploads.append(PendingUpload(placeholder, label, identity, _once(produce)))
         return placeholder
 
     # -- the run --------------------------------------------------------------------------------
 
     def validate(self, fields: dict[str, Any]) -> Any:
         """The catalogue's verdict on the whole request; raises ``NothingSent`` listing every problem."""
-        from ...luma.catalog import build_request, check_source_video
-        from ...luma.errors import RequestInvalid
-
         try:
             request = build_request(self.endpoint_id, fields)
             if self._source_seconds is not None:
@@ -183,10 +165,6 @@ class FalJob:
         """The payload as fal's current schema takes it; an option fal removed, a field it newly requires or
         a connected input it has no field for is refused here (``NothingSent``, also on the node's status
         line); a widget value it dropped is left out and the status line says so (rules/schema_drops.py)."""
-        from ...luma.fal_schema import check_payload
-        from .. import host
-        from ..money.fal_docs import schema_for
-
         payload = request.to_payload()
         schema = schema_for(request.endpoint_id)
         if schema is None:
@@ -207,29 +185,19 @@ class FalJob:
                               "text": notices[0], "notice": "; ".join(notices), "logs": []})
         return verdict.payload
 
-    async def _check_spend(self, price: Any) -> None:
-        from ..money.check import check_spend
-
+    async def _check_spend(self, price: Price) -> None:
         verdict = await check_spend(node_name=self.node_name, node_id=self.node_id, price=price, prompt=self.prompt)
         if verdict.refusal:
             raise NothingSent(self.node_name, verdict.refusal)
         log.info("%s: estimate %s", self.node_name, price.text)
 
-    async def run(self, fields: dict[str, Any], limits: Limits, fan_out: Mapping[str, Any] | None = None,
+    async def run(self, fields: dict[str, Any], limits: TimeLimits, fan_out: Mapping[str, Any] | None = None,
                   hooks: TakeHooks | None = None) -> Takes:
         """Run the request once per take (``fan_out``: the node's ``takes`` and ``prompt_variants``), every
         take at once. Every take is validated, and the whole fan-out's estimate checked against the spend
         limits as one, before anything is encoded, uploaded or sent. A take that fails does not discard
-        the others; if every take fails, the node fails with every reason."""
-        from ...journal.identity import request_identity
-        from ...luma.prices import price_of_request
-        from .. import host
-        from ..money import check as money
-        from .fal_bridge import check_key
-        from ..money.fal_docs import refresh
-        from .decide import RunSpec, will_pay
-        from ..rules.takes import check_plan, plan_takes
-
+        the others; if every take fails, the node fails with every reason. ``hooks`` (the node's, when it
+        decodes frames) travel down with each take."""
         fan_out = fan_out or {}
         refusal = check_plan(self.node_name, fan_out.get("prompt_variants"), fan_out.get("takes"))
         if refusal:
@@ -257,11 +225,10 @@ class FalJob:
                 if will_pay(identity):  # reusing saved files or following a paid request costs nothing
                     paying.append(price)
                 specs.append(RunSpec(
-                    identity=identity, endpoint_id=request.endpoint_id, payload=payload,
-                    uploads=[(u.placeholder, u.label, u.identity, u.produce) for u in uploads],
+                    identity=identity, endpoint_id=request.endpoint_id, payload=payload, uploads=tuple(uploads),
                     output_kind=request.output_kind, stem=self.stem, seed=self.seed, node_id=self.node_id,
-                    node_name=self.node_name, price_usd=price.usd, price_source=price.text,
-                    queue_wait=limits.queue_wait, total_time=limits.total,
+                    node_name=self.node_name, price_usd=price.usd, price_source=price.text, limits=limits,
+                    hooks=hooks,
                 ))
             if paying:
                 await self._check_spend(fan_out_price(paying))
@@ -274,7 +241,7 @@ class FalJob:
         finally:
             money.finish(prompt_id, self.node_id)
 
-    def _validate_take(self, fields: dict[str, Any], take: Any) -> Any:
+    def _validate_take(self, fields: dict[str, Any], take: Take) -> Any:
         if not take.prompt_number:
             return self.validate(fields)
         try:
@@ -292,10 +259,8 @@ class Takes:
     report: str
 
 
-def fan_out_price(prices: list[Any]) -> Any:
+def fan_out_price(prices: list[Price]) -> Price:
     """The estimate of several requests as one (for the spend check): their sum, unknown if any is."""
-    from ...luma.prices import Price, money as usd_text
-
     if len(prices) == 1:
         return prices[0]
     total = None if any(p.usd is None for p in prices) else round(sum(p.usd for p in prices), 6)
@@ -305,43 +270,20 @@ def fan_out_price(prices: list[Any]) -> Any:
     return Price(total, label, first.source)
 
 
-class TakeHooks(Protocol):
-    """What a node does around its takes (take_frames.FramesAsTakesLand: frames decoded as takes land)."""
-
-    async def before_takes(self, count: int, request: Any) -> None:
-        """Once, right before the takes are sent (all checks passed): how many, and the first's request.
-        A MemoryError or ValueError refuses the run, with nothing sent."""
-
-    async def after_take(self, index: int, count: int, generated: Generated, reporter: Any) -> None:
-        """Each take of a fan-out as soon as its files are saved, while the other takes still run: its index
-        in the plan, how many takes there are, what it made, and its status line (a take_status.TakeReporter)."""
-
-
-async def run_takes(plan: list[Any], specs: list[Any], node_id: str | None, node_name: str,
+async def run_takes(plan: list[Take], specs: list[RunSpec], node_id: str | None, node_name: str,
                     hooks: TakeHooks | None = None) -> Takes:
     """Every take at once (each through the transport's in-flight cap), waiting for all of them: a Cancel
     reaches every take's wait, so each is cancelled at fal before the node stops. ``hooks.after_take`` runs
-    for each take of a fan-out that succeeded, as it lands (not for a single take: its node works as before)."""
-    import asyncio
-
-    from .. import host
-    from .decide import run_once
-    from ..rules.takes import failure_of, report_text
-    from .take_status import TakesReporter
-
-    if len(specs) == 1:  # one take: exactly the node's behaviour before fan-outs (status, errors)
-        outcome, reused = await run_once(specs[0])
-        generated = Generated(specs[0].endpoint_id, outcome.request_id, outcome.result, outcome.files,
-                              from_memory=reused)
-        return Takes([generated], report_text([(plan[0], outcome.request_id)], []))
+    for each take of a fan-out that succeeded, as it lands (a single take keeps the node's own status line)."""
+    if len(specs) == 1:  # one take: the node's own status line and errors
+        generated = await run_once(specs[0])
+        return Takes([generated], report_text([(plan[0], generated.request_id)], []))
     reporter = TakesReporter(node_id, plan)
     reporter.send("running", [])
 
-    async def one_take(index: int, spec: Any) -> Generated:
+    async def one_take(index: int, spec: RunSpec) -> Generated:
         take_reporter = reporter.for_take(index, hold_done=hooks is not None)
-        outcome, reused = await run_once(spec, take_reporter)
-        generated = Generated(spec.endpoint_id, outcome.request_id, outcome.result, outcome.files,
-                              from_memory=reused)
+        generated = await run_once(spec, take_reporter)
         if hooks is not None:
             try:
                 await hooks.after_take(index, len(specs), generated, take_reporter)

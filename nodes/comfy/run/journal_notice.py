@@ -1,4 +1,4 @@
-"""A node's status line while the shared journal keeps its state changes in memory (issue 19).
+"""A node's status line while the shared journal keeps its state changes in memory.
 
 The PostgreSQL journal keeps a request's state changes in memory while the database is unreachable
 and writes them when it is back (``PostgresJournal.pending_writes``). The journal knows nothing of

@@ -1,4 +1,5 @@
-"""How long a run may wait: the nodes' max_queue_wait / max_total_time and their defaults.
+"""How long a run may wait: the nodes' max_queue_wait / max_total_time, their defaults, and the one
+``TimeLimits`` built from them.
 
 Its own module because the node schema, the job, start-up recovery and reconciliation all read these
 defaults, and none of them may import the others for it.
@@ -6,18 +7,14 @@ defaults, and none of them may import the others for it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
+
+from ...fal.deadline import TimeLimits
 
 DEFAULT_QUEUE_WAIT_S = 600  # the nodes' max_queue_wait / max_total_time defaults, and the recovery's bound
 DEFAULT_TOTAL_TIME_S = 1800
 
 
-@dataclass(frozen=True)
-class Limits:
-    queue_wait: float
-    total: float
-
-    @classmethod
-    def from_inputs(cls, queue_wait: Any, total: Any) -> Limits:
-        return cls(float(queue_wait or DEFAULT_QUEUE_WAIT_S), float(total or DEFAULT_TOTAL_TIME_S))
+def node_time_limits(max_queue_wait: Any, max_total_time: Any) -> TimeLimits:
+    """The node's two limit inputs (empty or 0: the defaults), built once and carried down whole."""
+    return TimeLimits(float(max_queue_wait or DEFAULT_QUEUE_WAIT_S), float(max_total_time or DEFAULT_TOTAL_TIME_S))

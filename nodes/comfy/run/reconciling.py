@@ -1,4 +1,4 @@
-"""A submit whose answer never arrived, found again in fal's own request records (issue 18).
+"""A submit whose answer never arrived, found again in fal's own request records.
 
 The glue around ``nodes.journal.reconcile`` (matching) and ``nodes.fal.records`` (transport): look for
 the journal entry's request in fal's records with backoff, adopt the request id of the one record whose
@@ -18,15 +18,24 @@ import asyncio
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Any
 
+from ...fal.config import FalConfig
+from ...fal.deadline import TimeLimits
+from ...fal.errors import StopRequested
+from ...fal.events import FalEvent
+from ...fal.records import RecordsClient, RecordsRefused, RecordsUnavailable
 from ...journal import reconcile, states
 from ...journal.store import JournalEntry, JournalStore
 from . import followers
 from ..host.journaling import RunRecorder, journal, owner_token
-
-if TYPE_CHECKING:
-    from .saving import FalOutcome
+from ..host.keystore import key_file_path
+from .fal_bridge import follow_and_save, new_runner
+from .fetching import FollowerRun, StreamConsumer
+from .limits import DEFAULT_TOTAL_TIME_S
+from .saving import Generated
 
 log = logging.getLogger(__name__)
 
@@ -91,16 +100,14 @@ def refused_hint(said: str) -> str:
     return f"{said.rstrip('.')}. {READ_ACCESS_HINT}" if said else READ_ACCESS_HINT
 
 
-def _gaps(window: float) -> Any:
+def _gaps(window: float) -> Iterator[float]:
     gap = min(FIRST_GAP_S, max(0.2, window / 8))
     while True:
         yield gap
         gap = min(MAX_GAP_S, max(0.5, window / 3), gap * GAP_FACTOR)
 
 
-def _event(started: float, note: str) -> Any:
-    from ...fal.events import FalEvent
-
+def _event(started: float, note: str) -> FalEvent:
     return FalEvent("reconciling", elapsed_in_queue=time.monotonic() - started, last_log=note)
 
 
@@ -116,7 +123,7 @@ def verdict_doc(entry: JournalEntry, verdict: str, **fields: Any) -> dict[str, A
     return {**(entry.fal_records or {}), **fields, "verdict": verdict}
 
 
-async def _look(client: Any, store: JournalStore, entry: JournalEntry) -> tuple[reconcile.Match | None, int, tuple]:
+async def _look(client: RecordsClient, store: JournalStore, entry: JournalEntry) -> tuple[reconcile.Match | None, int, tuple]:
     """One look at fal's records: the match for ``entry`` (adopted in the journal) or None."""
     now = time.time()
     window = reconcile.search_window(entry, now)
@@ -139,10 +146,8 @@ async def _look(client: Any, store: JournalStore, entry: JournalEntry) -> tuple[
     return mine, len(records), window
 
 
-async def _lost_wait(client: Any, entry: JournalEntry) -> reconcile.LostWait:
+async def _lost_wait(client: RecordsClient, entry: JournalEntry) -> reconcile.LostWait:
     """The bound on a node's wait, from one page of this key's recent requests to the endpoint."""
-    from ...fal.records import RecordsRefused, RecordsUnavailable
-
     now = time.time()
     try:
         records = await client.requests(entry.endpoint_id, start=now - RECENT_S, end=now + 60.0, payloads=False,
@@ -156,18 +161,18 @@ async def _lost_wait(client: Any, entry: JournalEntry) -> reconcile.LostWait:
     return reconcile.lost_wait(records)
 
 
-async def find_and_save(store: JournalStore, entry: JournalEntry, follower: followers.Follower, *,
-                        total_time: float, deadline: Any = None, bound_from: float | None = None) -> FalOutcome:
+async def find_and_save(store: JournalStore, entry: JournalEntry, run: FollowerRun, *, within_deadline: bool = False,
+                        bound_from: float | None = None) -> Generated:
     """Look for ``entry`` in fal's records until found (then follow and save it), proven absent after the
     window (``NotAcceptedAtFal``), unreadable (``StillUnknown``), or stopped (``StopRequested``).
 
-    ``bound_from`` (a wall time): the node waits at most ``reconcile.lost_wait`` seconds from then, and past
-    that raises ``StillLooking`` (its caller hands the search to the background); None searches to the window."""
-    from ...fal.config import FalConfig
-    from ...fal.errors import StopRequested
-    from ...fal.records import RecordsClient, RecordsRefused, RecordsUnavailable
-    from .fal_bridge import follow_and_save, key_file_path
-
+    ``within_deadline``: the search itself ends at ``run.deadline`` (the node's own submit lost its answer) and
+    the follow has what is left of it; otherwise the follow gets the deadline's whole length from when the
+    request is found. ``bound_from`` (a wall time): the node waits at most ``reconcile.lost_wait`` seconds from
+    then, and past that raises ``StillLooking`` (its caller hands the search to the background); None searches
+    to the window."""
+    follower = run.follower
+    deadline = run.deadline if within_deadline else None
     window = reconcile.window_seconds()
     # Two tries per look; a look that failed doubles the next wait: a failing listing is asked a few
     # times per window, never in a storm.
@@ -199,9 +204,9 @@ async def find_and_save(store: JournalStore, entry: JournalEntry, follower: foll
                      entry.node_name, entry.id, found.request_id, client.calls)
             adopted = store.get(entry.id) or entry
             recorder = RunRecorder(store, adopted)
-            remaining = deadline.remaining() if deadline is not None else None
-            return await follow_and_save(recorder=recorder, follower=follower, queue_wait=None,
-                                         total_time=remaining if remaining is not None else total_time)
+            # Submitted long ago: no queue bound; the node's own clock, or a fresh one for a search on its own.
+            clock = deadline.without_queue_wait() if deadline is not None else TimeLimits(total=run.deadline.limit).start()
+            return await follow_and_save(recorder, replace(run, deadline=clock))
         now = time.time()
         if listed >= 0 and not reconcile.not_accepted_yet_possible(entry, now, window):
             doc = reconcile.evidence("not_accepted", entry, now=now, window=looked, listed=listed,
@@ -233,16 +238,18 @@ async def find_and_save(store: JournalStore, entry: JournalEntry, follower: foll
             waited += 0.1
 
 
-def start_finding(store: JournalStore, entry: JournalEntry, total_time: float, *,
-                  bounded: bool = True) -> followers.Follower:
+def start_finding(store: JournalStore, entry: JournalEntry, limits: TimeLimits, *, bounded: bool = True,
+                  frames_to: StreamConsumer | None = None) -> followers.Follower:
     """A follower (on the running loop) that reconciles ``entry``; the caller registers it (under the lock).
     ``bounded``: a node's re-run, which waits at most ``reconcile.lost_wait`` from now; the background search
-    (``bounded=False``) goes on to the window."""
+    (``bounded=False``) goes on to the window. Once found, the follow has ``limits.total`` (no queue bound)."""
     follower = followers.Follower(entry.identity, entry.id, f"{entry.node_name} (journal entry {entry.id})")
     follower.kind = "reconcile"
     follower.background = not bounded
     start = time.time() if bounded else None
-    follower.start(lambda f: find_and_save(store, entry, f, total_time=total_time, bound_from=start))
+    follower.start(lambda f: find_and_save(
+        store, entry, FollowerRun(new_runner(), f, TimeLimits(total=limits.total).start(), frames_to),
+        bound_from=start))
     return follower
 
 
@@ -258,8 +265,6 @@ def reconcile_in_background(entry_ids: list[int], after: followers.Follower | No
 
 
 async def _all(entry_ids: list[int], after: followers.Follower | None) -> None:
-    from .limits import DEFAULT_TOTAL_TIME_S
-
     for _ in range(600):
         if after is None or (after.future.done() and followers.active(after.identity) is not after):
             break
@@ -275,7 +280,8 @@ async def _all(entry_ids: list[int], after: followers.Follower | None) -> None:
                 continue  # a node of this process is already looking (or following)
             if entry.owner != owner_token() and not store.claim(entry.id, entry.owner, owner_token()):
                 continue
-            follower = start_finding(store, store.get(entry.id) or entry, DEFAULT_TOTAL_TIME_S, bounded=False)
+            follower = start_finding(store, store.get(entry.id) or entry, TimeLimits(total=DEFAULT_TOTAL_TIME_S),
+                                     bounded=False)
             active[entry.identity] = follower
         mine.append(follower)
     for follower in mine:
@@ -291,23 +297,22 @@ async def _all(entry_ids: list[int], after: followers.Follower | None) -> None:
                      outcome.request_id, follower.description, saved)
 
 
-async def find_lost_submit(recorder: RunRecorder, follower: followers.Follower, deadline: Any, total_time: float,
-                            lost: Exception) -> FalOutcome:
+async def find_lost_submit(recorder: RunRecorder, run: FollowerRun, lost: Exception) -> Generated:
     """fal's answer to the submit never arrived: look for the request in fal's records within the node's
-    own limits; past them the search goes on in the background and the node says so."""
+    own limits (``run.deadline``); past them the search goes on in the background and the node says so."""
     text = str(lost) or type(lost).__name__
-    if deadline.expired():
-        reconcile_in_background([recorder.entry.id], after=follower)
+    if run.deadline.expired():
+        reconcile_in_background([recorder.entry.id], after=run.follower)
         raise type(lost)(f"{text}\nThe pack is looking for it in fal's request records in the background; "
                          "once found it is saved and shown in the fal inbox.") from lost
     try:
-        return await find_and_save(recorder.store, recorder.entry, follower, total_time=total_time,
-                                   deadline=deadline, bound_from=reconcile.submitted_around(recorder.entry))
+        return await find_and_save(recorder.store, recorder.entry, run, within_deadline=True,
+                                   bound_from=reconcile.submitted_around(recorder.entry))
     except StillUnknown as why:
         entry = recorder.store.get(recorder.entry.id) or recorder.entry
         refused = (entry.fal_records or {}).get("verdict") == "refused"
         if not refused:
-            reconcile_in_background([entry.id], after=follower)
+            reconcile_in_background([entry.id], after=run.follower)
         if refused:
             hint = f"\n{refused_hint(str(why))}"
         elif isinstance(why, StillLooking):

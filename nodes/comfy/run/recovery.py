@@ -21,10 +21,17 @@ import logging
 import threading
 import time
 
+from ...fal.deadline import TimeLimits
+from ...fal.errors import MissingKeyError
 from ...journal import reconcile, states
+from ...journal.config import JournalSettingInvalid
 from ...journal.store import JournalEntry, JournalStore
 from . import followers
 from ..host.journaling import beat, journal, lease_seconds, owner_alive, owner_token
+from .decide import start_following
+from .fal_bridge import check_key
+from .limits import DEFAULT_TOTAL_TIME_S
+from .reconciling import reconcile_in_background
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +52,6 @@ def start_recovery_once() -> threading.Thread | None:
 
 
 def _recover() -> None:
-    from ...journal.config import JournalSettingInvalid
-
     said = False
     while True:
         try:
@@ -143,10 +148,6 @@ def _doubtful_left_behind(store: JournalStore) -> list[int]:
 def _find_in_background(entry_ids: list[int]) -> None:
     if not entry_ids:
         return
-    from ...fal.errors import MissingKeyError
-    from .fal_bridge import check_key
-    from .reconciling import reconcile_in_background
-
     try:
         check_key()
     except MissingKeyError:
@@ -159,11 +160,6 @@ def _find_in_background(entry_ids: list[int]) -> None:
 
 async def _take_over(store: JournalStore, entries: list[JournalEntry]) -> list[JournalEntry]:
     """Claim and follow each entry (compare-and-set on its owner); returns those this worker took."""
-    from ...fal.errors import MissingKeyError
-    from .fal_bridge import check_key
-    from .decide import start_following
-    from .limits import DEFAULT_TOTAL_TIME_S
-
     try:
         check_key()
     except MissingKeyError:
@@ -175,7 +171,7 @@ async def _take_over(store: JournalStore, entries: list[JournalEntry]) -> list[J
         with followers.registry() as active:
             if entry.identity in active or not store.claim(entry.id, entry.owner, owner_token()):
                 continue  # a node of this process, or another worker, got to it first
-            follower = start_following(store, store.get(entry.id) or entry, None, DEFAULT_TOTAL_TIME_S)
+            follower = start_following(store, store.get(entry.id) or entry, TimeLimits(total=DEFAULT_TOTAL_TIME_S))
             active[entry.identity] = follower
         log.info("comfyui-luma-fal: following request %s (%s, %s when its worker %s stopped)", entry.request_id,
                  entry.node_name, entry.state, entry.owner)

@@ -11,24 +11,34 @@ import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ...fal.errors import DownloadFailed, ResultExpired, naming_request
+from ...journal.reconcile import sent_payload
+from ...journal.receipts import build_receipt, write_receipt
+from ...journal.states import DONE
+from ...journal.store import JournalEntry
+from ...media.metadata import tag_file
 from ...version import PACK_VERSION
 from .. import host
-from .stream_frames import live_download
-
-if TYPE_CHECKING:
-    from .followers import Follower
-    from ..host.journaling import RunRecorder
+from ..host.journaling import RunRecorder
+from .billing_records import bill_later
+from .fetching import FollowerRun
+from .stream_frames import LiveDownload, live_download
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class FalOutcome:
+class Generated:
+    """A finished request: what fal returned and where its files were saved. ``from_memory``: saved files of an
+    identical earlier request handed back (nothing was paid or waited for)."""
+
+    endpoint_id: str
     request_id: str
     result: dict[str, Any]
     files: dict[str, list[Path]]
+    from_memory: bool = False
 
 
 def output_files(result: dict[str, Any], output_kind: str) -> list[tuple[str, str, str, int | None]]:
@@ -62,15 +72,13 @@ def _extension(item: dict[str, Any], name: str) -> str:
             "application/zip": "zip", "image/x-exr": "exr"}.get(content_type, "mp4" if name == "video" else "bin")
 
 
-async def save_result(runner: Any, recorder: RunRecorder, result: dict[str, Any], sent: dict[str, Any],
-                follower: Follower, deadline: Any, response_url: str | None, *,
-                fresh_names: bool = False) -> FalOutcome:
+async def save_result(run: FollowerRun, recorder: RunRecorder, result: dict[str, Any], *,
+                      response_url: str | None = None, fresh_names: bool = False) -> Generated:
     """Download every file of a finished request, tag it, record it, and write its receipt.
     ``fresh_names``: never into the names recorded earlier (downloading a saved result again)."""
-    from ...fal.errors import DownloadFailed, ResultExpired, naming_request
-    from ...journal.states import DONE
-
+    runner, deadline = run.runner, run.deadline
     entry = recorder.entry
+    sent = sent_payload(entry)
     request_id, endpoint_id = str(entry.request_id), entry.endpoint_id
     started = time.monotonic()
     with naming_request(request_id, response_url):  # a result without usable files still names its request
@@ -84,8 +92,8 @@ async def save_result(runner: Any, recorder: RunRecorder, result: dict[str, Any]
         with naming_request(request_id, response_url):
             for index, ((name, url, _ext, size), dest) in enumerate(zip(outputs, reserved, strict=True)):
                 # A node decoding this video's frames as they land (stream_frames.py) reads the .part file.
-                live = live_download(name, request_id, runner, url, dest, deadline, size)
-                fetch = {"on_event": follower.emit, "should_stop": follower.should_stop, "request_id": request_id,
+                live = live_download(run, name, request_id, url, dest, size)
+                fetch = {"on_event": run.follower.emit, "should_stop": run.follower.should_stop, "request_id": request_id,
                          "deadline": deadline, "response_url": response_url,
                          "on_written": live.on_written if live is not None else None}
                 try:
@@ -121,14 +129,12 @@ async def save_result(runner: Any, recorder: RunRecorder, result: dict[str, Any]
     # the receipt on disk; a process killed between the two leaves the request unfinished, not done without it.
     await asyncio.to_thread(_write_receipts, replace(recorder.entry, state=DONE, **done), files, sent)
     recorder.saved(done)
-    from .billing_records import bill_later
-
     bill_later(recorder.entry)  # what fal billed, in the background (never holds the run up)
-    return FalOutcome(request_id, result, files)
+    return Generated(endpoint_id, request_id, result, files)
 
 
 async def _download_or_fail(runner: Any, url: str, dest: Path, size: int | None, fetch: dict[str, Any],
-                            live: Any) -> None:
+                            live: LiveDownload | None) -> None:
     try:
         await runner.download(url, dest, expected_size=size, **fetch)
     except BaseException as exc:
@@ -137,10 +143,9 @@ async def _download_or_fail(runner: Any, url: str, dest: Path, size: int | None,
         raise
 
 
-def _destinations(entry: Any, outputs: list[tuple[str, str, str, int | None]], fresh: bool = False) -> list[Path]:
+def _destinations(entry: JournalEntry, outputs: list[tuple[str, str, str, int | None]],
+                  fresh: bool = False) -> list[Path]:
     """Where each output goes: the names an interrupted save of this entry reserved, else fresh ones."""
-    from ...journal.states import DONE
-
     folder = (host.output_directory() / host.PACK_FOLDER).resolve()
     earlier = {} if fresh or entry.state == DONE else entry.files
     # A fresh copy never takes a name recorded for an earlier one (the receipt and journal name it).
@@ -166,8 +171,6 @@ def _grouped(outputs: list[tuple[str, str, str, int | None]], paths: list[Path])
 
 
 def _tag_files(files: dict[str, list[Path]], endpoint_id: str, request_id: str) -> None:
-    from ...media.metadata import tag_file
-
     tags = {"fal_endpoint": endpoint_id, "fal_request_id": request_id,
             "comment": f"Luma via fal.ai: {endpoint_id}, request {request_id}"}
     for path in (p for paths in files.values() for p in paths):
@@ -177,9 +180,7 @@ def _tag_files(files: dict[str, list[Path]], endpoint_id: str, request_id: str) 
             log.warning("luma-fal: could not write provenance tags into %s", path, exc_info=True)
 
 
-def _write_receipts(entry: Any, files: dict[str, list[Path]], sent: dict[str, Any]) -> None:
-    from ...journal.receipts import build_receipt, write_receipt
-
+def _write_receipts(entry: JournalEntry, files: dict[str, list[Path]], sent: dict[str, Any]) -> None:
     named = {name: [str(p) for p in paths] for name, paths in files.items()}
     receipt = build_receipt(entry, named, sent_payload=sent, pack_version=PACK_VERSION)
     for path in (p for paths in files.values() for p in paths):

@@ -9,16 +9,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .fal_bridge import UploadItem
 from ...fal.storage import observed_uplink
+from ...fal.transfers import Upload
+from ...media.video_encode import encode_mp4, settings_for_uplink
+from ...media.video_info import probe_video
 from ..rules.input_identity import content_identity
 
 _UPLOADABLE_CODECS = {"h264", "hevc"}
 
 
-def _file_item(path: Path) -> UploadItem:
+def _file_item(path: Path) -> Upload:
     data = path.read_bytes()
-    return UploadItem(data, "video/mp4", "source.mp4", hashlib.sha256(data).hexdigest())
+    return Upload(data, "video/mp4", "source.mp4", hashlib.sha256(data).hexdigest())
 
 
 def file_path_of(video: Any) -> Path | None:
@@ -27,7 +29,7 @@ def file_path_of(video: Any) -> Path | None:
     Only ``VideoFromFile`` is asked: on 0.3.75 ``get_stream_source`` of other VIDEO kinds tries to
     write an MP4 into memory and fails, and a file on disk is the only source worth streaming anyway.
     """
-    from comfy_api.latest import InputImpl
+    from comfy_api.latest import InputImpl  # ComfyUI's own: only inside a ComfyUI process
 
     if isinstance(video, InputImpl.VideoFromFile):
         source = video.get_stream_source()
@@ -38,20 +40,18 @@ def file_path_of(video: Any) -> Path | None:
 
 def save_as_mp4(video: Any, path: Path) -> Path:
     """Write any core VIDEO as an H.264 MP4 with core's own writer."""
-    from comfy_api.latest import Types
+    from comfy_api.latest import Types  # ComfyUI's own: only inside a ComfyUI process
 
     video.save_to(str(path), format=Types.VideoContainer.MP4, codec=Types.VideoCodec.H264)
     return path
 
 
-def video_upload(video: Any) -> tuple[float, str, Callable[[], UploadItem]]:
+def video_upload(video: Any) -> tuple[float, str, Callable[[], Upload]]:
     """Seconds, identity and an upload producer for a core VIDEO.
 
     An MP4 file already in H.264/HEVC goes up as it is (no re-encode, no quality loss); anything
     else (another container, an in-memory video, frames) is encoded once with core's own writer.
     """
-    from ...media.video_info import probe_video
-
     path = file_path_of(video)
     if path is not None:
         info = probe_video(path)
@@ -64,21 +64,19 @@ def video_upload(video: Any) -> tuple[float, str, Callable[[], UploadItem]]:
 
     seconds = float(video.get_duration())
 
-    def produce() -> UploadItem:
+    def produce() -> Upload:
         with tempfile.TemporaryDirectory(prefix="luma-fal-") as tmp:
             return _file_item(save_as_mp4(video, Path(tmp) / "source.mp4"))
 
     return seconds, identity, produce
 
 
-def frames_upload(frames: Any, fps: float) -> tuple[float, str, Callable[[], UploadItem]]:
+def frames_upload(frames: Any, fps: float) -> tuple[float, str, Callable[[], Upload]]:
     """Seconds, identity and an upload producer for IMAGE frames played at ``fps``."""
     seconds = frames.shape[0] / float(fps)
     identity = f"frames:{content_identity(frames)}@{fps}"
 
-    def produce() -> UploadItem:
-        from ...media.video_encode import encode_mp4, settings_for_uplink
-
+    def produce() -> Upload:
         # The encoder's speed/size trade-off for the link the last uploads saw; the quality is the same either way.
         settings = settings_for_uplink(observed_uplink())
         with tempfile.TemporaryDirectory(prefix="luma-fal-") as tmp:

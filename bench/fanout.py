@@ -15,7 +15,6 @@ from __future__ import annotations
 import random
 import shutil
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
+
+from memory import PeakRss, rss_bytes  # noqa: E402
 
 from tools.harness import ComfyHost, start_host  # noqa: E402
 from tools.procs import ComfyOptions, start_sandbox  # noqa: E402
@@ -34,37 +35,6 @@ QUEUE_S, RUN_S = 2.0, 8.0
 TAKES = 8
 FRAMES_HEIGHT = 270  # keeps eight 121-frame tensors near 1.5 GB on a shared machine; the ratio is what counts
 TARGETS = {"8 takes / one take time": 1.3, "peak gained / tensor sum": 1.1}
-
-
-def _rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return 0
-
-
-class PeakRss:
-    """The highest resident set of a process while the ``with`` block runs, sampled every 10 ms."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, _rss_bytes(self.pid))
-            time.sleep(0.01)
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss_bytes(self.pid))
 
 
 def _graph(comfy: ComfyHost, seed: int, takes: int) -> dict[str, Any]:
@@ -118,7 +88,7 @@ def run_fanout(line: Any) -> dict[str, float]:
         line("one take (s)", f"{one:.1f}")
 
         fanned = _graph(comfy, seeds.pop(), TAKES)
-        before = _rss_bytes(pid)
+        before = rss_bytes(pid)
         with PeakRss(pid) as peak:
             eight, result = _timed_run(comfy, fanned)
         tensors = _tensor_bytes(result, fanned)

@@ -1,8 +1,9 @@
 """One measurement in a fresh process: `python bench/methods.py METHOD CLIP` prints one JSON line.
 
-Run only by bench/run.py, once per method and clip, so every method starts from the same clean
-interpreter and its peak memory is its own. Peak = VmHWM after decoding minus VmRSS before it (the
-kernel's high-water mark is reset through /proc/self/clear_refs after the imports).
+Started only through ``run_worker`` (bench/run.py once per method and clip, bench/stream.py for its decode
+alone), so every method starts from the same clean interpreter and its peak memory is its own. Peak = VmHWM
+after decoding minus VmRSS before it (the kernel's high-water mark is reset through /proc/self/clear_refs
+after the imports).
 """
 
 from __future__ import annotations
@@ -268,6 +269,19 @@ def measure_encode(size: str) -> dict:
         "size": size, "chosen": chosen.content_type, "chosen_seconds": ours, "chosen_bytes": len(chosen.data),
         "png_default_seconds": png, "png_default_bytes": png_size,
     }
+
+
+def run_worker(arguments: list[str]) -> dict:
+    """``python bench/methods.py ARGUMENTS...`` in a fresh interpreter: its JSON record, or ``{"error": ...}``."""
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), *arguments],
+        cwd=REPO, capture_output=True, text=True, check=False,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": f"exit {done.returncode}: {tail}"}
+    return json.loads(lines[-1])
 
 
 def main() -> None:

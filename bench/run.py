@@ -13,7 +13,7 @@ scenario instead (bench/fanout.py: takes in one node vs ComfyUI's batch count, i
 `--done-to-frames` only fal COMPLETED -> frames on throttled links, streaming on and off (bench/stream.py);
 `--run-to-submitted` only Run -> submit reaching fal on a throttled storage uplink (bench/submit.py).
 Prints `name: value` lines and writes bench/out/results.md and bench/out/performance_table.md; it changes
-no tracked file. `--refresh-docs` (old name `--refresh-readme`) is the separate step that copies the last
+no tracked file. `--refresh-docs` (also spelled `--refresh-readme`) is the separate step that copies the last
 whole run's table into docs/performance.md (between its bench markers), measuring nothing. Clips are
 generated once and cached in bench/out/.
 """
@@ -21,7 +21,6 @@ generated once and cached in bench/out/.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -34,6 +33,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 from clips import ALL_CLIPS, OUT_DIR, QUICK_CLIPS, ensure_clip  # noqa: E402
+from methods import DEFAULT_COMFYUI_DIR, run_worker  # noqa: E402
 
 METHODS = ("ours", "core", "vhs", "floor")
 TARGET_CLIP = "1080p10s"
@@ -102,6 +102,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.refresh_docs:
         return refresh_docs()
+    # A scenario's module is loaded only when it is asked for: it brings the pack's journal or the test
+    # harness, which the decode bench (and tests/test_docs_pages.py, loading this file) has no use for.
     if args.journal:
         from journal import run_journal_bench
 
@@ -164,18 +166,6 @@ def refresh_docs() -> int:
     return 0
 
 
-def run_worker(arguments: list[str]) -> dict:
-    done = subprocess.run(
-        [sys.executable, str(HERE / "methods.py"), *arguments],
-        cwd=REPO, capture_output=True, text=True, check=False,
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"error": f"exit {done.returncode}: {tail}"}
-    return json.loads(lines[-1])
-
-
 def decode_runs(method: str, path: Path, runs: int) -> dict:
     records = [run_worker([method, str(path)]) for _ in range(runs)]
     failed = [r for r in records if "error" in r or "skipped" in r]
@@ -218,8 +208,6 @@ def import_times(repeats: int = 5) -> dict[str, float | str]:
 def pack_load_seconds(repeats: int) -> tuple[float | str, int]:
     """Median time ComfyUI spends loading the pack, measured inside the interpreter (see PACK_LOAD), and
     how many nodes it defined."""
-    from methods import DEFAULT_COMFYUI_DIR
-
     code = PACK_LOAD.format(comfy_default=DEFAULT_COMFYUI_DIR, init=str(REPO / "__init__.py"), repo=str(REPO))
     samples = []
     nodes = 0

@@ -30,7 +30,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from fanout import PeakRss, _rss_bytes  # noqa: E402
+from memory import PeakRss, rss_bytes  # noqa: E402
+from methods import run_worker  # noqa: E402
+
 from tools.harness import ComfyHost, start_host  # noqa: E402
 from tools.procs import ComfyOptions, start_sandbox  # noqa: E402
 from tools.sandbox_control import SandboxControl  # noqa: E402
@@ -95,8 +97,6 @@ def _tags_alone(path: Path) -> float:
 
 
 def _decode_alone(path: Path) -> dict[str, Any]:
-    from run import run_worker
-
     return run_worker(["ours", str(path)])
 
 
@@ -107,7 +107,7 @@ def _free(comfy: ComfyHost, above: int = 512 << 20) -> None:
     pid = comfy.server.process.pid
     for _ in range(200):
         time.sleep(0.1)
-        if _rss_bytes(pid) < _BASE_RSS.get(pid, 0) + above:
+        if rss_bytes(pid) < _BASE_RSS.get(pid, 0) + above:
             return
 
 
@@ -119,7 +119,7 @@ def _one(comfy: ComfyHost, control: SandboxControl, sandbox_url: str, seed: int,
     control.configure(video_bitrate=BITRATE[clip], run_seconds=RUN_SECONDS[clip])
     _free(comfy)
     pid = comfy.server.process.pid
-    before = _rss_bytes(pid)
+    before = rss_bytes(pid)
     seen = len(control.log()["calls"])
     with PeakRss(pid) as peak:
         result = comfy.run(_graph(comfy, seed, resolution, duration), timeout=900)
@@ -186,7 +186,7 @@ def run_done_to_frames(line: Any, runs: int = 0, clips: list[str] | None = None)
                 control.configure(queue_seconds=0.2, download_bytes_per_second=None)
                 _one(comfy, control, sandbox.url, seeds.pop(), "540p 5s")  # warm-up: imports, decoder
                 _free(comfy)
-                _BASE_RSS[comfy.server.process.pid] = _rss_bytes(comfy.server.process.pid)
+                _BASE_RSS[comfy.server.process.pid] = rss_bytes(comfy.server.process.pid)
                 for clip in wanted:
                     for link, rate in LINKS.items():
                         control.configure(download_bytes_per_second=rate)

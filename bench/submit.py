@@ -44,6 +44,11 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(HERE))
 
 from clips import ALL_CLIPS, ensure_clip  # noqa: E402
+from memory import PeakRss, rss_bytes  # noqa: E402
+
+from tools.harness import start_host  # noqa: E402
+from tools.procs import ComfyOptions, start_sandbox  # noqa: E402
+from tools.sandbox_control import SandboxControl  # noqa: E402
 
 OUT = HERE / "out" / "submit"
 CLIP = "1080p10s"
@@ -54,9 +59,9 @@ CASES = {  # name: (pack node, requested resolution)
     "t2v": ("LumaFalRay32TextToVideo", "1080p"),
 }
 LINKS: dict[str, float | None] = {"20 Mbit/s": 20e6 / 8, "50 Mbit/s": 50e6 / 8, "unthrottled": None}
-TRADE_OFF = (("veryfast", 15), ("superfast", 17))  # x264 (preset, CRF) beside the "medium" at CRF 17 of before
+TRADE_OFF = (("veryfast", 15), ("superfast", 17))  # x264 (preset, CRF) measured beside the pack's own choice
 PSNR_FRAMES = 48  # frames compared for the quality of each setting
-TARGET = 1.25  # run->submitted / floor of today's bytes at 20 Mbit/s, for v2v and keyframes
+TARGET = 1.25  # run->submitted / floor of the bytes the pack sends at 20 Mbit/s, for v2v and keyframes
 UPLOAD_POINTS = ("/files/upload", "/storage/put/", "/multipart/")
 
 
@@ -91,7 +96,7 @@ def _worker(case: str, clip: Path, out: Path, trade_off: bool) -> dict[str, Any]
 
     from nodes.media.images import encode_reference
     from nodes.media.video_decode import decode_frames
-    from nodes.media.video_encode import encode_mp4
+    from nodes.media.video_encode import encode_mp4, settings_for_uplink
     from nodes.media.video_plan import DecodeOptions
 
     frames = decode_frames(clip, DecodeOptions(frame_cap=KEYFRAMES if case == "keyframes" else 0))
@@ -101,19 +106,15 @@ def _worker(case: str, clip: Path, out: Path, trade_off: bool) -> dict[str, Any]
     _, resolution = CASES[case]
     short = int(resolution.rstrip("p"))
     if case == "v2v":
-        try:  # the encoder settings the pack chooses for a broadband uplink (before: always medium at CRF 17)
-            from nodes.media.video_encode import settings_for_uplink
-
-            chosen = {"preset": settings_for_uplink(None).preset, "crf": settings_for_uplink(None).crf}
-        except ImportError:
-            chosen = {}
+        uplink = settings_for_uplink(None)  # the encoder settings the pack chooses for a broadband uplink
+        chosen = {"preset": uplink.preset, "crf": uplink.crf}
         started = time.perf_counter()
         encode_mp4(frames, 24, out / "source.mp4", **chosen)
         seconds = time.perf_counter() - started
         if not trade_off:
             shutil.copy(out / "source.mp4", right / "source.mp4")
             return {"seconds": seconds}
-        used = f"{chosen.get('preset', 'medium')}@{chosen.get('crf', 17)} (the pack's)"
+        used = f"{chosen['preset']}@{chosen['crf']} (the pack's)"
         presets = {used: {"seconds": seconds, "bytes": (out / "source.mp4").stat().st_size,
                                          "psnr": _psnr(frames, out / "source.mp4")}}
         for preset, crf in TRADE_OFF:  # the encoder's speed/size trade-off on these frames
@@ -187,13 +188,11 @@ def _upload_alone(sandbox_url: str, files: list[Path]) -> float:
 
 # ---------------------------------------------------------------------------------------------- one run
 def _one(comfy: Any, control: Any, case: str, seed: int, clip_name: str) -> dict[str, float]:
-    from fanout import PeakRss, _rss_bytes
-
     for found in Path(comfy.user_dir).rglob("upload-cache.json"):  # every input really goes up
         found.unlink()
     seen = len(control.log()["calls"])
     pid = comfy.server.process.pid
-    before = _rss_bytes(pid)
+    before = rss_bytes(pid)
     with PeakRss(pid) as peak:
         started = time.time()
         result = comfy.run(_graph(case, seed, clip_name), timeout=1800)
@@ -212,9 +211,6 @@ def _one(comfy: Any, control: Any, case: str, seed: int, clip_name: str) -> dict
 
 
 def _host(sandbox: Any, host: str) -> Any:
-    from tools.harness import start_host
-    from tools.procs import ComfyOptions
-
     folder = OUT / "comfy"
     options = ComfyOptions(name="bench-submit", output_dir=folder / "output", input_dir=folder / "input",
                            user_dir=folder / "user", temp_dir=folder / "temp", log_dir=OUT / "logs", host=host)
@@ -229,9 +225,6 @@ def _busy() -> str:
 def run_run_to_submitted(line: Any, runs: int = 0, cases: list[str] | None = None,
                          links: list[str] | None = None, trade_off: bool = True,
                          host: str = "0.3.75") -> list[dict[str, Any]]:
-    from tools.procs import start_sandbox
-    from tools.sandbox_control import SandboxControl
-
     wanted = cases or list(CASES)
     unknown = sorted(set(wanted) - set(CASES))
     if unknown:

@@ -18,6 +18,7 @@ import logging
 import os
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,8 +26,8 @@ import httpx
 
 from .errors import DeadlineReached, DownloadFailed, ResultExpired
 from .http import TRANSFER_TIMEOUT
-from .retry import RetryPolicy
-from .stopping import ShouldStop, check_stop, run_stoppable, sleep
+from .retry import RetryPolicy, TryAgain, retryable_failure, retrying, should_retry, wait_before_retry
+from .stopping import ShouldStop, check_stop, run_stoppable
 
 if TYPE_CHECKING:
     from .deadline import Deadline
@@ -38,11 +39,6 @@ ProgressCallback = Callable[[int, "int | None"], None]
 CHUNK_SIZE = 1024 * 1024
 STREAM_CHUNK_SIZE = 256 * 1024
 _CONTENT_RANGE_RE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
-_TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
-
-
-class _Retryable(Exception):
-    """A failure worth another try (server hiccup or dropped connection)."""
 
 
 class _Reporter:
@@ -101,127 +97,131 @@ async def download_file(
         # A reader waits for whole chunks: smaller ones let the decoder start sooner and trail the download less.
         chunk_size = min(chunk_size, STREAM_CHUNK_SIZE)
     return await run_stoppable(
-        _download(
-            client, url, target, expected_size, _Reporter(on_progress, on_written), should_stop,
-            retry or RetryPolicy(), chunk_size, deadline,
-        ),
+        _Download(
+            client=client, url=url, dest=target, expected_size=expected_size,
+            report=_Reporter(on_progress, on_written), should_stop=should_stop, retry=retry or RetryPolicy(),
+            chunk_size=chunk_size, deadline=deadline,
+        ).run(),
         should_stop,
         deadline,
     )
 
 
-async def _download(
-    client: httpx.AsyncClient,
-    url: str,
-    dest: Path,
-    expected_size: int | None,
-    on_progress: _Reporter,
-    should_stop: ShouldStop | None,
-    retry: RetryPolicy,
-    chunk_size: int,
-    deadline: Deadline | None,
-) -> Path:
-    part = part_path(dest)
-    part.parent.mkdir(parents=True, exist_ok=True)
-    state = _Transfer()
-    failures = 0
-    finished = False
-    try:
-        with open(part, "wb") as out:
-            while True:
-                progress_before = state.done
-                try:
-                    timeout = deadline.clip(TRANSFER_TIMEOUT) if deadline is not None else TRANSFER_TIMEOUT
-                    await _fetch_into(client, url, out, state, on_progress, should_stop, chunk_size, timeout)
-                    # fal's file_size is the truth when given: a body that is complete by its own
-                    # Content-Length can still be a cut-short file, and Range can fetch the rest.
-                    goal = expected_size if expected_size is not None else state.total
-                    if goal is None or state.done >= goal:
-                        break
-                    raise _Retryable(f"connection closed after {state.done} of {goal} bytes")
-                except (httpx.TransportError, _Retryable) as exc:
-                    if deadline is not None and deadline.expired():
-                        raise DeadlineReached() from exc  # the clipped timeout fired: the limit ended it
-                    failures = 0 if state.done > progress_before else failures + 1
-                    if failures >= retry.max_attempts:
-                        raise DownloadFailed(
-                            f"Could not download {_short(url)}: {exc} (gave up after {failures} tries)"
-                        ) from exc
-                    log.info(
-                        "download of %s interrupted at %d bytes (%s); resuming", _short(url), state.done, exc
-                    )
-                    await sleep(retry.delay(max(failures, 1)), should_stop, deadline)
-            out.flush()
-            os.fsync(out.fileno())
-        done, total = state.done, state.total
-        if expected_size is not None and done != expected_size:
+@dataclass
+class _Download:
+    """One file's transfer: where from and to, whom it reports to, and what bounds its retries."""
+
+    client: httpx.AsyncClient
+    url: str
+    dest: Path
+    expected_size: int | None
+    report: _Reporter
+    should_stop: ShouldStop | None
+    retry: RetryPolicy
+    chunk_size: int
+    deadline: Deadline | None
+    state: _Transfer = field(default_factory=_Transfer)
+
+    async def run(self) -> Path:
+        part = part_path(self.dest)
+        part.parent.mkdir(parents=True, exist_ok=True)
+        finished = False
+        try:
+            with open(part, "wb") as out:
+                await retrying(lambda last: self._attempt(out, last), self.retry, should_stop=self.should_stop,
+                               deadline=self.deadline)
+                out.flush()
+                os.fsync(out.fileno())
+            self._check_length()
+            os.replace(part, self.dest)
+            finished = True
+            return self.dest
+        finally:
+            if not finished:
+                part.unlink(missing_ok=True)
+
+    def _check_length(self) -> None:
+        done, total, expected = self.state.done, self.state.total, self.expected_size
+        if expected is not None and done != expected:
             raise DownloadFailed(
-                f"Downloaded {done} bytes from {_short(url)} but fal said the file has {expected_size} bytes"
+                f"Downloaded {done} bytes from {_short(self.url)} but fal said the file has {expected} bytes"
             )
         if total is not None and done != total:
             raise DownloadFailed(
-                f"Downloaded {done} bytes from {_short(url)} but the server announced {total}"
+                f"Downloaded {done} bytes from {_short(self.url)} but the server announced {total}"
             )
-        os.replace(part, dest)
-        finished = True
-        return dest
-    finally:
-        if not finished:
-            part.unlink(missing_ok=True)
 
+    async def _attempt(self, out, last: bool) -> None:  # type: ignore[no-untyped-def]  # a binary file object
+        """One GET from where the file stands; a try that brought bytes does not count against the policy."""
+        progress_before = self.state.done
+        try:
+            await self._fetch_into(out)
+            # fal's file_size is the truth when given: a body that is complete by its own
+            # Content-Length can still be a cut-short file, and Range can fetch the rest.
+            goal = self.expected_size if self.expected_size is not None else self.state.total
+            if goal is None or self.state.done >= goal:
+                return
+            raise TryAgain(f"connection closed after {self.state.done} of {goal} bytes")
+        except (httpx.TransportError, TryAgain) as exc:
+            if self.deadline is not None and self.deadline.expired():
+                raise DeadlineReached() from exc  # the clipped timeout fired: the limit ended it
+            if not isinstance(exc, TryAgain) and not retryable_failure(exc, "media"):
+                raise DownloadFailed(f"Could not download {_short(self.url)}: {exc}") from exc
+            progressed = self.state.done > progress_before
+            if last and not progressed:
+                raise DownloadFailed(f"Could not download {_short(self.url)}: {exc} "
+                                     f"(gave up after {self.retry.max_attempts} tries)") from exc
+            raise TryAgain(f"download of {_short(self.url)} interrupted at {self.state.done} bytes ({exc})",
+                           wait=getattr(exc, "wait", None), progressed=progressed) from exc
 
-async def _fetch_into(
-    client: httpx.AsyncClient,
-    url: str,
-    out,  # type: ignore[no-untyped-def]  # a binary file object
-    state: _Transfer,
-    on_progress: _Reporter,
-    should_stop: ShouldStop | None,
-    chunk_size: int,
-    timeout: httpx.Timeout = TRANSFER_TIMEOUT,
-) -> None:
-    # identity: Content-Length and ranges must describe the bytes we write, not a gzip of them.
-    headers = {"Accept-Encoding": "identity"}
-    if state.done:
-        headers["Range"] = f"bytes={state.done}-"
-    async with client.stream("GET", url, headers=headers, timeout=timeout, auth=None) as response:
-        status = response.status_code
-        if status in (403, 404, 410):
-            raise ResultExpired(
-                f"The result file is no longer available on fal (HTTP {status}); fal keeps result media "
-                "for a limited time.",
-                status_code=status,
-            )
-        if status == 416 and state.total is not None and state.done == state.total:
-            return
-        if status in _TRANSIENT_STATUS:
-            raise _Retryable(f"HTTP {status}")
-        if status >= 400 or status not in (200, 206):
-            raise DownloadFailed(f"Could not download {_short(url)}: HTTP {status}", status_code=status)
+    async def _fetch_into(self, out) -> None:  # type: ignore[no-untyped-def]  # a binary file object
+        state = self.state
+        timeout = self.deadline.clip(TRANSFER_TIMEOUT) if self.deadline is not None else TRANSFER_TIMEOUT
+        # identity: Content-Length and ranges must describe the bytes we write, not a gzip of them.
+        headers = {"Accept-Encoding": "identity"}
+        if state.done:
+            headers["Range"] = f"bytes={state.done}-"
+        async with self.client.stream("GET", self.url, headers=headers, timeout=timeout, auth=None) as response:
+            status = response.status_code
+            if status in (403, 404, 410):
+                raise ResultExpired(
+                    f"The result file is no longer available on fal (HTTP {status}); fal keeps result media "
+                    "for a limited time.",
+                    status_code=status,
+                )
+            if status == 416 and state.total is not None and state.done == state.total:
+                return
+            if should_retry(response, "media"):
+                raise TryAgain(f"HTTP {status}", wait=wait_before_retry(response, self.retry))
+            if status >= 400 or status not in (200, 206):
+                raise DownloadFailed(f"Could not download {_short(self.url)}: HTTP {status}", status_code=status)
+            self._take_range(response, out)
+            self.report(out, state.done, state.total)
+            async for chunk in response.aiter_bytes(self.chunk_size):
+                out.write(chunk)
+                state.done += len(chunk)
+                self.report(out, state.done, state.total)
+                check_stop(self.should_stop)
 
-        if status == 206:
+    def _take_range(self, response: httpx.Response, out) -> None:  # type: ignore[no-untyped-def]
+        """Where this answer's bytes go: after those on disk (206), or from the start (200)."""
+        state = self.state
+        if response.status_code == 206:
             match = _CONTENT_RANGE_RE.match(response.headers.get("content-range", ""))
             if not match or int(match.group(1)) != state.done:
                 # A range we did not ask for: start again from zero with a plain request.
                 state.restart(out)
-                raise _Retryable("server sent an unexpected byte range")
+                raise TryAgain("server sent an unexpected byte range")
             if match.group(3) != "*":
                 state.total = int(match.group(3))
-        else:
-            if state.done:
-                log.info("server ignored Range for %s; restarting from the beginning", _short(url))
-                state.restart(out)
-            length = response.headers.get("content-length")
-            encoded = response.headers.get("content-encoding", "identity").lower() not in ("", "identity")
-            if length and length.isdigit() and not encoded:
-                state.total = int(length)
-
-        on_progress(out, state.done, state.total)
-        async for chunk in response.aiter_bytes(chunk_size):
-            out.write(chunk)
-            state.done += len(chunk)
-            on_progress(out, state.done, state.total)
-            check_stop(should_stop)
+            return
+        if state.done:
+            log.info("server ignored Range for %s; restarting from the beginning", _short(self.url))
+            state.restart(out)
+        length = response.headers.get("content-length")
+        encoded = response.headers.get("content-encoding", "identity").lower() not in ("", "identity")
+        if length and length.isdigit() and not encoded:
+            state.total = int(length)
 
 
 async def fetch_tail(

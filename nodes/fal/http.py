@@ -136,6 +136,7 @@ def _default_context() -> ssl.SSLContext:
     create = getattr(httpx, "create_ssl_context", None)
     if create is not None:
         return create(verify=True, trust_env=True)
+    # Only on httpx older than create_ssl_context; certifi comes with httpx there.
     import certifi
 
     cafile = os.environ.get("SSL_CERT_FILE") or certifi.where()

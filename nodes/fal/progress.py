@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .events import EventCallback, FalEvent
-from .queue import COMPLETED, IN_QUEUE, RequestHandle
+from .queue import QueueState, RequestHandle, RequestStatus
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ class Progress:
         self.submitted_at = time.monotonic()
         self.started_at: float | None = None
         self.finished_at: float | None = None
-        self.status = IN_QUEUE
+        self.status = QueueState.IN_QUEUE
         self.queue_position: int | None = None
         self.fraction: float | None = None
         self.final: dict[str, Any] | None = None
@@ -54,23 +54,21 @@ class Progress:
     def was_running(self) -> bool:
         return self.started_at is not None
 
-    def update(self, status: Mapping[str, Any]) -> None:
+    def update(self, answer: Mapping[str, Any]) -> None:
+        """Take in one status (``QueueClient.status``/``stream_status`` give them parsed)."""
+        status = RequestStatus.parse(answer, "following the request", self.handle.request_id)
         now = time.monotonic()
-        state = status["status"]
-        if state == IN_QUEUE:
-            position = status.get("queue_position")
-            self.queue_position = position if isinstance(position, int) else self.queue_position
+        state = status.state
+        if state is QueueState.IN_QUEUE:
+            self.queue_position = status.queue_position if status.queue_position is not None else self.queue_position
         elif self.started_at is None:
             self.started_at = now
-        if state == COMPLETED:
+        if state is QueueState.COMPLETED:
             self.finished_at = now
-            self.final = dict(status)
-        progress = status.get("progress")
-        if isinstance(progress, (int, float)) and not isinstance(progress, bool):
-            self.fraction = max(0.0, min(1.0, progress / 100 if progress > 1 else float(progress)))
-        for entry in status.get("logs") or []:
-            if not isinstance(entry, Mapping):
-                continue
+            self.final = dict(status.answer)
+        if status.fraction is not None:
+            self.fraction = status.fraction
+        for entry in status.logs:
             message = str(entry.get("message", "")).strip()
             key = (entry.get("timestamp"), message)
             if message and key not in self._seen_logs:
@@ -93,7 +91,7 @@ class Progress:
         self._dirty = False
         self._last_emit = now
         logs, self._new_logs = tuple(self._new_logs), []
-        phase = "in_queue" if self.status == IN_QUEUE else "running"
+        phase = "in_queue" if self.status is QueueState.IN_QUEUE else "running"
         return FalEvent(
             phase,  # type: ignore[arg-type]
             request_id=self.handle.request_id,

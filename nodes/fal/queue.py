@@ -13,11 +13,13 @@ import json
 import logging
 import math
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from httpx_sse import SSEError, aconnect_sse
 
 from .config import Hosts
 from .connectivity import diagnoser
@@ -31,10 +33,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-IN_QUEUE = "IN_QUEUE"
-IN_PROGRESS = "IN_PROGRESS"
-COMPLETED = "COMPLETED"
-STATUSES = (IN_QUEUE, IN_PROGRESS, COMPLETED)
+class QueueState(str, Enum):
+    """Where fal's queue says a request is. A ``str``: equal to fal's own word (``"COMPLETED"``)."""
+
+    IN_QUEUE = "IN_QUEUE"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+IN_QUEUE = QueueState.IN_QUEUE
+IN_PROGRESS = QueueState.IN_PROGRESS
+COMPLETED = QueueState.COMPLETED
+STATUSES = tuple(QueueState)
 
 # Endpoint ids are path segments of letters, digits, '.', '_' and '-'; this also stops "../" tricks.
 _ENDPOINT_RE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$")
@@ -71,6 +84,53 @@ def billable_units(headers: Mapping[str, str]) -> float | None:
     return units if units is not None and math.isfinite(units) and units >= 0 else None
 
 
+@dataclass(frozen=True, eq=False)
+class RequestStatus(Mapping[str, Any]):
+    """One status answer of fal's, parsed once where it arrives: its ``state``, queue position, progress
+    and logs typed. It still reads as fal's JSON (``status["status"]``, ``status.get("logs")``)."""
+
+    state: QueueState
+    answer: Mapping[str, Any]
+
+    @classmethod
+    def parse(cls, body: Any, action: str, request_id: str) -> RequestStatus:
+        """fal's answer as a status, or ``RequestFailed`` when it is not one of fal's three states."""
+        if isinstance(body, RequestStatus):
+            return body
+        state = body.get("status") if isinstance(body, Mapping) else None
+        if not isinstance(state, str) or state not in QueueState.__members__:
+            raise RequestFailed(
+                f"fal sent an unexpected status while {action}: {str(body)[:200]}", request_id=request_id
+            )
+        return cls(QueueState(state), body)
+
+    @property
+    def queue_position(self) -> int | None:
+        position = self.answer.get("queue_position")
+        return position if isinstance(position, int) and not isinstance(position, bool) else None
+
+    @property
+    def fraction(self) -> float | None:
+        """fal's progress as 0-1 (it sends a fraction or a percentage), None when it sent none."""
+        progress = self.answer.get("progress")
+        if not isinstance(progress, (int, float)) or isinstance(progress, bool):
+            return None
+        return max(0.0, min(1.0, progress / 100 if progress > 1 else float(progress)))
+
+    @property
+    def logs(self) -> tuple[Mapping[str, Any], ...]:
+        return tuple(entry for entry in self.answer.get("logs") or [] if isinstance(entry, Mapping))
+
+    def __getitem__(self, key: str) -> Any:
+        return self.answer[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.answer)
+
+    def __len__(self) -> int:
+        return len(self.answer)
+
+
 class StatusStreamFailed(FalError):
     """The SSE status stream could not be opened or broke; callers fall back to polling."""
 
@@ -99,14 +159,6 @@ def _json_body(response: httpx.Response, action: str) -> Any:
             status_code=response.status_code,
             request_id=response.headers.get("x-fal-request-id"),
         ) from exc
-
-
-def _check_status(body: Any, action: str, request_id: str) -> dict[str, Any]:
-    if not isinstance(body, dict) or body.get("status") not in STATUSES:
-        raise RequestFailed(
-            f"fal sent an unexpected status while {action}: {str(body)[:200]}", request_id=request_id
-        )
-    return body
 
 
 class QueueClient:
@@ -200,7 +252,7 @@ class QueueClient:
 
     async def status(
         self, handle: RequestHandle, *, logs: bool = True, deadline: Deadline | None = None
-    ) -> dict[str, Any]:
+    ) -> RequestStatus:
         """One status read. 200 and 202 both mean "here is the status"; the JSON ``status`` decides."""
         action = "checking the request's status"
         response = await self._send(
@@ -213,18 +265,16 @@ class QueueClient:
             deadline=deadline,
             params={"logs": "1" if logs else "0"},
         )
-        return _check_status(_json_body(response, action), action, handle.request_id)
+        return RequestStatus.parse(_json_body(response, action), action, handle.request_id)
 
     async def stream_status(
         self, handle: RequestHandle, *, logs: bool = True
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncIterator[RequestStatus]:
         """Status updates as fal pushes them (SSE), ending after COMPLETED or when fal closes the stream.
 
         Raises ``StatusStreamFailed`` when the stream cannot be opened or breaks; definitive errors
         (bad key, unknown request) show up on the next polled status read instead.
         """
-        from httpx_sse import SSEError, aconnect_sse
-
         action = "following the request's status"
         require_key_origin(handle.status_url, self._hosts, what="status URL", request_id=handle.request_id)
         url = httpx.URL(handle.status_url)
@@ -248,9 +298,9 @@ class QueueClient:
                         raise StatusStreamFailed(
                             "status stream sent a non-JSON event", request_id=handle.request_id
                         ) from exc
-                    status = _check_status(body, action, handle.request_id)
+                    status = RequestStatus.parse(body, action, handle.request_id)
                     yield status
-                    if status["status"] == COMPLETED:
+                    if status.state is QueueState.COMPLETED:
                         return
         except (httpx.HTTPError, SSEError) as exc:
             raise StatusStreamFailed(

@@ -5,9 +5,9 @@
 * ``GET {platform}/v1/models/billing-events`` — what fal billed per request id (admin-scope keys only).
 
 The key goes only where ``Hosts.may_receive_key`` allows (``http.create_client``: fal's API host or the
-configured ``LUMA_FAL_BASE_URL``). Each call has a short timeout and a few bounded retries on 5xx and
-network errors; 401/403 is never retried (``RecordsRefused``). Callers run these in the background:
-they never hold a paid run up.
+configured ``LUMA_FAL_BASE_URL``). Each call has a short timeout and a few tries, as ``retry.py`` retries
+any read (5xx, 429, network errors); 401/403 is never retried (``RecordsRefused``). Callers run these in
+the background: they never hold a paid run up.
 """
 
 from __future__ import annotations
@@ -24,15 +24,25 @@ from .config import FalConfig
 from .errors import FalError
 from .http import create_client
 from .platform import platform_said
+from .retry import (
+    RetryPolicy,
+    TryAgain,
+    counts_as_server_error,
+    retryable_failure,
+    retrying,
+    should_retry,
+    wait_before_retry,
+)
 
 REQUESTS_PATH = "/v1/models/requests/by-endpoint"
 BILLING_EVENTS_PATH = "/v1/models/billing-events"
 PAGE_LIMIT = 100     # fal: at most 100 items per page of requests
 MAX_PAGES = 10       # a window around one submit never needs more; bounds the calls of one look
-ATTEMPTS = 3         # per page: the first try and two retries on 5xx / network errors
-RETRY_GAP_S = 0.5    # doubled after each failed try
+ATTEMPTS = 3         # per page: the first try and two retries
+RETRY_GAP_S = 0.5    # the backoff's first wait, doubled after each failed try
 TIMEOUT_S = 5.0
-_RETRIED = (500, 502, 503, 504, 429)
+# A 429's Retry-After is honoured up to this: records are read in the background, never worth a long wait.
+MAX_RETRY_AFTER_S = 10.0
 
 
 class RecordsUnavailable(FalError):
@@ -97,41 +107,47 @@ class RecordsClient:
         self.config = config
         self.page_limit = max(1, min(PAGE_LIMIT, page_limit))
         self.timeout = timeout
-        self.attempts = max(1, attempts)
-        self.retry_gap = retry_gap
+        attempts = max(1, attempts)
+        # Every try may meet fal's own 5xx: records retry those as often as any other failure.
+        self.retry = RetryPolicy(max_attempts=attempts, base_delay=retry_gap, server_error_attempts=attempts,
+                                 max_retry_after=MAX_RETRY_AFTER_S)
         self.calls = 0
 
     async def _page(self, client: httpx.AsyncClient, path: str, params: dict[str, str], what: str) -> dict[str, Any]:
         url = self.config.hosts.platform + path
-        gap = self.retry_gap
-        last: RecordsUnavailable | None = None
-        for attempt in range(self.attempts):
-            if attempt:
-                await asyncio.sleep(gap)
-                gap *= 2
+        server_errors = 0
+
+        async def attempt(last: bool) -> dict[str, Any]:
+            nonlocal server_errors
             self.calls += 1
             try:
                 response = await asyncio.wait_for(client.get(url, params=params), timeout=self.timeout + 0.5)
             except (httpx.HTTPError, asyncio.TimeoutError, OSError) as exc:
-                last = RecordsUnavailable(f"could not read {what}: {type(exc).__name__}", calls=self.calls)
-                continue
-            said = platform_said(self.config, response) if response.status_code != 200 else ""
+                failed = RecordsUnavailable(f"could not read {what}: {type(exc).__name__}", calls=self.calls)
+                if last or not retryable_failure(exc, "read"):
+                    raise failed from None
+                raise TryAgain(str(failed)) from None
+            if response.status_code == 200:
+                return self._document(response, what)
+            said = platform_said(self.config, response)
             if response.status_code in (401, 403):
                 raise RecordsRefused(f"this fal key may not read {what} ({said})", response.status_code, self.calls)
-            if response.status_code in _RETRIED:
-                last = RecordsUnavailable(f"fal answered {said} for {what}", response.status_code, self.calls)
-                continue
-            if response.status_code != 200:
-                raise RecordsUnavailable(f"fal answered {said} for {what}", response.status_code, self.calls)
-            try:
-                doc = response.json()
-            except ValueError:
-                raise RecordsUnavailable(f"fal's answer for {what} is not JSON", 200, self.calls) from None
-            if not isinstance(doc, dict):
-                raise RecordsUnavailable(f"fal's answer for {what} is not an object", 200, self.calls)
-            return doc
-        assert last is not None
-        raise last
+            failed = RecordsUnavailable(f"fal answered {said} for {what}", response.status_code, self.calls)
+            if last or not should_retry(response, "read", server_errors, self.retry):
+                raise failed
+            server_errors += counts_as_server_error(response)
+            raise TryAgain(str(failed), wait=wait_before_retry(response, self.retry))
+
+        return await retrying(attempt, self.retry)
+
+    def _document(self, response: httpx.Response, what: str) -> dict[str, Any]:
+        try:
+            doc = response.json()
+        except ValueError:
+            raise RecordsUnavailable(f"fal's answer for {what} is not JSON", 200, self.calls) from None
+        if not isinstance(doc, dict):
+            raise RecordsUnavailable(f"fal's answer for {what} is not an object", 200, self.calls)
+        return doc
 
     async def _pages(self, path: str, params: dict[str, str], key: str, what: str,
                      max_pages: int = MAX_PAGES) -> list[dict[str, Any]]:

@@ -1,18 +1,22 @@
-"""When to try a fal call again, and how long to wait.
+"""When to try a fal call again, and how long to wait: the one retry policy of the transport.
 
-Backoff follows fal's own Python client: 0.1 s × 2^n with ×0.5–1.5 jitter, capped. What may be
-retried depends on the kind of call:
+One list of answers that say "not now" (``RETRYABLE_STATUS``: 408, 409, 425, 429 and any 5xx), one rule
+for dropped connections (``retryable_failure``), one backoff (``RetryPolicy.delay``: fal's own Python
+client's 0.1 s x 2^n with x0.5-1.5 jitter, capped, or a 429's ``Retry-After``) and one loop
+(``retrying``) for every kind of call:
 
-* ``read``  – status, result, cancel: idempotent, so any transient failure is retried, including a
-  few JSON 5xx answers.
-* ``write`` – uploads: retried on transient failures; a duplicate upload only costs storage.
-* ``submit`` – retried only when fal surely did not accept it (no connection made, 408, 429, an
+* ``read``    – status, result, cancel, fal's records: idempotent, so any of them is retried; fal's own
+  JSON 5xx answers only a few times in all (``server_error_attempts``).
+* ``write``   – uploads: retried except after fal's own JSON 5xx; a duplicate upload only costs storage.
+* ``media``   – a result file's bytes (no key, no JSON): every retryable answer; ``download.py`` resumes
+  with ``Range`` and counts only tries that brought no bytes.
+* ``submit``  – retried only when fal surely did not accept it (no connection made, 408, 429, an
   nginx 503), and re-sent exactly once when fal's own gateway answered with an error type that says no
   runner ever got the request (``NOT_ACCEPTED_ERROR_TYPES``; docs/fal-records.md §4 has the sources).
   A connection dropped after the body went out, or any other 502/504, raises ``SubmitOutcomeUnknown``:
   sending again could run (and bill) the job twice.
 
-401/403/422 are never retried, nor a 504 caused by the request's own start timeout.
+401/403/422 and the other refusals are never retried, nor a 504 caused by the request's own start timeout.
 
 With a ``Deadline`` no attempt starts or waits past it, each attempt's timeouts are clipped to the
 time left, and an answer still arriving at the limit is abandoned (``DeadlineReached``).
@@ -27,7 +31,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import httpx
 
@@ -46,13 +50,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CallKind = Literal["submit", "read", "write"]
+CallKind = Literal["submit", "read", "write", "media"]
 Diagnose = Callable[[BaseException], Awaitable[FalError]]
+T = TypeVar("T")
 
-_ALWAYS_RETRY_STATUS = {408, 409, 429}
-_NEVER_RETRY_STATUS = {400, 401, 402, 403, 404, 410, 422}
+# Answers that say "not now": the server is busy, restarting, or briefly unreachable behind its gateway.
+RETRYABLE_STATUS = frozenset({408, 409, 425, 429}) | frozenset(range(500, 600))
 # Transport errors after which the request surely never reached the server.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
+# Errors of our own request (a bad URL or header): another try would send the same mistake.
+_OUR_MISTAKE = (httpx.UnsupportedProtocol, httpx.LocalProtocolError)
 # fal's request error types (X-Fal-Error-Type) that say no runner was found, reached or started for the
 # request: fal's own gateway answered the submit itself instead of queueing it, and 5xx answers are never
 # billed. Types that mean a runner had it (runner_disconnected, runner_incomplete_response, request_timeout,
@@ -125,17 +132,82 @@ def _body(response: httpx.Response) -> Any:
         return response.text
 
 
-def _should_retry_status(
-    response: httpx.Response, kind: CallKind, server_errors_so_far: int, policy: RetryPolicy
-) -> bool:
+def should_retry(response: httpx.Response, kind: CallKind, server_errors_so_far: int = 0,
+                 policy: RetryPolicy | None = None) -> bool:
+    """Whether an answer that is not a success is worth another try of this kind of call.
+
+    ``server_errors_so_far``: fal's own JSON 5xx answers already retried in this call (reads retry a few)."""
     status = response.status_code
-    if status in _NEVER_RETRY_STATUS or _is_user_timeout(response):
+    if status not in RETRYABLE_STATUS:
+        return False
+    if kind == "media":
+        return True  # a media host's answer carries no fal semantics (and a streamed body is not read here)
+    if _is_user_timeout(response):
         return False
     if kind == "submit":
         return status in (408, 429) or (status == 503 and is_ingress_error(response))
-    if status in _ALWAYS_RETRY_STATUS or is_ingress_error(response):
+    if status < 500 or is_ingress_error(response):
         return True
-    return kind == "read" and status >= 500 and server_errors_so_far + 1 < policy.server_error_attempts
+    return kind == "read" and server_errors_so_far + 1 < (policy or RetryPolicy()).server_error_attempts
+
+
+def counts_as_server_error(response: httpx.Response) -> bool:
+    """fal's own 5xx (not its load balancer's): reads retry only ``server_error_attempts`` of them."""
+    return response.status_code >= 500 and not is_ingress_error(response)
+
+
+def retryable_failure(exc: BaseException, kind: CallKind) -> bool:
+    """Whether a call that got no answer at all (``exc``) is worth another try of this kind of call."""
+    if isinstance(exc, _OUR_MISTAKE):
+        return False
+    if kind == "submit":
+        return isinstance(exc, _NOT_SENT)  # a body that may have gone out is never sent twice
+    return isinstance(exc, (httpx.TransportError, asyncio.TimeoutError, OSError))
+
+
+def wait_before_retry(response: httpx.Response | None, policy: RetryPolicy) -> float | None:
+    """A 429's ``Retry-After`` (capped at ``policy.max_retry_after``); None means the policy's backoff."""
+    if response is None or response.status_code != 429:
+        return None
+    wait = retry_after_seconds(response)
+    return min(wait, policy.max_retry_after) if wait is not None else None
+
+
+class TryAgain(Exception):
+    """Raised by one attempt under ``retrying``: this try failed in a way another try may fix.
+
+    ``wait``: seconds to wait first (a ``Retry-After``), else the policy's backoff. ``progressed``: the try
+    got somewhere (bytes of a download) before it failed, so it does not count against ``max_attempts``."""
+
+    def __init__(self, reason: str, *, wait: float | None = None, progressed: bool = False) -> None:
+        super().__init__(reason)
+        self.wait = wait
+        self.progressed = progressed
+
+
+async def retrying(
+    attempt: Callable[[bool], Awaitable[T]],
+    policy: RetryPolicy,
+    *,
+    should_stop: ShouldStop | None = None,
+    deadline: Deadline | None = None,
+) -> T:
+    """The one retry loop: ``attempt(last)`` returns, raises its final error, or raises ``TryAgain``.
+
+    ``last`` is True on the try after which none is left: the attempt then raises what the user should
+    see instead of ``TryAgain`` (unless it made progress). Waits are the policy's backoff, stoppable."""
+    failures = 0
+    while True:
+        last = failures + 1 >= policy.max_attempts
+        try:
+            return await attempt(last)
+        except TryAgain as again:
+            if last and not again.progressed:
+                raise AssertionError("an attempt asked for another try after its last one") from again
+            failures = 0 if again.progressed else failures + 1
+            wait = again.wait if again.wait is not None else policy.delay(max(failures, 1))
+            log.info("%s; retry %d in %.2f s", again, failures, wait)
+            await sleep(wait, should_stop, deadline)
 
 
 def _unknown_submit(action: str, cause: str) -> SubmitOutcomeUnknown:
@@ -164,68 +236,78 @@ async def send(
 
     Raises ``DeadlineReached`` (not a FalError) when ``deadline`` passes first.
     """
-    policy = policy or RetryPolicy()
-    server_errors = 0
-    resent = False  # a submit fal's gateway proved it never queued is sent again once, never more
-    for attempt in range(1, policy.max_attempts + 1):
-        last_attempt = attempt == policy.max_attempts
-        try:
-            response = await _attempt(client, method, url, deadline, request_kwargs)
-        except httpx.TransportError as exc:
-            if deadline is not None and deadline.expired():
-                raise DeadlineReached() from exc  # a timeout clipped to the limit: the limit, not fal, ended it
-            not_sent = isinstance(exc, _NOT_SENT)
-            if kind == "submit" and not not_sent:
-                raise _unknown_submit(action, type(exc).__name__) from exc
-            if isinstance(exc, (httpx.UnsupportedProtocol, httpx.LocalProtocolError)):
-                raise
-            if last_attempt:
-                if not_sent and diagnose is not None:
-                    raise await diagnose(exc) from exc
-                raise FalUnreachable(
-                    f"fal did not answer while {action} ({type(exc).__name__}), even after "
-                    f"{policy.max_attempts} tries. Try again in a few minutes (https://status.fal.ai).",
-                    request_id=request_id,
-                ) from exc
-            wait = policy.delay(attempt)
-            log.info(
-                "fal call failed while %s (%s); retry %d in %.2f s", action, type(exc).__name__, attempt, wait
-            )
-            await sleep(wait, should_stop, deadline)
-            continue
+    call = _FalCall(client=client, method=method, url=url, kind=kind, action=action, policy=policy or RetryPolicy(),
+                    diagnose=diagnose, request_id=request_id, deadline=deadline, request_kwargs=request_kwargs)
+    return await retrying(call.attempt, call.policy, should_stop=should_stop, deadline=deadline)
 
+
+@dataclass
+class _FalCall:
+    """One fal call as ``send`` makes it: what each try sends, and what its answers have shown so far."""
+
+    client: httpx.AsyncClient
+    method: str
+    url: str
+    kind: CallKind
+    action: str
+    policy: RetryPolicy
+    diagnose: Diagnose | None
+    request_id: str | None
+    deadline: Deadline | None
+    request_kwargs: dict[str, Any]
+    server_errors: int = 0
+    resent: bool = False  # a submit fal's gateway proved it never queued is sent again once, never more
+
+    async def attempt(self, last: bool) -> httpx.Response:
+        try:
+            response = await _attempt(self.client, self.method, self.url, self.deadline, self.request_kwargs)
+        except httpx.TransportError as exc:
+            failure = await self._no_answer(exc, last)
+            if failure is exc:
+                raise
+            raise failure from exc
         if response.is_success:
             return response
-        if kind == "submit" and not resent and not last_attempt and proves_not_accepted(response):
-            resent = True
-            wait = policy.delay(attempt)
-            log.info("fal's gateway answered HTTP %d (%s) while %s: no runner got the request; sending it "
-                     "again once in %.2f s", response.status_code, response.headers.get("x-fal-error-type"),
-                     action, wait)
-            await sleep(wait, should_stop, deadline)
-            continue
-        if kind == "submit" and resent and proves_not_accepted(response):
-            said = error_from_response(response.status_code, response.headers, _body(response), action=action)
-            raise FalServerError(
+        raise self._answer_failed(response, last)
+
+    async def _no_answer(self, exc: httpx.TransportError, last: bool) -> BaseException:
+        if self.deadline is not None and self.deadline.expired():
+            return DeadlineReached()  # a timeout clipped to the limit: the limit, not fal, ended it
+        if self.kind == "submit" and not isinstance(exc, _NOT_SENT):
+            return _unknown_submit(self.action, type(exc).__name__)
+        if not retryable_failure(exc, self.kind):
+            return exc
+        if not last:
+            return TryAgain(f"fal call failed while {self.action} ({type(exc).__name__})")
+        if isinstance(exc, _NOT_SENT) and self.diagnose is not None:
+            return await self.diagnose(exc)
+        return FalUnreachable(
+            f"fal did not answer while {self.action} ({type(exc).__name__}), even after "
+            f"{self.policy.max_attempts} tries. Try again in a few minutes (https://status.fal.ai).",
+            request_id=self.request_id,
+        )
+
+    def _answer_failed(self, response: httpx.Response, last: bool) -> BaseException:
+        status, action = response.status_code, self.action
+        if self.kind == "submit" and not self.resent and not last and proves_not_accepted(response):
+            self.resent = True
+            return TryAgain(f"fal's gateway answered HTTP {status} ({response.headers.get('x-fal-error-type')}) "
+                           f"while {action}: no runner got the request; sending it again once")
+        if self.kind == "submit" and self.resent and proves_not_accepted(response):
+            said = error_from_response(status, response.headers, _body(response), action=action)
+            return FalServerError(
                 f"{said} fal's gateway answered both tries that no runner got the request (it was sent once "
                 "more, never queued, and 5xx answers are not billed). Try again in a few minutes.",
                 status_code=said.status_code, detail=said.detail, error_type=said.error_type,
             )
-        if kind == "submit" and response.status_code in (502, 504) and not _is_user_timeout(response):
-            raise _unknown_submit(action, f"HTTP {response.status_code}")
-        if last_attempt or not _should_retry_status(response, kind, server_errors, policy):
-            raise error_from_response(
-                response.status_code, response.headers, _body(response), action=action, request_id=request_id
-            )
-        if response.status_code >= 500 and not is_ingress_error(response):
-            server_errors += 1
-        wait = retry_after_seconds(response) if response.status_code == 429 else None
-        wait = min(wait, policy.max_retry_after) if wait is not None else policy.delay(attempt)
-        log.info(
-            "fal answered HTTP %d while %s; retry %d in %.2f s", response.status_code, action, attempt, wait
-        )
-        await sleep(wait, should_stop, deadline)
-    raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+        if self.kind == "submit" and status in (502, 504) and not _is_user_timeout(response):
+            return _unknown_submit(action, f"HTTP {status}")
+        if last or not should_retry(response, self.kind, self.server_errors, self.policy):
+            return error_from_response(status, response.headers, _body(response), action=action,
+                                      request_id=self.request_id)
+        if counts_as_server_error(response):
+            self.server_errors += 1
+        return TryAgain(f"fal answered HTTP {status} while {action}", wait=wait_before_retry(response, self.policy))
 
 
 async def _attempt(

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlparse
 
+from .postgres import JournalUnavailable, PostgresJournal, redact
+from .sqlite import SqliteJournal
 from .store import JournalStore
 
 log = logging.getLogger(__name__)
@@ -58,8 +60,6 @@ def open_journal(url: str, *, prune_days: float | None = None) -> JournalStore:
     """The store behind ``url``, migrated; finished entries older than ``prune_days`` are removed."""
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
-        from .sqlite import SqliteJournal
-
         path = url[len("sqlite://"):]
         if not path or path == "/":
             raise JournalSettingInvalid(f"{URL_ENV}={url!r} names no file (write sqlite:////abs/path.sqlite3)")
@@ -76,17 +76,14 @@ def open_journal(url: str, *, prune_days: float | None = None) -> JournalStore:
 
 
 def _postgres(url: str) -> JournalStore:
-    from .postgres import JournalUnavailable, redact
-
     try:
+        # Lazy: psycopg is the optional postgres extra, looked for only when a PostgreSQL URL asks for it.
         import psycopg  # noqa: F401
     except ImportError:
         raise JournalSettingInvalid(
             f"{URL_ENV}={redact(url)} asks for the shared PostgreSQL journal, but its driver is not installed in "
             "this Python: pip install \"psycopg[binary]\" (or the pack's extra: comfyui-luma-fal[postgres]), "
             "then restart ComfyUI; or unset it to use the SQLite file in the ComfyUI user folder") from None
-    from .postgres import PostgresJournal
-
     try:
         return PostgresJournal(url)
     except JournalUnavailable as exc:

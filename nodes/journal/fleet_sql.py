@@ -119,7 +119,7 @@ class FleetSql:
 
 # The day's spend. ``state || ''`` keeps SQLite off the state index (most rows are done, so it would read
 # nearly all of them) and on the day index (created_at, state, price_usd, billed_usd), which answers it
-# alone. What fal billed counts where its billing events were read (issue 18), else the estimate.
+# alone. What fal billed counts where its billing events were read, else the estimate.
 _SPENT_SQL = (f"SELECT COALESCE(SUM(COALESCE(billed_usd, price_usd)), 0) FROM journal_entries WHERE created_at >= ? AND "
               f"state || '' IN ({', '.join('?' for _ in MAY_BILL)})")
 

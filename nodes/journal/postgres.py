@@ -73,6 +73,7 @@ class _Pool:
         return self._connect()
 
     def give_back(self, conn: Any, broken: bool) -> None:
+        # Lazy: psycopg is the optional postgres extra, imported only once a PostgreSQL journal is in use.
         from psycopg.pq import TransactionStatus
 
         if broken or conn.closed or conn.info.transaction_status != TransactionStatus.IDLE:
@@ -100,6 +101,7 @@ def _close_quietly(conn: Any) -> None:
 
 class PostgresJournal(SqlJournal):
     def __init__(self, url: str, *, pool_size: int = POOL_SIZE) -> None:
+        # Lazy: psycopg is the optional postgres extra, imported only once a PostgreSQL journal is in use.
         import psycopg
 
         self.url = url

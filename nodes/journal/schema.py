@@ -57,14 +57,14 @@ _V1 = [
     "CREATE INDEX IF NOT EXISTS journal_events_entry ON journal_events (entry_id)",
 ]
 
-# 2 (issue 18): what fal's own records say. ``billed_usd``: fal's billing events for the request;
+# 2: what fal's own records say. ``billed_usd``: fal's billing events for the request;
 # ``fal_records``: JSON evidence of the reconciliation of a submit whose answer never arrived.
 _V2 = [
     "ALTER TABLE journal_entries ADD COLUMN billed_usd DOUBLE PRECISION",
     "ALTER TABLE journal_entries ADD COLUMN fal_records TEXT",
 ]
 
-# Issue 19 (a fleet of workers on one journal): the budget sums a day's entries (created_at), and each
+# 3, a fleet of workers on one journal: the budget sums a day's entries (created_at), and each
 # worker's heartbeat says whether its in-flight requests still have someone following them.
 _V3 = [
     "CREATE INDEX IF NOT EXISTS journal_entries_day ON journal_entries (created_at, state, price_usd, billed_usd)",

@@ -1,7 +1,7 @@
 """A file that is still being downloaded, read by a decoder as its bytes land.
 
-The download keeps writing ``<dest>.part`` exactly as before (resume, verification, all-or-nothing
-rename); it only reports, after each flushed chunk, how many bytes from the start are on disk. A
+The download writes ``<dest>.part`` (resume, verification, all-or-nothing rename) and
+reports, after each flushed chunk, how many bytes from the start are on disk. A
 ``GrowingReader`` is a plain binary file object (read / seek / tell) over those bytes for PyAV: a read
 past what has landed waits for it, so FFmpeg decodes while the rest still arrives. The reader reads
 through its own descriptor, which stays valid across the rename to ``dest`` (same inode on POSIX).

@@ -55,6 +55,7 @@ def encode_reference(
     small images -> whichever is smaller, everything else -> JPEG q95 with full-resolution chroma
     (4:4:4), which is visually lossless and 4x smaller than PNG for photographic content.
     """
+    # Lazy: Pillow only when an image is read or written.
     from PIL import Image
 
     if image.ndim != 3 or image.shape[-1] not in (1, 2, 3, 4):
@@ -104,6 +105,7 @@ def decode_image(data: bytes) -> torch.Tensor:
     EXIF orientation is applied. 16-bit and 32-bit greyscale keep their precision. Transparency is
     composited over white, the same as encode_reference does, so a round trip changes nothing.
     """
+    # Lazy: heavy modules (torch, PIL, numpy): loaded on first use, not when ComfyUI loads the pack.
     import numpy as np
     import torch
     from PIL import Image, ImageOps
@@ -129,6 +131,7 @@ def decode_image(data: bytes) -> torch.Tensor:
 
 
 def _to_rgb_uint8(image: torch.Tensor) -> np.ndarray:
+    # Lazy: torch takes seconds to import: only when a tensor is made.
     import torch
 
     pixels = image.detach().to("cpu", torch.float32).clamp(0.0, 1.0)
@@ -149,6 +152,7 @@ def _to_rgb_uint8(image: torch.Tensor) -> np.ndarray:
 
 
 def _choose_encoding(picture: Image.Image, rgb: np.ndarray | None) -> Encoding | None:
+    # Lazy: numpy is loaded with torch, only when a tensor is made.
     import numpy as np
 
     if rgb is None:
@@ -185,6 +189,7 @@ def _has_alpha(picture: Image.Image) -> bool:
 
 
 def _flatten_alpha(picture: Image.Image) -> Image.Image:
+    # Lazy: Pillow only when an image is read or written.
     from PIL import Image
 
     rgba = picture.convert("RGBA")

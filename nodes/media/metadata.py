@@ -49,6 +49,7 @@ def _temp_beside(path: Path) -> Path:
 
 def tag_mp4(path: str | os.PathLike[str], tags: Mapping[str, str]) -> None:
     """Add container tags by copying every packet into a new MP4 (no re-encode)."""
+    # Lazy: PyAV loads FFmpeg's libraries: only when a video is read or written.
     import av
 
     source = Path(path)
@@ -74,6 +75,7 @@ def tag_mp4(path: str | os.PathLike[str], tags: Mapping[str, str]) -> None:
 
 
 def read_mp4_tags(path: str | os.PathLike[str]) -> dict[str, str]:
+    # Lazy: PyAV loads FFmpeg's libraries: only when a video is read or written.
     import av
 
     with av.open(str(path)) as container:

@@ -4,7 +4,7 @@ Touching fresh memory is not free: the kernel has to fault every page in, and on
 hand freed memory back to their host (this project's CI VM, many cloud hosts) that costs about 2-3 s per
 GB, more than decoding the frames. A node waiting for fal has seconds to minutes idle, so it can fault the
 tensors its decodes will fill in then. Buffers are handed out by exact shape; a video of another shape
-drops them all and decodes into a fresh tensor as before.
+drops them all and decodes into a fresh tensor.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class PreparedFrames:
         self._thread.start()
 
     def _fault_in(self) -> None:
+        # Lazy: numpy is loaded with torch, only when a tensor is made.
         import numpy as np
 
         try:
@@ -60,6 +61,7 @@ class PreparedFrames:
                 event.set()
 
     def take(self, shape: tuple[int, ...]) -> torch.Tensor | None:
+        # Lazy: torch takes seconds to import: only when a tensor is made.
         import torch
 
         if tuple(shape) != self.shape:

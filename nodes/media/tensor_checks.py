@@ -21,6 +21,7 @@ class ImageTensorInvalid(ValueError):
 def check_image_batch(images: Any) -> None:
     """Refuse anything but a float IMAGE batch ``[batch, height, width, channels]`` with at least one
     image, sides of at least one pixel, 1-4 channels and only finite values."""
+    # Lazy: torch takes seconds to import: only when a tensor is made.
     import torch
 
     if not isinstance(images, torch.Tensor):
@@ -46,6 +47,7 @@ def check_image_batch(images: Any) -> None:
 
 
 def _check_finite(images: Any) -> None:
+    # Lazy: torch takes seconds to import: only when a tensor is made.
     import torch
 
     # One pass with two scalars of output: NaN propagates into min and max, and +/-inf shows in one of

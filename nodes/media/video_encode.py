@@ -52,6 +52,7 @@ def encode_mp4(frames: torch.Tensor, fps: float | Fraction, path: str | Path, *,
     repeated edge is invisible where a black bar would not be). Grey frames become grey RGB. An alpha
     channel is dropped: H.264 has none, and the colour under fully transparent pixels is whatever the source stored there.
     """
+    # Lazy: PyAV loads FFmpeg's libraries: only when a video is read or written.
     import av
 
     if frames.ndim != 4 or frames.shape[-1] not in (1, 2, 3, 4):
@@ -101,6 +102,7 @@ def exact_rate(fps: float | Fraction) -> Fraction:
 
 
 def _frame_to_rgb24(frame: torch.Tensor, even_w: int, even_h: int) -> np.ndarray:
+    # Lazy: torch takes seconds to import: only when a tensor is made.
     import numpy as np
     import torch
 

@@ -16,6 +16,7 @@ import ssl
 import threading
 from collections.abc import Awaitable, Callable, Generator
 
+import certifi  # httpx's own dependency: its CA bundle
 import httpx
 
 from ..version import PACK_VERSION
@@ -136,9 +137,7 @@ def _default_context() -> ssl.SSLContext:
     create = getattr(httpx, "create_ssl_context", None)
     if create is not None:
         return create(verify=True, trust_env=True)
-    # Only on httpx older than create_ssl_context; certifi comes with httpx there.
-    import certifi
-
+    # Only on httpx older than create_ssl_context (its own CA bundle, certifi, is what it would use).
     cafile = os.environ.get("SSL_CERT_FILE") or certifi.where()
     return ssl.create_default_context(cafile=cafile, capath=os.environ.get("SSL_CERT_DIR"))
 

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
+from types import ModuleType
+
+psutil: ModuleType | None
+try:
+    import psutil  # ComfyUI ships it; without it /proc/meminfo is read
+except ImportError:
+    psutil = None
 
 logger = logging.getLogger(__name__)
 
@@ -16,10 +23,6 @@ SAFETY_MARGIN_FRACTION = 0.05
 
 def available_bytes() -> int | None:
     """RAM the OS can hand out now without swapping, or None when it cannot be read."""
-    try:
-        import psutil  # ComfyUI ships it; optional here
-    except ImportError:
-        psutil = None
     if psutil is not None:
         return int(psutil.virtual_memory().available)
     try:

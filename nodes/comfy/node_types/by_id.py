@@ -27,7 +27,8 @@ from ..run.by_id import (
     start_fetch,
 )
 from ..run.fal_bridge import NodeReporter, wait_for_outcome
-from ..run.job import Generated, NothingSent
+from ..run.job import NothingSent
+from ..run.saving import Generated
 from .ray32 import frame_options_of
 from .schema import CATEGORY_UTIL, HIDDEN, frame_inputs, make_schema
 
@@ -111,8 +112,7 @@ class LumaFalRequestById(VideoNode, io.ComfyNode):
         if isinstance(verdict, Saved):
             generated = Generated(endpoint, rid, verdict.entry.result or {}, verdict.files, from_memory=True)
         else:
-            outcome = await _wait(verdict, node_id, rid)
-            generated = Generated(endpoint, rid, outcome.result, outcome.files)
+            generated = await _wait(verdict, node_id, rid)
         if kind == "video":
             out = await video_node_output(generated, cls.hidden, frame_options_of(kwargs), with_exr=True)
             return io.NodeOutput(*out.args, None, "", ui=out.ui)
@@ -121,7 +121,7 @@ class LumaFalRequestById(VideoNode, io.ComfyNode):
         return io.NodeOutput(None, None, "", 0.0, request, "", images, paths, ui=out.ui)
 
 
-async def _wait(follower: Any, node_id: str | None, request_id: str) -> Any:
+async def _wait(follower: Any, node_id: str | None, request_id: str) -> Generated:
     """The follower's outcome, with live status and Cancel on this node; fal's failures said plainly."""
     try:
         return await wait_for_outcome(follower, NodeReporter(node_id))

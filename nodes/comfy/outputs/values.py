@@ -24,7 +24,8 @@ from ...media.video_info import probe_video
 from ...media.video_plan import DecodeOptions, MemoryBudgetError
 from .. import host
 from ..rules.input_identity import cheap_signature
-from ..run.job import Generated, Takes
+from ..run.job import Takes
+from ..run.saving import Generated
 
 log = logging.getLogger(__name__)
 

@@ -138,7 +138,7 @@ def _verdict_on(store: JournalStore, spec: RunSpec, entry: JournalEntry) -> foll
     if entry.state == states.DONE:
         files = _saved_files(entry)
         if files is not None and entry.result and not fleet.shared_files(entry) and _other_worker(entry.owner):
-            return fleet.watch(store, entry, spec.limits)  # its files: not in our output folder
+            return fleet.watch(store, entry, spec.limits, spec.hooks)  # its files: not in our output folder
         if files is not None:
             log.info("luma-fal: %s: same inputs and seed as request %s; reusing its saved result (not billed "
                      "again)", spec.node_name, entry.request_id)
@@ -149,10 +149,10 @@ def _verdict_on(store: JournalStore, spec: RunSpec, entry: JournalEntry) -> foll
     live_elsewhere = not mine and owner_alive(entry.owner)
     if entry.state in states.IN_FLIGHT and live_elsewhere:
         # Another live worker sends or follows it: follow along without paying or writing its entry.
-        return fleet.watch(store, entry, spec.limits)
+        return fleet.watch(store, entry, spec.limits, spec.hooks)
     if entry.state in states.FOLLOWABLE and entry.request_id:
         if not mine and not store.claim(entry.id, entry.owner, owner_token()):
-            return fleet.watch(store, store.get(entry.id) or entry, spec.limits)  # taken
+            return fleet.watch(store, store.get(entry.id) or entry, spec.limits, spec.hooks)  # taken
         log.info("luma-fal: %s: same inputs and seed as request %s (%s); following it instead of paying again",
                  spec.node_name, entry.request_id, entry.state)
         return start_following(store, store.get(entry.id) or entry, spec.limits, spec.hooks)
@@ -167,7 +167,7 @@ def _verdict_on(store: JournalStore, spec: RunSpec, entry: JournalEntry) -> foll
         # its limits); only fal's records showing no such request make a new submit safe.
         log.info("luma-fal: %s: same inputs and seed as a submit whose answer was lost; looking for the "
                  "request at fal", spec.node_name)
-        return start_finding(store, entry, spec.limits)
+        return start_finding(store, entry, spec.limits, frames_to=spec.hooks)
     if entry.state == states.EXPIRED:
         raise NotSentAgain(expired_message(spec.node_name, entry))
     return None  # failed, cancelled, not submitted: a new paid request

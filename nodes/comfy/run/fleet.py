@@ -26,7 +26,7 @@ from . import followers
 from .. import host
 from ..host.journaling import RunRecorder, owner_alive
 from .fal_bridge import call_all, new_runner
-from .fetching import FollowerRun
+from .fetching import FollowerRun, StreamConsumer
 from .saving import Generated, save_result
 
 log = logging.getLogger(__name__)
@@ -69,21 +69,23 @@ def _inside_output(entry: JournalEntry) -> bool:
     return all(Path(p).resolve().is_relative_to(folder) for paths in entry.files.values() for p in paths)
 
 
-def watch(store: JournalStore, entry: JournalEntry, limits: TimeLimits) -> followers.Follower:
-    """A follower (started on the running loop) of a request another live worker owns. The caller registers it."""
+def watch(store: JournalStore, entry: JournalEntry, limits: TimeLimits,
+          frames_to: StreamConsumer | None = None) -> followers.Follower:
+    """A follower (started on the running loop) of a request another live worker owns. The caller registers it.
+    ``frames_to``: the node that decodes the video as it downloads, when it is downloaded here."""
     follower = followers.Follower(entry.identity, entry.id, f"{entry.node_name} (worker {entry.owner}'s request)")
-    follower.start(lambda f: _watch(store, entry, f, limits))
+    follower.start(lambda f: _watch(store, entry, f, limits, frames_to))
     return follower
 
 
-async def _watch(store: JournalStore, entry: JournalEntry, follower: followers.Follower,
-                 limits: TimeLimits) -> Generated:
+async def _watch(store: JournalStore, entry: JournalEntry, follower: followers.Follower, limits: TimeLimits,
+                 frames_to: StreamConsumer | None) -> Generated:
     entry = await _until_submitted(store, entry, follower)
     if entry.state == states.DONE and (files := shared_files(entry)) is not None:
         return Generated(entry.endpoint_id, str(entry.request_id), entry.result or {}, files)
     log.info("luma-fal: %s: same inputs and seed as request %s of worker %s; following it (not billed again)",
              entry.node_name, entry.request_id, entry.owner)
-    run = FollowerRun(new_runner(), follower, limits.start())
+    run = FollowerRun(new_runner(), follower, limits.start(), frames_to)  # the clock starts once it is at fal
     recorder = WatchRecorder(store, entry)
     result = entry.result
     if result is None:

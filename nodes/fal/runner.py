@@ -30,9 +30,6 @@ from .errors import (
     RequestCancelled,
     ResultExpired,
     RunTimeout,
-    StopRequested,
-    naming_request,
-    where_to_find,
 )
 from .events import EventCallback, FalEvent
 from .follow import Completed, FollowSettings, finished_but_late, follow_to_result
@@ -42,12 +39,12 @@ from .queue import QueueClient, RequestHandle, check_endpoint_id
 from .retry import RetryPolicy
 from .slots import request_slot
 from .stopping import STOP_TICK, ShouldStop, run_stoppable
-from .transfers import FileTransfers, Upload
+from .transfers import FileTransfers
 
 log = logging.getLogger(__name__)
 
 DASHBOARD = REQUESTS_URL
-__all__ = ["Completed", "FalRunner", "Upload"]
+__all__ = ["Completed", "FalRunner"]
 
 
 class FalRunner(FileTransfers):

@@ -16,6 +16,9 @@ class SandboxConfig:
     queue_position_start: int = 2
     # Number of progress log lines spread over run_seconds (or explicit messages).
     log_lines: int | list[str] = 4
+    # True: a running request, its log lines all out, finishes only once POST /_sandbox/release names it
+    # (a test sees the running phase however slowly a loaded machine draws, as queue_seconds does for the queue).
+    hold_running: bool = False
     # None accepts any non-empty key; a string makes every other key a 401.
     required_key: str | None = None
     # fal sends an SSE comment every 15 s.
@@ -99,9 +102,9 @@ def _checked(name: str, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < smallest:
             raise ValueError(f"{name} must be null or {wanted}")
         return float(value)
-    if name == "upload_link_shared":
+    if name in ("upload_link_shared", "hold_running"):
         if not isinstance(value, bool):
-            raise ValueError("upload_link_shared must be true or false")
+            raise ValueError(f"{name} must be true or false")
         return value
     if name == "mp4_layout":
         if value not in ("moov_last", "moov_first"):

@@ -12,9 +12,9 @@ import re
 from aiohttp import web
 
 from .gateway import DOWNLOAD_DROP, DOWNLOAD_SLOW, ENTRY, flush_then_close
+from .mp4_layout import moov_first
 from .replies import json_reply
 from .state import STATE
-from .mp4_layout import moov_first
 from .store import StoredFile, etag_of
 
 _PIECE = 64 * 1024  # bytes per write of a paced body

@@ -6,7 +6,6 @@ Every state change bumps ``Job.version`` and wakes SSE streams waiting on it.
 from __future__ import annotations
 
 import asyncio
-import time
 import logging
 import math
 import time
@@ -62,6 +61,7 @@ class Job:
     error_type: str | None = None
     version: int = 0
     released: bool = False  # leave the queue now, whatever queue_seconds says (POST /_sandbox/release)
+    run_released: bool = False  # finish the run now, whatever hold_running says (a second release)
     task: asyncio.Task[None] | None = None
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -150,12 +150,17 @@ class JobBook:
         return True
 
     def release(self, request_id: str) -> bool:
-        """Let a queued request start now (tests hold a request in the queue, then let it go)."""
+        """Let a queued request start now, or a running one finish (tests hold a request in the queue, or
+        running with hold_running, then let it go). False when this call let nothing go: the request is in
+        neither state, or was already released from where it is."""
         job = self.jobs.get(request_id)
-        if job is None or job.state != IN_QUEUE:
+        if job is None or job.state not in (IN_QUEUE, IN_PROGRESS):
             return False
-        job.released = True
-        return True
+        if job.state == IN_QUEUE:
+            was, job.released = job.released, True
+        else:
+            was, job.run_released = job.run_released, True
+        return not was
 
     def expire(self, request_id: str | None = None) -> list[str]:
         """Forget finished requests as fal does once their retention passes (status/result then 404).
@@ -233,6 +238,8 @@ class JobBook:
         reply = await work
         if reply.status < 400:
             await asyncio.sleep(max(0.0, job.started + cfg.run_seconds - loop.time()))
+        while cfg.hold_running and not job.run_released:
+            await asyncio.sleep(_TICK)
         if outcome is None:
             job.add_log("Done" if reply.status < 400 else f"Failed with status {reply.status}",
                         level="INFO" if reply.status < 400 else "ERROR")

@@ -5,14 +5,13 @@ Outputs are cached by (endpoint, input) so repeated demo and test runs do not re
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import asyncio
 import hashlib
 import io
 import json
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import av

@@ -21,14 +21,19 @@ def queue_example(comfy_page: Any, workflow: str, node_type: str) -> int:
     return node_id
 
 
-def follow(comfy_page: Any, node_id: int, done: str, shot: str, *, hold: Any = None) -> list[tuple[str, str]]:
+def follow(comfy_page: Any, node_id: int, done: str, shot: str, *, hold: Any = None,
+           run_held_until: str | None = None) -> list[tuple[str, str]]:
     """Distinct (phase, drawn text) pairs on the node until the JS condition ``done`` (given ``node``) holds;
     a screenshot ``shot`` is taken the first time the node shows the running phase. ``hold``: the sandbox,
     whose queue the test made long; once the node has drawn a queue position, every request submitted so far
-    (and from then on) is released, so the queue phase is seen however slowly a loaded machine draws."""
+    (and from then on) is released, so the queue phase is seen however slowly a loaded machine draws.
+    ``run_held_until``: the sandbox also holds the run (``hold_running``); it is released once the node has
+    drawn this text, so the running phase's log lines are seen however slowly a screenshot is taken."""
     seen: list[tuple[str, str]] = []
     position_drawn = False
+    run_text_drawn = False
     released: set[str] = set()
+    runs_released: set[str] = set()
     deadline = time.monotonic() + RUN_TIMEOUT_S
     while time.monotonic() < deadline:
         comfy_page.redraw()
@@ -47,6 +52,9 @@ def follow(comfy_page: Any, node_id: int, done: str, shot: str, *, hold: Any = N
         position_drawn = position_drawn or bool(re.search(r"In queue, position \d", state["drawn"] or ""))
         if hold is not None and position_drawn:
             _release_submitted(hold, released)
+        run_text_drawn = run_text_drawn or (run_held_until is not None and run_held_until in (state["drawn"] or ""))
+        if hold is not None and run_text_drawn:
+            _release_submitted(hold, runs_released)
         if state["done"]:
             return seen
         comfy_page.page.wait_for_timeout(100)
@@ -79,12 +87,15 @@ def node_state(comfy_page: Any, node_id: int) -> dict[str, Any]:
 
 
 def test_video_run_shows_status_then_plays_result(comfy_page: Any, comfy_sandbox: Any) -> None:
-    comfy_sandbox.configure(queue_seconds=120.0, run_seconds=3.0, queue_position_start=2, log_lines=3)
+    # Held in fal's queue until a position is drawn, and running until a log line is drawn: a loaded machine
+    # may take longer to draw (and screenshot) the node than the run takes.
+    comfy_sandbox.configure(queue_seconds=120.0, run_seconds=3.0, queue_position_start=2, log_lines=3,
+                            hold_running=True)
     node_id = queue_example(comfy_page, "luma_ray32_text_to_video", "LumaFalRay32TextToVideo")
     statuses = follow(
         comfy_page, node_id,
         "!node.lumaFal?.status && node.lumaFal?.preview && [...document.querySelectorAll('video')].some(v => v.readyState >= 2)",
-        "run-video-status", hold=comfy_sandbox,
+        "run-video-status", hold=comfy_sandbox, run_held_until="Generating",
     )
     assert statuses, "no status was drawn on the node while it ran"
     phases = {phase for phase, _ in statuses}
@@ -126,14 +137,15 @@ def test_image_run_shows_status_then_thumbnail(comfy_page: Any, comfy_sandbox: A
 def test_takes_show_n_of_m_and_each_takes_phase_on_the_node(comfy_page: Any, comfy_sandbox: Any) -> None:
     # Held in fal's queue until a position is drawn: on a busy machine the first status a take gets may come
     # before fal names a position, and a short queue can be over before the node is drawn at all.
-    comfy_sandbox.configure(queue_seconds=120.0, run_seconds=2.0, queue_position_start=2)
+    # Running is held too, until take 1's run is drawn.
+    comfy_sandbox.configure(queue_seconds=120.0, run_seconds=2.0, queue_position_start=2, hold_running=True)
     comfy_page.load_workflow(comfy_page.host.example_workflow("luma_ray32_text_to_video"))
     node_id = next(n["id"] for n in comfy_page.nodes() if n["type"] == "LumaFalRay32TextToVideo")
     comfy_page.set_widget(node_id, "seed", random.randint(1, 2**31 - 1))
     comfy_page.set_widget(node_id, "takes", 3)
     comfy_page.page.evaluate("() => window.app.queuePrompt(0, 1)")
     statuses = follow(comfy_page, node_id, "!node.lumaFal?.status && node.lumaFal?.preview", "run-takes-status",
-                      hold=comfy_sandbox)
+                      hold=comfy_sandbox, run_held_until="take 1: Running")
     drawn = [text for _, text in statuses]
     assert any(text.startswith("0 of 3 takes done") for text in drawn), drawn
     # One drawn line per unfinished take, with its phase and queue position.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import httpx
@@ -186,7 +187,6 @@ def test_delay_holds_a_call_then_answers_it_as_usual(api: httpx.Client, sandbox:
 @pytest.mark.parametrize("kind", ["delay", "slow"])
 def test_a_held_call_whose_client_hung_up_never_happens(api: httpx.Client, sandbox: Any, kind: str) -> None:
     """As at fal's gateway: a submit held there whose client gave up (or died) never becomes a request."""
-    import time
 
     sandbox.inject({"point": "submit", "kind": kind, "seconds": 1.5})
     with pytest.raises(httpx.ReadTimeout):
@@ -216,4 +216,22 @@ def test_release_lets_a_held_request_start(api: httpx.Client, sandbox: Any) -> N
     assert api.get(submitted["status_url"]).json()["status"] == "IN_QUEUE"
     assert sandbox.release(submitted["request_id"])
     assert wait_completed(api, submitted["status_url"])["status"] == "COMPLETED"
-    assert not sandbox.release(submitted["request_id"])  # only a queued request can be released
+    assert not sandbox.release(submitted["request_id"])  # a finished request has nothing to be released from
+
+
+def test_hold_running_keeps_a_run_going_after_its_logs_until_released(api: httpx.Client, sandbox: Any) -> None:
+    sandbox.configure(queue_seconds=0, run_seconds=0.2, log_lines=2, hold_running=True)
+    submitted = api.post(f"/{T2I}", json={"prompt": "x"}).json()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # both log lines out, and still running
+        status = api.get(submitted["status_url"], params={"logs": 1}).json()
+        if status["status"] == "IN_PROGRESS" and len(status.get("logs") or []) >= 3:
+            break
+        time.sleep(0.05)
+    assert [line["message"] for line in status["logs"]][1:] == ["Generating: step 1/2", "Generating: step 2/2"]
+    time.sleep(0.5)  # well past run_seconds: still held
+    assert api.get(submitted["status_url"]).json()["status"] == "IN_PROGRESS"
+    assert sandbox.release(submitted["request_id"])
+    assert not sandbox.release(submitted["request_id"])  # already let go (or finished): this call lets nothing go
+    assert wait_completed(api, submitted["status_url"])["status"] == "COMPLETED"
+    assert httpx.post(f"{sandbox.url}/_sandbox/config", json={"hold_running": 1}).status_code == 400

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import av
     import numpy as np
     import torch
 
 logger = logging.getLogger(__name__)
 
 MAX_FPS = 240
+# Frames made ready (RGB, then the encoder's yuv420p) in a thread while x264 encodes the ones before: the
+# conversion and x264 overlap instead of taking turns, 1.5x faster on 2 cores with the same bytes (see
+# docs/performance-uploads.md). Two are enough to keep x264 fed; each 1080p frame ready is about 9 MB.
+FRAMES_READY_AHEAD = 2
 
 
 PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow")
@@ -77,9 +85,7 @@ def encode_mp4(frames: torch.Tensor, fps: float | Fraction, path: str | Path, *,
         # A time base of 1/rate gives each frame an exact integer timestamp: no drift at 23.976 etc.
         stream.codec_context.time_base = 1 / rate
         stream.options = {"crf": str(crf), "preset": preset}
-        for index in range(count):
-            rgb = _frame_to_rgb24(frames[index], even_w, even_h)
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        for index, frame in enumerate(_frames_ready_ahead(frames, even_w, even_h)):
             frame.pts = index
             frame.time_base = stream.codec_context.time_base
             for packet in stream.encode(frame):
@@ -88,6 +94,34 @@ def encode_mp4(frames: torch.Tensor, fps: float | Fraction, path: str | Path, *,
             container.mux(packet)
     logger.debug("encoded %d frames %dx%d at %s fps into %s", count, even_w, even_h, rate, path.name)
     return path
+
+
+def _frames_ready_ahead(frames: torch.Tensor, even_w: int, even_h: int) -> Iterator[av.VideoFrame]:
+    """The frames as yuv420p VideoFrames, each made in a worker thread while the ones before it are encoded.
+
+    The conversion is the one the encoder would do itself (PyAV's reformat of an rgb24 frame to the
+    stream's yuv420p), so the bytes written are the same as converting in line. At most
+    FRAMES_READY_AHEAD frames wait; on an error or an early stop the pool finishes the frame in hand and no
+    thread is left behind."""
+    count = int(frames.shape[0])
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="luma-fal-frames") as pool:
+        ready: deque[Future[av.VideoFrame]] = deque()
+        try:
+            for index in range(count):
+                while len(ready) < FRAMES_READY_AHEAD and index + len(ready) < count:
+                    ready.append(pool.submit(_yuv420p_frame, frames[index + len(ready)], even_w, even_h))
+                yield ready.popleft().result()
+        finally:
+            for waiting in ready:
+                waiting.cancel()
+
+
+def _yuv420p_frame(frame: torch.Tensor, even_w: int, even_h: int) -> av.VideoFrame:
+    # Lazy: PyAV loads FFmpeg's libraries: only when a video is read or written.
+    import av
+
+    rgb = av.VideoFrame.from_ndarray(_frame_to_rgb24(frame, even_w, even_h), format="rgb24")
+    return rgb.reformat(format="yuv420p")
 
 
 def exact_rate(fps: float | Fraction) -> Fraction:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from nodes.media import video_encode
 from nodes.media.video_decode import decode_frames
 from nodes.media.video_encode import (
     FASTEST_AT_SAME_QUALITY,
@@ -117,3 +119,46 @@ def test_the_encoder_for_the_link_keeps_the_quality(tmp_path: Path) -> None:
 def test_an_unknown_preset_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="preset"):
         encode_mp4(_moving_frames(2, 16, 16), 24, tmp_path / "x.mp4", preset="warp")
+
+
+def _encode_converting_in_line(frames: torch.Tensor, path: Path) -> bytes:
+    """The encode as written before frames were made ready in a thread: each rgb24 frame handed to the
+    encoder, which converts it to yuv420p itself."""
+    height, width = int(frames.shape[1]), int(frames.shape[2])
+    with av.open(str(path), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 24)
+        stream.options = {"crf": "17", "preset": "medium"}
+        for index in range(int(frames.shape[0])):
+            rgb = frames[index].clamp(0, 1).mul(255).round_().to(torch.uint8).numpy()
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            frame.pts, frame.time_base = index, stream.codec_context.time_base
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path.read_bytes()
+
+
+def test_frames_made_ready_in_a_thread_give_the_same_bytes_as_converting_in_line(tmp_path: Path) -> None:
+    frames = torch.rand(30, 72, 128, 3)  # noise: any difference in the conversion would change the bytes
+    written = encode_mp4(frames, 24, tmp_path / "ahead.mp4").read_bytes()
+    assert written == _encode_converting_in_line(frames, tmp_path / "in_line.mp4")
+
+
+def test_a_failing_frame_stops_the_encode_and_leaves_no_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[int] = []
+    real = video_encode._yuv420p_frame
+
+    def fail_at_the_fifth(frame: torch.Tensor, even_w: int, even_h: int) -> av.VideoFrame:
+        made.append(1)
+        if len(made) == 5:
+            raise MemoryError("no memory for frame 5")
+        return real(frame, even_w, even_h)
+
+    monkeypatch.setattr(video_encode, "_yuv420p_frame", fail_at_the_fifth)
+    with pytest.raises(MemoryError, match="frame 5"):
+        encode_mp4(_moving_frames(40, 32, 32), 24, tmp_path / "broken.mp4")
+    assert len(made) <= 5 + video_encode.FRAMES_READY_AHEAD  # nothing made after the failure but what was queued
+    assert not [t for t in threading.enumerate() if t.name.startswith("luma-fal-frames")]

@@ -91,7 +91,7 @@ def main() -> int:
     parser.add_argument("--links", help="for --run-to-submitted: comma-separated, from 20, 50, unthrottled")
     parser.add_argument("--comfy-host", default="0.3.75", help="for --run-to-submitted: the ComfyUI test host")
     parser.add_argument("--no-trade-off", action="store_true",
-                        help="for --run-to-submitted: skip the x264 speed/size/quality table (three more encodes)")
+                        help="for --run-to-submitted: skip the x264 speed/size/quality table (four more encodes)")
     parser.add_argument("--fanout", action="store_true",
                         help="only the fan-out scenario (bench/fanout.py): 8 takes in one node vs a batch of 8")
     parser.add_argument("--journal", action="store_true",

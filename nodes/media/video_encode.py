@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 MAX_FPS = 240
 # Frames made ready (RGB, then the encoder's yuv420p) in a thread while x264 encodes the ones before: the
-# conversion and x264 overlap instead of taking turns, 1.5x faster on 2 cores with the same bytes (see
+# conversion and x264 overlap instead of taking turns, with the same bytes (measured in
 # docs/performance-uploads.md). Two are enough to keep x264 fed; each 1080p frame ready is about 9 MB.
 FRAMES_READY_AHEAD = 2
 
